@@ -1,0 +1,35 @@
+# Shared helpers for the eng/ scripts. Sourced, never run.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# Where set-up keeps what it builds once per machine (guest assets, fixture images).
+SUPERMACHINE_SETUP_CACHE="${SUPERMACHINE_SETUP_CACHE:-$HOME/.cache/supermachine-setup}"
+export SUPERMACHINE_SETUP_CACHE
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+# Installs the Debian packages given that are not installed yet; runs apt-get update at most once.
+ensure_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then return 0; fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  log "installing Debian packages: ${missing[*]}"
+  if [ ! -f /tmp/.supermachine-apt-updated ]; then
+    $sudo apt-get update -qq && touch /tmp/.supermachine-apt-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Prints a hash of the tracked and untracked (not ignored) files under the paths given.
+content_hash() {
+  (cd "$REPO_ROOT" && git ls-files -co --exclude-standard -- "$@" | LC_ALL=C sort | while read -r f; do
+     [ -f "$f" ] && { printf '%s\0' "$f"; sha256sum < "$f"; }
+   done) | sha256sum | cut -c1-16
+}
