@@ -40,7 +40,11 @@ public sealed record FileSystemEntry
     /// <summary>Size in bytes of a regular file's content; 0 for every other type.</summary>
     public long Size { get; init; }
 
-    /// <summary>Symlink target as stored, or for <see cref="FileSystemEntryType.HardLink"/> the root-relative path of the linked file.</summary>
+    /// <summary>
+    /// Symlink target as stored, or for <see cref="FileSystemEntryType.HardLink"/> the root-relative
+    /// path of the linked file. A hard link may arrive before or after its target; consumers resolve
+    /// links once the whole stream has been seen.
+    /// </summary>
     public string? LinkTarget { get; init; }
 
     public int DeviceMajor { get; init; }
@@ -50,7 +54,11 @@ public sealed record FileSystemEntry
     /// <summary>Extended attributes by full name (for example <c>security.capability</c>, <c>user.foo</c>).</summary>
     public IReadOnlyDictionary<string, byte[]> ExtendedAttributes { get; init; } = EmptyAttributes;
 
-    /// <summary>Opens the content of a regular file; null for other types. Each call returns a fresh stream positioned at 0.</summary>
+    /// <summary>
+    /// Opens the content of a regular file; null for other types. Streaming producers (a layer read
+    /// straight from a compressed tar) can only honour this while the consumer is at this entry, so
+    /// consumers read the content when they receive the entry, before advancing the enumeration.
+    /// </summary>
     public Func<Stream>? OpenContent { get; init; }
 
     /// <summary>The final path component ("" for the root).</summary>
