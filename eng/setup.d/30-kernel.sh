@@ -1,0 +1,3 @@
+# The guest kernel and its modules, from the Debian cloud kernel package.
+ensure_packages kmod
+"$REPO_ROOT/guest/kernel/build-kernel-assets.sh" "$SUPERMACHINE_SETUP_CACHE/assets/linux-x64/kernel"
