@@ -26,6 +26,14 @@ internal static class Program
             cancellation.Cancel();
         };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM is how the MSBuild task asks for the same clean stop when the build is cancelled.
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM,
+            context =>
+            {
+                context.Cancel = true;
+                cancellation.Cancel();
+            });
         try
         {
             return await RunAsync(args, Console.Out, Console.Error, cancellation.Token);

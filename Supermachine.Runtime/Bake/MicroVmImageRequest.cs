@@ -1,0 +1,113 @@
+using Supermachine.Diagnostics;
+
+namespace Supermachine.Bake;
+
+/// <summary>
+/// One image to bake, as a project or the command line asks for it: the reference (or Dockerfile
+/// build) plus the metadata that shape the bake. Validation lives here so the MSBuild task and the
+/// command line report the same SM23xx errors.
+/// </summary>
+public sealed record MicroVmImageRequest
+{
+    /// <summary>A registry reference, an oci-layout:/oci-archive:/docker-archive: source, or for a Dockerfile build a plain name.</summary>
+    public required string Reference { get; init; }
+
+    public required string Name { get; init; }
+
+    /// <summary>Guest port that must listen before the snapshot, and that is forwarded at run time.</summary>
+    public int? Port { get; init; }
+
+    public IReadOnlyList<KeyValuePair<string, string>> Environment { get; init; } = [];
+
+    /// <summary>Overrides the image's command (a shell-style string), or null for the image's own.</summary>
+    public string? Command { get; init; }
+
+    public int? MemoryMiB { get; init; }
+
+    public int? Vcpus { get; init; }
+
+    /// <summary>os/arch[/variant]; null for the host's.</summary>
+    public string? Platform { get; init; }
+
+    public string? Dockerfile { get; init; }
+
+    public string? Context { get; init; }
+
+    public IReadOnlyList<KeyValuePair<string, string>> BuildArgs { get; init; } = [];
+
+    public string? Target { get; init; }
+
+    /// <summary>Builds a request from item-style metadata (strings as MSBuild gives them), validating each.</summary>
+    public static MicroVmImageRequest FromMetadata(string reference, Func<string, string?> metadata)
+    {
+        string? explicitName = Blank(metadata("Name"));
+        string name = explicitName ?? ArtifactName.FromReference(reference);
+        if (!ArtifactName.IsValid(name))
+        {
+            throw Diagnostic.Error("SM2302", reference, name);
+        }
+        return new MicroVmImageRequest
+        {
+            Reference = reference,
+            Name = name,
+            Port = Integer(reference, "Port", metadata("Port"), 1, 65535),
+            Environment = Pairs(reference, metadata("Env"), "SM2304"),
+            Command = Blank(metadata("Command")),
+            MemoryMiB = Integer(reference, "MemoryMiB", metadata("MemoryMiB"), 64, 1024 * 1024),
+            Vcpus = Integer(reference, "Vcpus", metadata("Vcpus"), 1, 64),
+            Platform = Blank(metadata("Platform")),
+            Dockerfile = Blank(metadata("Dockerfile")),
+            Context = Blank(metadata("Context")),
+            BuildArgs = Pairs(reference, metadata("BuildArgs"), "SM2304"),
+            Target = Blank(metadata("BuildTarget")),
+        };
+    }
+
+    /// <summary>Throws SM2301 when two requests would write the same artifact folder.</summary>
+    public static void EnsureUniqueNames(IEnumerable<MicroVmImageRequest> requests)
+    {
+        var seen = new Dictionary<string, MicroVmImageRequest>(StringComparer.OrdinalIgnoreCase);
+        foreach (MicroVmImageRequest request in requests)
+        {
+            if (seen.TryGetValue(request.Name, out MicroVmImageRequest? first))
+            {
+                throw Diagnostic.Error("SM2301", first.Reference, request.Reference, request.Name);
+            }
+            seen[request.Name] = request;
+        }
+    }
+
+    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static int? Integer(string reference, string what, string? text, int min, int max)
+    {
+        if (Blank(text) is not { } value)
+        {
+            return null;
+        }
+        if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) || n < min || n > max)
+        {
+            throw Diagnostic.Error("SM2303", reference, what, value, $"a whole number from {min} to {max}");
+        }
+        return n;
+    }
+
+    private static IReadOnlyList<KeyValuePair<string, string>> Pairs(string reference, string? text, string code)
+    {
+        if (Blank(text) is not { } value)
+        {
+            return [];
+        }
+        var pairs = new List<KeyValuePair<string, string>>();
+        foreach (string entry in value.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = entry.IndexOf('=');
+            if (eq <= 0)
+            {
+                throw Diagnostic.Error(code, reference, entry);
+            }
+            pairs.Add(new(entry[..eq], entry[(eq + 1)..]));
+        }
+        return pairs;
+    }
+}

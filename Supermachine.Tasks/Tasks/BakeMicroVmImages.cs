@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.Build.Framework;
+using Supermachine.Tasks.Cli;
+
+namespace Supermachine.Tasks;
+
+/// <summary>
+/// Bakes images in the supermachine host, one process per image, all at once. The host prints
+/// progress as plain lines and failures in MSBuild's canonical form, so this task only relays
+/// them. Cancellation (Ctrl+C) sends SIGTERM so the host can stop its VMs and remove partial
+/// output, then kills it if it does not exit in time.
+/// </summary>
+public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, ICancelableTask
+{
+    private static readonly TimeSpan GracePeriod = TimeSpan.FromSeconds(30);
+    private readonly List<Process> _running = [];
+    private volatile bool _cancelled;
+
+    [Required]
+    public ITaskItem[] Images { get; set; } = [];
+
+    [Required]
+    public string TasksDirectory { get; set; } = "";
+
+    public string ProjectFile { get; set; } = "";
+
+    public string CacheDirectory { get; set; } = "";
+
+    public string RegistryMirrors { get; set; } = "";
+
+    public string Accelerator { get; set; } = "";
+
+    public string LockFile { get; set; } = "";
+
+    public string LockMode { get; set; } = "";
+
+    public override bool Execute()
+    {
+        var hosts = new List<(ITaskItem Image, Process Process)>();
+        foreach (ITaskItem image in Images)
+        {
+            if (_cancelled)
+            {
+                break;
+            }
+            Process process = StartHost(BakeArguments(image));
+            lock (_running)
+            {
+                _running.Add(process);
+            }
+            hosts.Add((image, process));
+        }
+        foreach (var (image, process) in hosts)
+        {
+            process.WaitForExit();
+            if (process.ExitCode != 0 && !Log.HasLoggedErrors)
+            {
+                Log.LogError(null, "SM3000", null, ProjectFile, 0, 0, 0, 0,
+                    $"Baking MicroVmImage '{image.ItemSpec}' failed (supermachine exited with {process.ExitCode}). Build with -v:detailed for its full output.");
+            }
+            process.Dispose();
+        }
+        return !Log.HasLoggedErrors && !_cancelled;
+    }
+
+    public void Cancel()
+    {
+        _cancelled = true;
+        Process[] running;
+        lock (_running)
+        {
+            running = [.. _running];
+        }
+        foreach (Process process in running)
+        {
+            try
+            {
+                if (!process.HasExited)
+                {
+                    if (OperatingSystem.IsWindows())
+                    {
+                        process.Kill(entireProcessTree: true);
+                    }
+                    else
+                    {
+                        _ = Kill(process.Id, SigTerm);
+                    }
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+        foreach (Process process in running)
+        {
+            try
+            {
+                if (!process.WaitForExit(GracePeriod))
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+    }
+
+    internal static IReadOnlyList<string> BakeArgumentsFor(ITaskItem image)
+    {
+        var args = new List<string> { "bake", image.ItemSpec, image.GetMetadata("ArtifactDirectory") };
+        void Add(string option, string metadata)
+        {
+            string value = image.GetMetadata(metadata);
+            if (!string.IsNullOrWhiteSpace(value))
+            {
+                args.Add(option);
+                args.Add(value.Trim());
+            }
+        }
+        Add("--port", "Port");
+        Add("--memory", "MemoryMiB");
+        Add("--vcpus", "Vcpus");
+        Add("--cmd", "Command");
+        foreach (string pair in image.GetMetadata("Env").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            args.Add("--env");
+            args.Add(pair);
+        }
+        return args;
+    }
+
+    private IReadOnlyList<string> BakeArguments(ITaskItem image) => BakeArgumentsFor(image);
+
+    private Process StartHost(IReadOnlyList<string> args)
+    {
+        // MSBuild runs on the dotnet host; DOTNET_HOST_PATH names it, as the .NET SDK's own tool tasks use.
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        var psi = new ProcessStartInfo(dotnet)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("exec");
+        psi.ArgumentList.Add(Path.Combine(TasksDirectory, "Supermachine.Tasks.dll"));
+        foreach (string arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+        SetIfGiven(psi, "SUPERMACHINE_CACHE", CacheDirectory);
+        SetIfGiven(psi, "SUPERMACHINE_REGISTRY_MIRRORS", RegistryMirrors);
+        SetIfGiven(psi, "SUPERMACHINE_ACCELERATOR", Accelerator);
+        SetIfGiven(psi, "SUPERMACHINE_LOCK_FILE", LockFile);
+        SetIfGiven(psi, "SUPERMACHINE_LOCK_MODE", LockMode);
+
+        Log.LogMessage(MessageImportance.Low, "supermachine {0}", string.Join(' ', args));
+        var process = new Process { StartInfo = psi };
+        process.OutputDataReceived += (_, e) => Relay(e.Data);
+        process.ErrorDataReceived += (_, e) => Relay(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private void Relay(string? line)
+    {
+        if (string.IsNullOrEmpty(line))
+        {
+            return;
+        }
+        // Canonical "supermachine : error SM####: ..." lines become errors; the rest are progress.
+        Log.LogMessageFromText(line, line.StartsWith(HostOutput.DetailPrefix, StringComparison.Ordinal) ? MessageImportance.Low : MessageImportance.Normal);
+    }
+
+    private static void SetIfGiven(ProcessStartInfo psi, string name, string value)
+    {
+        if (!string.IsNullOrWhiteSpace(value))
+        {
+            psi.Environment[name] = value;
+        }
+    }
+
+    private const int SigTerm = 15;
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}
