@@ -1,0 +1,129 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Supermachine.Diagnostics;
+
+namespace Supermachine.Bake;
+
+/// <summary>
+/// Reads, checks and writes baked image directories (manifest.json plus the files it lists).
+/// Writing goes through a sibling temp directory and a rename, so a killed bake never leaves a
+/// directory that looks complete; reading refuses anything the manifest does not vouch for.
+/// </summary>
+public static class SnapshotDirectory
+{
+    /// <summary>Loads the manifest and checks that every listed file is present with its recorded size (cheap; no hashing).</summary>
+    public static SnapshotManifest Load(string directory)
+    {
+        string path = Path.Combine(directory, SnapshotManifest.FileName);
+        if (!File.Exists(path))
+        {
+            throw Diagnostic.Error("SM3251", directory);
+        }
+        SnapshotManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<SnapshotManifest>(File.ReadAllBytes(path), SnapshotManifest.JsonOptions);
+        }
+        catch (JsonException e)
+        {
+            throw Diagnostic.Error(e, "SM3252", directory, e.Message);
+        }
+        if (manifest is null)
+        {
+            throw Diagnostic.Error("SM3252", directory, "the file is empty");
+        }
+        if (manifest.FormatVersion != SnapshotManifest.CurrentFormatVersion)
+        {
+            throw Diagnostic.Error("SM3253", directory, manifest.FormatVersion, SnapshotManifest.CurrentFormatVersion);
+        }
+        foreach (SnapshotManifest.FileRecord file in manifest.Files)
+        {
+            string full = Resolve(directory, file.Path);
+            var info = new FileInfo(full);
+            if (!info.Exists)
+            {
+                throw Diagnostic.Error("SM3254", directory, file.Path, "is missing");
+            }
+            if (info.Length != file.Size)
+            {
+                throw Diagnostic.Error("SM3254", directory, file.Path, $"has {info.Length} bytes where the manifest records {file.Size}");
+            }
+        }
+        return manifest;
+    }
+
+    /// <summary>Hashes every listed file and throws SM3254 for the first that differs from the manifest.</summary>
+    public static async Task VerifyAsync(string directory, SnapshotManifest manifest, CancellationToken cancellationToken = default)
+    {
+        foreach (SnapshotManifest.FileRecord file in manifest.Files)
+        {
+            string actual = await HashFileAsync(Resolve(directory, file.Path), cancellationToken);
+            if (!string.Equals(actual, file.Sha256, StringComparison.Ordinal))
+            {
+                throw Diagnostic.Error("SM3254", directory, file.Path, "does not match the hash in its manifest (altered or corrupt)");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Records every file of <paramref name="staging"/> in the manifest, writes manifest.json and moves
+    /// the whole directory to <paramref name="destination"/>, replacing what was there.
+    /// </summary>
+    public static async Task<SnapshotManifest> CommitAsync(string staging, string destination, SnapshotManifest manifest, CancellationToken cancellationToken = default)
+    {
+        var files = new List<SnapshotManifest.FileRecord>();
+        foreach (string full in Directory.EnumerateFiles(staging, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            string relative = Path.GetRelativePath(staging, full).Replace(Path.DirectorySeparatorChar, '/');
+            if (relative == SnapshotManifest.FileName)
+            {
+                continue;
+            }
+            files.Add(new SnapshotManifest.FileRecord
+            {
+                Path = relative,
+                Size = new FileInfo(full).Length,
+                Sha256 = await HashFileAsync(full, cancellationToken),
+            });
+        }
+        SnapshotManifest complete = manifest with { Files = files };
+        await File.WriteAllBytesAsync(Path.Combine(staging, SnapshotManifest.FileName),
+            JsonSerializer.SerializeToUtf8Bytes(complete, SnapshotManifest.JsonOptions), cancellationToken);
+
+        cancellationToken.ThrowIfCancellationRequested();
+        string? parent = Path.GetDirectoryName(Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar));
+        if (parent is not null)
+        {
+            Directory.CreateDirectory(parent);
+        }
+        string trash = destination.TrimEnd(Path.DirectorySeparatorChar) + ".old-" + Environment.ProcessId;
+        if (Directory.Exists(destination))
+        {
+            Directory.Move(destination, trash);
+        }
+        Directory.Move(staging, destination);
+        if (Directory.Exists(trash))
+        {
+            Directory.Delete(trash, recursive: true);
+        }
+        return complete;
+    }
+
+    /// <summary>"sha256:hex" of a file's content.</summary>
+    public static async Task<string> HashFileAsync(string path, CancellationToken cancellationToken = default)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous);
+        byte[] hash = await SHA256.HashDataAsync(stream, cancellationToken);
+        return "sha256:" + Convert.ToHexStringLower(hash);
+    }
+
+    private static string Resolve(string directory, string relative)
+    {
+        // A manifest is input: it may only name files inside its own directory.
+        if (relative.Length == 0 || Path.IsPathRooted(relative) || relative.Split('/', '\\').Any(p => p is ".." or ""))
+        {
+            throw Diagnostic.Error("SM3252", directory, $"the file name '{relative}' is not a plain relative path");
+        }
+        return Path.Combine(directory, relative);
+    }
+}

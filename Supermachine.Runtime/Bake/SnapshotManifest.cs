@@ -1,0 +1,99 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Supermachine.Bake;
+
+/// <summary>
+/// manifest.json of a baked image directory: what was baked, on which engine, and the size and
+/// hash of every file beside it. Every path is relative to the directory, so it can be moved,
+/// copied to another machine with the same engine, or restored from a CI cache.
+/// </summary>
+public sealed record SnapshotManifest
+{
+    /// <summary>Bumped whenever the layout or the meaning of a field changes; other values are refused.</summary>
+    public const int CurrentFormatVersion = 1;
+
+    public const string FileName = "manifest.json";
+
+    public int FormatVersion { get; init; } = CurrentFormatVersion;
+
+    /// <summary>The artifact's name (the folder under microvms/).</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The reference the image came from, as the user wrote it.</summary>
+    public required string Reference { get; init; }
+
+    /// <summary>The manifest digest it resolved to (sha256:...), or for a Dockerfile build the digest of the committed root filesystem.</summary>
+    public required string ImageDigest { get; init; }
+
+    /// <summary>The workload as it was started: argv, environment, working directory, user, port.</summary>
+    public required WorkloadRecord Workload { get; init; }
+
+    public required MachineRecord Machine { get; init; }
+
+    /// <summary>Engine name and version; a restore on another version is refused (SM32xx) and the SDK re-bakes.</summary>
+    public required EngineRecord Engine { get; init; }
+
+    /// <summary>Hashes of the guest kernel, initramfs and agent the snapshot was taken with.</summary>
+    public required IReadOnlyDictionary<string, string> Assets { get; init; }
+
+    /// <summary>Hash of every input that changes the result; equal fingerprints mean a cached bake can be reused.</summary>
+    public required string Fingerprint { get; init; }
+
+    /// <summary>True when the directory holds a RAM snapshot; false for a cold-bootable image only.</summary>
+    public bool HasSnapshot { get; init; }
+
+    /// <summary>Every file of the directory but this manifest, with size and sha256.</summary>
+    public required IReadOnlyList<FileRecord> Files { get; init; }
+
+    public string CreatedBy { get; init; } = "";
+
+    public sealed record WorkloadRecord
+    {
+        public IReadOnlyList<string> Argv { get; init; } = [];
+
+        public IReadOnlyList<string> Environment { get; init; } = [];
+
+        public string WorkingDirectory { get; init; } = "/";
+
+        public string User { get; init; } = "";
+
+        public int? Port { get; init; }
+    }
+
+    public sealed record MachineRecord
+    {
+        public int MemoryMiB { get; init; }
+
+        public int Vcpus { get; init; }
+
+        public string CpuModel { get; init; } = "";
+
+        public string Accelerator { get; init; } = "";
+
+        public string Architecture { get; init; } = "";
+    }
+
+    public sealed record EngineRecord
+    {
+        public string Name { get; init; } = "";
+
+        public string Version { get; init; } = "";
+    }
+
+    public sealed record FileRecord
+    {
+        public required string Path { get; init; }
+
+        public required long Size { get; init; }
+
+        public required string Sha256 { get; init; }
+    }
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+}

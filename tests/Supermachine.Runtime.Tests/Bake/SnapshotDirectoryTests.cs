@@ -1,0 +1,91 @@
+using Supermachine.Bake;
+using Supermachine.Diagnostics;
+
+namespace Supermachine.Tests.Bake;
+
+public class SnapshotDirectoryTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("sm-snapdir-").FullName;
+
+    private static SnapshotManifest Manifest() => new()
+    {
+        Name = "redis_7",
+        Reference = "redis:7",
+        ImageDigest = "sha256:" + new string('a', 64),
+        Workload = new() { Argv = ["redis-server"], Port = 6379 },
+        Machine = new() { MemoryMiB = 256, Vcpus = 1, CpuModel = "qemu64", Accelerator = "tcg", Architecture = "x86_64" },
+        Engine = new() { Name = "qemu", Version = "7.2.0" },
+        Assets = new Dictionary<string, string> { ["kernel"] = "sha256:k" },
+        Fingerprint = "sha256:f",
+        HasSnapshot = true,
+        Files = [],
+    };
+
+    private async Task<string> BakeFake(string name)
+    {
+        string staging = Path.Combine(_root, name + ".staging");
+        Directory.CreateDirectory(Path.Combine(staging, "state"));
+        await File.WriteAllTextAsync(Path.Combine(staging, "rootfs.squashfs"), "squash");
+        await File.WriteAllBytesAsync(Path.Combine(staging, "state", "ram"), new byte[4096]);
+        string destination = Path.Combine(_root, name);
+        await SnapshotDirectory.CommitAsync(staging, destination, Manifest());
+        return destination;
+    }
+
+    [Fact]
+    public async Task Commit_records_every_file_relatively_and_a_load_and_verify_accept_it()
+    {
+        string dir = await BakeFake("a");
+        Assert.False(Directory.Exists(dir + ".staging"));
+        SnapshotManifest m = SnapshotDirectory.Load(dir);
+        Assert.Equal(["rootfs.squashfs", "state/ram"], m.Files.Select(f => f.Path));
+        Assert.All(m.Files, f => Assert.StartsWith("sha256:", f.Sha256));
+        await SnapshotDirectory.VerifyAsync(dir, m);
+        Assert.DoesNotContain(_root, await File.ReadAllTextAsync(Path.Combine(dir, "manifest.json")));
+    }
+
+    [Fact]
+    public async Task A_moved_directory_still_loads_and_verifies()
+    {
+        string dir = await BakeFake("b");
+        string moved = Path.Combine(_root, "elsewhere", "b");
+        Directory.CreateDirectory(Path.GetDirectoryName(moved)!);
+        Directory.Move(dir, moved);
+        await SnapshotDirectory.VerifyAsync(moved, SnapshotDirectory.Load(moved));
+    }
+
+    [Fact]
+    public async Task Missing_truncated_and_altered_files_are_SM3254()
+    {
+        string dir = await BakeFake("c");
+        await File.WriteAllBytesAsync(Path.Combine(dir, "state", "ram"), new byte[4095]);
+        var truncated = Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(dir));
+        Assert.Equal("SM3254", truncated.Code);
+        Assert.Contains("state/ram", truncated.Message);
+
+        await File.WriteAllBytesAsync(Path.Combine(dir, "state", "ram"), Enumerable.Repeat((byte)1, 4096).ToArray());
+        SnapshotManifest m = SnapshotDirectory.Load(dir);
+        var altered = await Assert.ThrowsAsync<SupermachineException>(() => SnapshotDirectory.VerifyAsync(dir, m));
+        Assert.Contains("does not match the hash", altered.Message);
+
+        File.Delete(Path.Combine(dir, "rootfs.squashfs"));
+        Assert.Contains("is missing", Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(dir)).Message);
+    }
+
+    [Fact]
+    public async Task Wrong_format_version_escaping_paths_and_no_manifest_are_refused()
+    {
+        string dir = await BakeFake("d");
+        string manifestPath = Path.Combine(dir, "manifest.json");
+        string text = await File.ReadAllTextAsync(manifestPath);
+        await File.WriteAllTextAsync(manifestPath, text.Replace("\"formatVersion\": 1", "\"formatVersion\": 99"));
+        Assert.Equal("SM3253", Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(dir)).Code);
+
+        await File.WriteAllTextAsync(manifestPath, text.Replace("\"state/ram\"", "\"../../etc/passwd\""));
+        Assert.Equal("SM3252", Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(dir)).Code);
+
+        Assert.Equal("SM3251", Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(_root)).Code);
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+}
