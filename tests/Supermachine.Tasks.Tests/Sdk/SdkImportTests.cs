@@ -66,39 +66,24 @@ public class SdkImportTests
         Assert.False(Directory.Exists(Path.Combine(output, "microvms")), "dotnet clean removes the baked artifacts from the output");
     }
 
-    [Fact]
-    public async Task Duplicate_names_fail_the_build_with_SM2301_naming_both_images()
+    [Theory]
+    [InlineData("""<MicroVmImage Include="redis:7" /><MicroVmImage Include="ghcr.io/other/redis:7" />""",
+        "SM2301", "'redis:7' and 'ghcr.io/other/redis:7' both have the name 'redis_7'")]
+    [InlineData("""<MicroVmImage Include="redis:7" Port="http" />""", "SM2303", "Port=\"http\"")]
+    [InlineData("""<MicroVmImage Include="redis:7" Env="NOEQUALS" />""", "SM2304", "Env entry 'NOEQUALS'")]
+    [InlineData("""<MicroVmImage Include="redis:7" Name="../escape" />""", "SM2302", "'../escape'")]
+    public async Task Bad_items_fail_the_build_with_their_code_naming_the_image(string items, string code, string expected)
     {
-        using var project = new ThrowawayProject(ConsoleProject.Replace("ITEMS", """
-              <ItemGroup>
-                <MicroVmImage Include="redis:7" />
-                <MicroVmImage Include="ghcr.io/other/redis:7" />
-              </ItemGroup>
-            """));
+        using var project = new ThrowawayProject(ConsoleProject.Replace("ITEMS", $"<ItemGroup>{items}</ItemGroup>"));
         File.WriteAllText(Path.Combine(project.Directory, "Program.cs"), "Console.WriteLine(1);");
 
         ProcessResult r = await project.DotnetAsync("build", "-nologo");
 
         Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("error SM2301", r.StandardOutput);
-        Assert.Contains("'redis:7' and 'ghcr.io/other/redis:7' both have the name 'redis_7'", r.StandardOutput);
-    }
-
-    [Fact]
-    public async Task Bad_metadata_fails_with_SM2303()
-    {
-        using var project = new ThrowawayProject(ConsoleProject.Replace("ITEMS", """
-              <ItemGroup>
-                <MicroVmImage Include="redis:7" Port="http" />
-              </ItemGroup>
-            """));
-        File.WriteAllText(Path.Combine(project.Directory, "Program.cs"), "Console.WriteLine(1);");
-
-        ProcessResult r = await project.DotnetAsync("build", "-nologo");
-
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("error SM2303", r.StandardOutput);
-        Assert.Contains("Port=\"http\"", r.StandardOutput);
+        Assert.Contains($"error {code}", r.StandardOutput);
+        Assert.Contains(expected, r.StandardOutput);
+        // Attributed to the project file, so IDEs and CI annotate the right place.
+        Assert.Contains("App.csproj", r.StandardOutput);
     }
 
     [Fact]

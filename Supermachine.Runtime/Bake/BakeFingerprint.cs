@@ -1,0 +1,70 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Supermachine.Bake;
+
+/// <summary>
+/// The hash of every input that changes a bake's result. Two bakes with the same fingerprint are
+/// interchangeable, so the shared cache and CI caches key on it. Anything added here must be
+/// something that changes the bytes of the artifact or how it restores; nothing that merely
+/// describes the build (paths, time, machine name) belongs in it, or caches stop hitting.
+/// </summary>
+public static class BakeFingerprint
+{
+    /// <summary>Bump when the bake pipeline changes its output for the same inputs.</summary>
+    public const int PipelineVersion = 1;
+
+    public static string Compute(BakeInputs inputs)
+    {
+        var text = new StringBuilder();
+        void Line(string key, string? value) => text.Append(key).Append('=').Append(value ?? "").Append('\n');
+
+        Line("format", SnapshotManifest.CurrentFormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Line("pipeline", PipelineVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Line("image", inputs.ImageDigest);
+        Line("platform", inputs.Platform);
+        Line("port", inputs.Request.Port?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Line("command", inputs.Request.Command);
+        Line("memory", inputs.MemoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Line("vcpus", inputs.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // Order matters for the environment (later wins), so it is kept as given.
+        foreach (var (key, value) in inputs.Request.Environment)
+        {
+            Line("env", key + "=" + value);
+        }
+        Line("engine", inputs.EngineName + " " + inputs.EngineVersion);
+        Line("accelerator", inputs.Accelerator);
+        Line("cpu", inputs.CpuModel);
+        foreach (var (name, hash) in inputs.AssetHashes.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            Line("asset." + name, hash);
+        }
+        return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
+    }
+}
+
+/// <summary>What <see cref="BakeFingerprint.Compute"/> hashes.</summary>
+public sealed record BakeInputs
+{
+    public required MicroVmImageRequest Request { get; init; }
+
+    /// <summary>The resolved manifest digest (or the committed rootfs digest of a Dockerfile build).</summary>
+    public required string ImageDigest { get; init; }
+
+    public required string Platform { get; init; }
+
+    public required int MemoryMiB { get; init; }
+
+    public required int Vcpus { get; init; }
+
+    public required string EngineName { get; init; }
+
+    public required string EngineVersion { get; init; }
+
+    public required string Accelerator { get; init; }
+
+    public required string CpuModel { get; init; }
+
+    /// <summary>Hashes of the guest kernel, initramfs and agent by name.</summary>
+    public required IReadOnlyDictionary<string, string> AssetHashes { get; init; }
+}

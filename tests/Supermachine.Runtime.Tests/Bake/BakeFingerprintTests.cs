@@ -1,0 +1,53 @@
+using Supermachine.Bake;
+
+namespace Supermachine.Tests.Bake;
+
+public class BakeFingerprintTests
+{
+    private static BakeInputs Inputs(string env = "A=1", int memory = 256, string kernel = "sha256:k") => new()
+    {
+        Request = MicroVmImageRequest.FromMetadata("redis:7", k => k switch { "Env" => env, "Port" => "6379", _ => null }),
+        ImageDigest = "sha256:" + new string('1', 64),
+        Platform = "linux/amd64",
+        MemoryMiB = memory,
+        Vcpus = 1,
+        EngineName = "qemu",
+        EngineVersion = "7.2.0",
+        Accelerator = "tcg",
+        CpuModel = "qemu64",
+        AssetHashes = new Dictionary<string, string> { ["kernel"] = kernel, ["agent"] = "sha256:a" },
+    };
+
+    [Fact]
+    public void Same_inputs_give_the_same_fingerprint()
+    {
+        Assert.Equal(BakeFingerprint.Compute(Inputs()), BakeFingerprint.Compute(Inputs()));
+        Assert.Matches("^sha256:[0-9a-f]{64}$", BakeFingerprint.Compute(Inputs()));
+    }
+
+    [Fact]
+    public void Every_input_that_changes_the_result_changes_the_fingerprint()
+    {
+        string baseline = BakeFingerprint.Compute(Inputs());
+        string[] changed =
+        [
+            BakeFingerprint.Compute(Inputs(env: "A=2")),
+            BakeFingerprint.Compute(Inputs(memory: 512)),
+            BakeFingerprint.Compute(Inputs(kernel: "sha256:other")),
+            BakeFingerprint.Compute(Inputs() with { ImageDigest = "sha256:" + new string('2', 64) }),
+            BakeFingerprint.Compute(Inputs() with { EngineVersion = "8.0.0" }),
+            BakeFingerprint.Compute(Inputs() with { Accelerator = "kvm" }),
+            BakeFingerprint.Compute(Inputs() with { CpuModel = "host" }),
+        ];
+        Assert.All(changed, f => Assert.NotEqual(baseline, f));
+        Assert.Equal(changed.Length, changed.Distinct().Count());
+    }
+
+    [Fact]
+    public void The_artifact_name_is_not_an_input()
+    {
+        // Renaming an item must reuse the cached bake, not redo it.
+        BakeInputs renamed = Inputs() with { Request = Inputs().Request with { Name = "cache" } };
+        Assert.Equal(BakeFingerprint.Compute(Inputs()), BakeFingerprint.Compute(renamed));
+    }
+}
