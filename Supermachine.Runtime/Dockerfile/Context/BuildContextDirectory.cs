@@ -54,7 +54,7 @@ public sealed class BuildContextDirectory
             {
                 foreach (ContextEntry entry in Entries)
                 {
-                    any |= Add(entry);
+                    any |= Add(entry, entry.Path);
                 }
                 // The whole context is a valid source even when empty.
                 any = true;
@@ -85,17 +85,22 @@ public sealed class BuildContextDirectory
             string prefix = root + "/";
             foreach (ContextEntry entry in Entries)
             {
-                if (entry.Path == root || entry.Path.StartsWith(prefix, StringComparison.Ordinal))
+                if (entry.Path == root)
                 {
-                    found |= Add(entry);
+                    found |= Add(entry, null);
+                }
+                else if (entry.Path.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    found |= Add(entry, entry.Path[prefix.Length..]);
                 }
             }
             return found;
         }
 
-        bool Add(ContextEntry entry)
+        // Excludes match relative to the source being copied (its contents, not the source itself).
+        bool Add(ContextEntry entry, string? relative)
         {
-            if (exclude.IsIgnored(entry.Path))
+            if (relative is not null && exclude.IsIgnored(relative))
             {
                 return false;
             }

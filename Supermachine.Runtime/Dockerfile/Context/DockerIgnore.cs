@@ -246,7 +246,8 @@ public sealed class DockerIgnore
                 }
                 else
                 {
-                    regex.Append(Regex.Escape(char.ConvertFromUtf32(ch)));
+                    // Everything else is taken as Go's regexp would (so '^' negates inside a class).
+                    regex.Append(char.ConvertFromUtf32(ch));
                 }
             }
             regex.Append("\\z");
