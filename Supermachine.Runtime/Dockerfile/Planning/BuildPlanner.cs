@@ -38,7 +38,8 @@ public static class BuildPlanner
         {
             foreach (ArgDeclaration declaration in arg.Args)
             {
-                string name = Expand(lexer, declaration.Name, globalArgs, arg, source);
+                // ARG names are taken literally; only default values expand.
+                string name = declaration.Name;
                 if (options.BuildArgs.TryGetValue(name, out string? given))
                 {
                     usedBuildArgs.Add(name);
@@ -47,10 +48,6 @@ public static class BuildPlanner
                 else if (declaration.DefaultValue is { } defaultValue)
                 {
                     globalArgs[name] = Expand(lexer, defaultValue, globalArgs, arg, source);
-                }
-                else
-                {
-                    globalArgs.Remove(name);
                 }
             }
         }
@@ -437,7 +434,7 @@ public static class BuildPlanner
         {
             foreach (ArgDeclaration declaration in arg.Args)
             {
-                string name = Expand(declaration.Name, arg);
+                string name = declaration.Name;
                 string? value = null;
                 bool hasBuildArg = _options.BuildArgs.TryGetValue(name, out string? given);
                 if (hasBuildArg)

@@ -250,4 +250,13 @@ public class BuildPlannerTests
         Assert.Equal(new Dictionary<string, string> { ["A"] = "1", ["B"] = "=2", ["C"] = "from-env" }, parsed);
         Assert.Equal("SM2209", Assert.Throws<SupermachineException>(() => BuildOptions.ParseBuildArgs(["=x"])).Code);
     }
+
+    [Fact]
+    public async Task Arg_names_are_literal_and_a_bare_redeclaration_keeps_the_value()
+    {
+        BuildPlan plan = await Plan("ARG A=1\nARG A\nARG N=x\nFROM img$A\nARG $N=2\nENV V=${A}\n");
+        Assert.Equal(new StageBase.Image("img1", null), plan.Target.Base);
+        Assert.Equal("2", plan.Target.Args["$N"]);
+        Assert.Equal("", plan.Target.Config!.GetEnv("V"));
+    }
 }

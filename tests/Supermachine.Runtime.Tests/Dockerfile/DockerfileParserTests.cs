@@ -239,4 +239,38 @@ public class DockerfileParserTests
     {
         Assert.Equal("a\nb\n  c\n", DockerfileParser.ChompHeredocContent("\t\ta\n\tb\n  c\n"));
     }
+
+    [Fact]
+    public void Line_numbers_match_buildkits_testfile_line()
+    {
+        string file = Path.Combine(Supermachine.Tests.Infrastructure.TestEnvironment.RepositoryRoot, "tests", "Supermachine.Runtime.Tests", "Dockerfile", "conformance", "testfile-line", "Dockerfile");
+        DockerfileSyntax syntax = DockerfileParser.ParseFile(file);
+        Assert.Equal((5, 31), (syntax.Root.StartLine, syntax.Root.EndLine));
+        Assert.Equal([(5, 5), (11, 12), (17, 31)], syntax.Root.Children.Select(c => (c.StartLine, c.EndLine)));
+    }
+
+    [Fact]
+    public void Empty_continuation_lines_warn_like_buildkit()
+    {
+        const string text = "\nFROM alpine:3.6\n\nRUN valid \\\n    continuation\n\nRUN something \\\n\n    following \\\n\n    more\n\nRUN another \\\n\n    thing\n\nRUN non-indented \\\n# this is a comment\n   after-comment\n\nRUN indented \\\n    # this is an indented comment\n    comment\n\t";
+        DockerfileSyntax syntax = DockerfileParser.Parse(text);
+        Assert.Equal(2, syntax.Warnings.Count);
+        Assert.Contains("Empty continuation line found in", syntax.Warnings[0]);
+        Assert.Contains("RUN something     following     more", syntax.Warnings[0]);
+        Assert.Contains("RUN another     thing", syntax.Warnings[1]);
+    }
+
+    [Theory]
+    [InlineData("foo", new[] { "foo" })]
+    [InlineData("foo bar", new[] { "foo", "bar" })]
+    [InlineData("foo\\ bar", new[] { "foo\\ bar" })]
+    [InlineData("foo=bar", new[] { "foo=bar" })]
+    [InlineData("foo bar 'abc xyz'", new[] { "foo", "bar", "'abc xyz'" })]
+    [InlineData("foo bar \"abc xyz\"", new[] { "foo", "bar", "\"abc xyz\"" })]
+    [InlineData("àöû", new[] { "àöû" })]
+    [InlineData("föo bàr \"âbc xÿz\"", new[] { "föo", "bàr", "\"âbc xÿz\"" })]
+    public void Words_keep_quotes_for_later_expansion(string input, string[] expected)
+    {
+        Assert.Equal(expected, LineParsers.ParseWords(input, '\\'));
+    }
 }
