@@ -20,7 +20,9 @@ public interface IBaseImageResolver
 /// </summary>
 public static class BuildPlanner
 {
-    private static readonly string[] PlatformArgs = ["BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT", "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT"];
+    /// <summary>The PATH a stage gets when its base image sets none (BuildKit's Linux default).</summary>
+    public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 
     /// <summary>Plans <paramref name="dockerfile"/>; base image configs come from <paramref name="baseImages"/> (empty configs when null).</summary>
     /// <exception cref="SupermachineException">SM2203/SM2205/SM2206/SM2210 with file and line.</exception>
@@ -262,6 +264,11 @@ public static class BuildPlanner
             _usedBuildArgs = usedBuildArgs;
             _copySources = copySources;
             Config = baseConfig;
+            // Every stage has a PATH, as in BuildKit: the Linux default when the base sets none.
+            if (Config.GetEnv("PATH") is null)
+            {
+                Config.Env.Add("PATH=" + DefaultPath);
+            }
             foreach (string entry in baseConfig.Env)
             {
                 int eq = entry.IndexOf('=', StringComparison.Ordinal);

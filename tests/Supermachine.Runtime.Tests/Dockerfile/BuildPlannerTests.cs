@@ -63,9 +63,9 @@ public class BuildPlannerTests
     {
         BuildPlan plan = await Plan("FROM scratch\nARG MODE=debug\nENV HOME=/root\nRUN make $MODE\nARG LATE=x\n");
         RunStep run = Assert.IsType<RunStep>(Assert.Single(plan.Target.Steps));
-        Assert.Equal(["MODE=debug", "HOME=/root"], run.Env);
+        Assert.Equal(["PATH=" + BuildPlanner.DefaultPath, "MODE=debug", "HOME=/root"], run.Env);
         Assert.Equal(["/bin/sh", "-c", "make $MODE"], run.Argv);
-        Assert.Equal(["HOME=/root"], plan.Target.Config!.Env);
+        Assert.Equal(["PATH=" + BuildPlanner.DefaultPath, "HOME=/root"], plan.Target.Config!.Env);
         Assert.Equal("x", plan.Target.Args["LATE"]);
     }
 
