@@ -81,7 +81,8 @@ public static partial class InstructionParser
                 "workdir" => new WorkdirInstruction { Path = ExactlyOne(request, "WORKDIR"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
                 "user" => new UserInstruction { User = ExactlyOne(request, "USER"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
                 "volume" => ParseVolume(request),
-                "stopsignal" => new StopSignalInstruction { Signal = ExactlyOne(request, "STOPSIGNAL"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
+                // BuildKit ignores flags on STOPSIGNAL and ARG (and HEALTHCHECK NONE); so do we, to accept what it accepts.
+                "stopsignal" => new StopSignalInstruction { Signal = ExactlyOne(request, "STOPSIGNAL"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine },
                 "healthcheck" => ParseHealthcheck(request),
                 "shell" => ParseShell(request),
                 "onbuild" => ParseOnbuild(request),
@@ -356,7 +357,6 @@ public static partial class InstructionParser
             }
             declarations.Add(eq < 0 ? new ArgDeclaration(arg, null) : new ArgDeclaration(arg[..eq], arg[(eq + 1)..]));
         }
-        request.Flags.Parse();
         return request.Base(new ArgInstruction { Args = declarations, Keyword = "", Original = "", Line = 0, EndLine = 0 });
     }
 
@@ -497,7 +497,6 @@ public static partial class InstructionParser
             {
                 throw new InstructionException("HEALTHCHECK NONE takes no arguments");
             }
-            request.Flags.Parse();
             return request.Base(new HealthcheckInstruction { Test = ["NONE"], Keyword = "", Original = "", Line = 0, EndLine = 0 });
         }
         request.Flags.String("interval").String("timeout").String("start-period").String("start-interval").String("retries").Parse();
@@ -544,12 +543,12 @@ public static partial class InstructionParser
         {
             return TimeSpan.Zero;
         }
-        TimeSpan duration = GoDuration.Parse(value) ?? throw new InstructionException($"invalid duration \"{value}\" for --{flag} (use e.g. 30s, 1m30s, 500ms)");
-        if (duration != TimeSpan.Zero && duration < TimeSpan.FromMilliseconds(1))
+        double nanoseconds = GoDuration.ParseNanoseconds(value) ?? throw new InstructionException($"invalid duration \"{value}\" for --{flag} (use e.g. 30s, 1m30s, 500ms)");
+        if (nanoseconds != 0 && nanoseconds < 1e6)
         {
             throw new InstructionException($"Interval \"{flag}\" cannot be less than 1ms");
         }
-        return duration;
+        return TimeSpan.FromTicks((long)Math.Round(nanoseconds / 100));
     }
 
     private static ShellInstruction ParseShell(Request request)
