@@ -1,4 +1,4 @@
-using System.Formats.Tar;
+using System.Text;
 
 namespace Supermachine.Oci.Sources;
 
@@ -42,14 +42,125 @@ internal sealed class TarArchiveLayoutFiles : ILayoutFiles
     {
         _path = path;
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        using var reader = new TarReader(file, leaveOpen: true);
-        while (reader.GetNextEntry(copyData: false) is { } entry)
+        IndexMembers(file);
+    }
+
+    // TarReader does not expose where a member's data starts, so the headers are walked here:
+    // ustar name/prefix, PAX 'x' path/size overrides and GNU 'L' long names are all archives use.
+    private void IndexMembers(FileStream file)
+    {
+        byte[] header = new byte[512];
+        string? longName = null;
+        long? longSize = null;
+        long position = 0;
+        while (position + 512 <= file.Length)
         {
-            if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile)
+            file.Position = position;
+            file.ReadExactly(header);
+            if (header.All(b => b == 0))
             {
-                // On a seekable stream the reader stands at the member's data right after its header.
-                _members[Normalize(entry.Name)] = (file.Position, entry.Length);
+                break;
             }
+            string name = CString(header, 0, 100);
+            if (Encoding.ASCII.GetString(header, 257, 5) == "ustar" && CString(header, 345, 155) is { Length: > 0 } prefix)
+            {
+                name = prefix + "/" + name;
+            }
+            long size = ParseNumber(header.AsSpan(124, 12));
+            char type = (char)header[156];
+            long dataStart = position + 512;
+            position = dataStart + (size + 511) / 512 * 512;
+            if (type is 'x' or 'L')
+            {
+                if (size > 1 << 20)
+                {
+                    throw new InvalidDataException("an extended header is larger than 1 MiB");
+                }
+                byte[] data = new byte[size];
+                file.Position = dataStart;
+                file.ReadExactly(data);
+                if (type == 'L')
+                {
+                    longName = Encoding.UTF8.GetString(data).TrimEnd('\0');
+                    continue;
+                }
+                foreach (var (key, value) in ParsePax(data))
+                {
+                    if (key == "path")
+                    {
+                        longName = value;
+                    }
+                    else if (key == "size" && long.TryParse(value, out long s))
+                    {
+                        longSize = s;
+                    }
+                }
+                continue;
+            }
+            if (type is 'g')
+            {
+                continue;
+            }
+            string effective = longName ?? name;
+            long effectiveSize = longSize ?? size;
+            if (longSize is long big)
+            {
+                position = dataStart + (big + 511) / 512 * 512;
+            }
+            longName = null;
+            longSize = null;
+            if (type is '0' or '\0' or '7')
+            {
+                _members[Normalize(effective)] = (dataStart, effectiveSize);
+            }
+        }
+    }
+
+    private static IEnumerable<(string Key, string Value)> ParsePax(byte[] data)
+    {
+        int i = 0;
+        while (i < data.Length)
+        {
+            int space = Array.IndexOf(data, (byte)' ', i);
+            if (space < 0 || !int.TryParse(Encoding.ASCII.GetString(data, i, space - i), out int length) || length <= 0 || i + length > data.Length)
+            {
+                yield break;
+            }
+            string record = Encoding.UTF8.GetString(data, space + 1, i + length - space - 2);
+            int eq = record.IndexOf('=');
+            if (eq > 0)
+            {
+                yield return (record[..eq], record[(eq + 1)..]);
+            }
+            i += length;
+        }
+    }
+
+    private static string CString(byte[] buffer, int offset, int length)
+    {
+        int end = Array.IndexOf(buffer, (byte)0, offset, length);
+        return Encoding.UTF8.GetString(buffer, offset, (end < 0 ? offset + length : end) - offset);
+    }
+
+    private static long ParseNumber(ReadOnlySpan<byte> field)
+    {
+        if ((field[0] & 0x80) != 0)
+        {
+            long value = field[0] & 0x7f;
+            foreach (byte b in field[1..])
+            {
+                value = (value << 8) | b;
+            }
+            return value;
+        }
+        string text = Encoding.ASCII.GetString(field).Trim('\0', ' ');
+        try
+        {
+            return text.Length == 0 ? 0 : Convert.ToInt64(text, 8);
+        }
+        catch (FormatException ex)
+        {
+            throw new InvalidDataException($"'{text}' is not an octal tar header number", ex);
         }
     }
 
