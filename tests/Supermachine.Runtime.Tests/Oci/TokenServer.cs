@@ -107,7 +107,7 @@ public sealed class TokenServer : IAsyncDisposable
         string token = Sign(new { typ = "JWT", alg = "RS256", x5c = new[] { Convert.ToBase64String(_certificate.RawData) } },
             new { iss = Issuer, sub = user ?? "", aud = Service, exp = now + 300, nbf = now - 10, iat = now, jti = Guid.NewGuid().ToString("N"), access });
         Interlocked.Increment(ref _issued);
-        byte[] body = JsonSerializer.SerializeToUtf8Bytes(new { token, access_token = token, expires_in = 300, issued_at = DateTimeOffset.UtcNow.ToString("o") });
+        byte[] body = JsonSerializer.SerializeToUtf8Bytes(new { token, access_token = token, expires_in = 300, issued_at = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture) });
         context.Response.ContentType = "application/json";
         context.Response.OutputStream.Write(body);
         context.Response.Close();
