@@ -13,7 +13,7 @@ public sealed unsafe class ZstdDecompressionStream : Stream
     private int _inputLength;
     private int _inputPosition;
     private bool _innerEnded;
-    private nuint _lastHint = 1;
+    private bool _insideFrame;
 
     public ZstdDecompressionStream(Stream inner, bool leaveOpen = false)
     {
@@ -57,8 +57,18 @@ public sealed unsafe class ZstdDecompressionStream : Stream
             {
                 var outBuffer = new LibZstd.OutBuffer { Destination = output, Size = (nuint)buffer.Length, Position = 0 };
                 var inBuffer = new LibZstd.InBuffer { Source = input, Size = (nuint)_inputLength, Position = (nuint)_inputPosition };
-                _lastHint = LibZstd.Check(LibZstd.DecompressStream(_context, &outBuffer, &inBuffer));
+                int before = _inputPosition;
+                nuint hint = LibZstd.Check(LibZstd.DecompressStream(_context, &outBuffer, &inBuffer));
                 _inputPosition = (int)inBuffer.Position;
+                // 0 means a frame just ended and was flushed; after that, calls with no input make no progress.
+                if (hint == 0)
+                {
+                    _insideFrame = false;
+                }
+                else if (_inputPosition > before || outBuffer.Position > 0)
+                {
+                    _insideFrame = true;
+                }
                 if (outBuffer.Position > 0)
                 {
                     return (int)outBuffer.Position;
@@ -66,8 +76,7 @@ public sealed unsafe class ZstdDecompressionStream : Stream
             }
             if (_innerEnded && _inputPosition == _inputLength)
             {
-                // A hint of 0 means the last frame was complete; anything else is a truncated stream.
-                return _lastHint == 0 ? 0 : throw new InvalidDataException("zstd: the compressed stream ends inside a frame");
+                return _insideFrame ? throw new InvalidDataException("zstd: the compressed stream ends inside a frame") : 0;
             }
         }
     }
