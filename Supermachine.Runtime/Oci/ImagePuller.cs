@@ -137,6 +137,11 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
             throw Diagnostic.Error("SM2006", source.DisplayName, platform, $"{config.OS}/{config.Architecture}{(config.Variant is null ? "" : "/" + config.Variant)}");
         }
 
+        // Announce every layer first so a progress display knows the total from the start.
+        foreach (Descriptor layer in manifest.Layers)
+        {
+            options.Progress?.Report(new PullProgress(layer.Digest, "layer", store.Contains(layer.Digest) ? layer.Size : 0, layer.Size));
+        }
         var layers = new PulledLayer[manifest.Layers.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, layers.Length),
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.MaxParallelDownloads), CancellationToken = cancellationToken },
