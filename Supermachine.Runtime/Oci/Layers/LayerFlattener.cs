@@ -153,7 +153,7 @@ public sealed class LayerFlattener
         var entries = new List<(int Ordinal, FileSystemEntry Entry)>();
         var whiteouts = new List<(string Parent, string? Name)>(); // Name null: opaque
         HashingReadStream hashing;
-        await using (Stream tar = OpenLayer(layer, out hashing))
+        await using (var tar = new PaxXattrSniffer(OpenLayer(layer, out hashing)))
         {
             await using var reader = new TarReader(tar, leaveOpen: true);
             int ordinal = -1;
@@ -182,7 +182,7 @@ public sealed class LayerFlattener
                     whiteouts.Add((parent, name[WhiteoutPrefix.Length..]));
                     continue;
                 }
-                FileSystemEntry? converted = Convert(entry, path, layer);
+                FileSystemEntry? converted = Convert(entry, path, layer, tar.For(ordinal));
                 if (converted is not null)
                 {
                     entries.Add((ordinal, converted));
@@ -272,7 +272,7 @@ public sealed class LayerFlattener
         }
     }
 
-    private FileSystemEntry? Convert(TarEntry entry, string path, int layer)
+    private FileSystemEntry? Convert(TarEntry entry, string path, int layer, IReadOnlyDictionary<string, byte[]>? rawXattrs)
     {
         FileSystemEntryType? type = entry.EntryType switch
         {
@@ -318,13 +318,13 @@ public sealed class LayerFlattener
             LinkTarget = linkTarget,
             DeviceMajor = posix?.DeviceMajor ?? 0,
             DeviceMinor = posix?.DeviceMinor ?? 0,
-            ExtendedAttributes = ExtendedAttributes(entry),
+            ExtendedAttributes = ExtendedAttributes(entry, rawXattrs),
         };
     }
 
-    // SCHILY.xattr.NAME carries the value as text (System.Formats.Tar decodes it as UTF-8);
-    // LIBARCHIVE.xattr.NAME carries it base64-encoded, which keeps binary values intact.
-    private static IReadOnlyDictionary<string, byte[]> ExtendedAttributes(TarEntry entry)
+    // SCHILY.xattr.NAME carries raw bytes, which System.Formats.Tar decodes as UTF-8, so their raw
+    // form comes from the sniffer; LIBARCHIVE.xattr.NAME carries base64, which survives decoding.
+    private static IReadOnlyDictionary<string, byte[]> ExtendedAttributes(TarEntry entry, IReadOnlyDictionary<string, byte[]>? rawXattrs)
     {
         if (entry is not PaxTarEntry pax || pax.ExtendedAttributes.Count == 0)
         {
@@ -335,7 +335,8 @@ public sealed class LayerFlattener
         {
             if (key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal))
             {
-                result[key["SCHILY.xattr.".Length..]] = Encoding.UTF8.GetBytes(value);
+                string name = key["SCHILY.xattr.".Length..];
+                result[name] = rawXattrs?.GetValueOrDefault(name) ?? Encoding.UTF8.GetBytes(value);
             }
             else if (key.StartsWith("LIBARCHIVE.xattr.", StringComparison.Ordinal))
             {
