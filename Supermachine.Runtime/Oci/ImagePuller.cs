@@ -80,8 +80,19 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         }
         if (image.StartsWith("docker-archive:", StringComparison.Ordinal))
         {
+            // docker-archive:FILE[:REPO:TAG], as skopeo spells it; the reference picks one of several saved images.
             string file = image["docker-archive:".Length..];
-            return new DockerArchiveSource(OpenArchive(file, image), store, image);
+            string? wanted = null;
+            for (int colon = file.IndexOf(':'); !File.Exists(file) && colon > 0; colon = file.IndexOf(':', colon + 1))
+            {
+                if (File.Exists(file[..colon]))
+                {
+                    wanted = file[(colon + 1)..];
+                    file = file[..colon];
+                    break;
+                }
+            }
+            return new DockerArchiveSource(OpenArchive(file, image), store, image, wanted);
         }
         string reference = image.StartsWith("docker://", StringComparison.Ordinal) ? image["docker://".Length..] : image;
         return new RegistrySource(registry, ImageReference.Parse(reference));
