@@ -55,6 +55,14 @@ public class GuestVmTests(ITestOutputHelper output)
         ExecResult slow = await agent.ExecAsync(new ExecRequest(["sleep", "60"]) { Timeout = TimeSpan.FromSeconds(1) });
         Assert.True(slow.TimedOut);
 
+        // The guest's RTC starts in 2001 (see ThrowawayQemu): the hello set the clock to the host's.
+        long guestNow = long.Parse((await agent.ExecAsync(new ExecRequest(["busybox", "date", "+%s"]))).StandardOutput);
+        Assert.InRange(guestNow - DateTimeOffset.UtcNow.ToUnixTimeSeconds(), -120, 120);
+
+        // A new host connection (as after a restore) says hello again and carries on.
+        await agent.ReconnectAsync(await vm.ConnectAgentAsync());
+        Assert.Equal("again\n", (await agent.ExecAsync(new ExecRequest(["echo", "again"]))).StandardOutput);
+
         await agent.ShutdownAsync(TimeSpan.FromSeconds(5));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         Assert.Equal(0, await vm.WaitForExitAsync(timeout.Token));
