@@ -1397,6 +1397,7 @@ static void init_system(void)
     must_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     must_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     load_modules();
+    logmsg("modules loaded at %.3f s", uptime());
     const char *root = "/dev/vda";
     wait_for(root, 10000);
     must_mount(root, "/mnt-lower", "squashfs", MS_RDONLY, NULL);
