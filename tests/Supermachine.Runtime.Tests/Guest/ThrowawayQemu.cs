@@ -101,7 +101,7 @@ internal sealed class ThrowawayQemu : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public async Task KillAsync()
     {
         try
         {
@@ -115,6 +115,11 @@ internal sealed class ThrowawayQemu : IAsyncDisposable
         {
             // Already gone.
         }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
         _process.Dispose();
         System.IO.Directory.Delete(Directory, recursive: true);
     }
