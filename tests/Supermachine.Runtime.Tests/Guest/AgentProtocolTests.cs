@@ -151,6 +151,18 @@ public class AgentProtocolTests
     }
 
     [RequiresToolFact("musl-gcc")]
+    public async Task A_command_that_stops_reading_its_input_early_still_completes()
+    {
+        await using var agent = HostAgent.Start();
+        AgentConnection c = await agent.ConnectAsync();
+        ExecResult r = await c.ExecAsync(new ExecRequest(["head", "-c", "10"]) { StandardInput = new byte[10 * 1024 * 1024] });
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(10, r.StandardOutputBytes.Length);
+        ExecResult none = await c.ExecAsync(new ExecRequest(["true"]) { StandardInput = new byte[3 * 1024 * 1024] });
+        Assert.Equal(0, none.ExitCode);
+    }
+
+    [RequiresToolFact("musl-gcc")]
     public async Task Ten_MiB_through_stdin_and_back_arrive_intact()
     {
         await using var agent = HostAgent.Start();
