@@ -42,6 +42,9 @@ public sealed class QemuBackend : IVmBackend
     /// <summary>QEMU's version (e.g. 7.2.22); finding QEMU may throw SM3101.</summary>
     public string Version => QemuLocator.GetVersion(QemuPath);
 
+    /// <summary>How long QEMU may take to start and, for a restore, to load the state.</summary>
+    public TimeSpan StartTimeout => _options.StartTimeout;
+
     /// <summary>The QEMU binary in use; finding it may throw SM3101/SM3102.</summary>
     public string QemuPath => _qemuPath.Value;
 

@@ -167,15 +167,9 @@ internal static class QemuSnapshot
         {
             await SetIgnoreSharedAsync(vm, mapped, cancellationToken).ConfigureAwait(false);
             await vm.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(Path.Combine(dir, StateFile)) }, "load the snapshot", cancellationToken).ConfigureAwait(false);
-            // Without -S QEMU starts the guest itself once the state is in: RESUME is the signal.
-            Task<QmpEvent> resumed = vm.Qmp.WaitForEventAsync(e => e.Name == "RESUME" || (e.Name == "MIGRATION" && e.Data?["status"]?.GetValue<string>() == "failed"), cancellationToken);
-            Task finished = await Task.WhenAny(resumed, vm.WaitForExitAsync(cancellationToken)).ConfigureAwait(false);
-            if (finished != resumed || resumed.Result.Name != "RESUME")
-            {
-                await Task.WhenAny(vm.WaitForExitAsync(CancellationToken.None), Task.Delay(500, CancellationToken.None)).ConfigureAwait(false);
-                string said = vm.StandardErrorTail;
-                throw Diagnostic.Error("SM3204", dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
-            }
+            await WaitUntilLoadedAsync(vm, dir, backend.StartTimeout, cancellationToken).ConfigureAwait(false);
+            // The stream carries the source's run state, and the source was paused to be saved.
+            await vm.ExecuteAsync("cont", null, "start the restored guest", cancellationToken).ConfigureAwait(false);
             return vm;
         }
         catch (Exception e) when (e is IOException)
@@ -187,6 +181,44 @@ internal static class QemuSnapshot
         {
             await vm.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>Polls the run state until the incoming migration is over; each poll is one local QMP round trip.</summary>
+    private static async Task WaitUntilLoadedAsync(QemuMachine vm, string dir, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            JsonNode? status = null;
+            try
+            {
+                status = await vm.ExecuteAsync("query-status", null, "report the run state", cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // QEMU exits when it cannot load the stream; its stderr says why.
+            }
+            string? state = status?["status"]?.GetValue<string>();
+            if (state is not null && state != "inmigrate")
+            {
+                if (state is "paused" or "postmigrate" or "running")
+                {
+                    return;
+                }
+                throw Diagnostic.Error("SM3204", dir, $"QEMU ended in state '{state}'", vm.ReadConsoleTail());
+            }
+            if (state is null || vm.HasExited)
+            {
+                await Task.WhenAny(vm.WaitForExitAsync(CancellationToken.None), Task.Delay(500, CancellationToken.None)).ConfigureAwait(false);
+                string said = vm.StandardErrorTail;
+                throw Diagnostic.Error("SM3204", dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
+            }
+            if (clock.Elapsed > timeout)
+            {
+                throw Diagnostic.Error("SM3204", dir, $"the state did not load within {QemuBackend.Seconds(timeout)} s", vm.ReadConsoleTail());
+            }
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
         }
     }
 
