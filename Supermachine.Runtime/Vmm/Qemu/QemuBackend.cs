@@ -37,6 +37,15 @@ public sealed class QemuBackend : IVmBackend
         _qemuPath = new Lazy<string>(() => _options.QemuPath ?? QemuLocator.Locate());
     }
 
+    /// <summary>The named CPU model every guest gets (recorded in snapshots).</summary>
+    public const string CpuModel = QemuCommandLine.CpuModel;
+
+    /// <summary>The QEMU machine type every guest gets.</summary>
+    public const string MachineType = QemuCommandLine.MachineType;
+
+    /// <summary>Kernel arguments the engine always passes before the caller's.</summary>
+    public const string BaseKernelArguments = QemuCommandLine.BaseKernelArguments;
+
     public string Name => "qemu";
 
     /// <summary>QEMU's version (e.g. 7.2.22); finding QEMU may throw SM3101.</summary>
@@ -86,8 +95,9 @@ public sealed class QemuBackend : IVmBackend
         QemuSnapshot.EnsureCompatible(this, snapshot, string.Empty, requested);
 
     /// <summary>Starts QEMU for <paramref name="launch"/> and connects QMP; the guest runs unless the launch is incoming.</summary>
-    internal async Task<QemuMachine> LaunchAsync(QemuLaunch launch, AcceleratorChoice accelerator, bool ownsRuntimeDirectory, CancellationToken cancellationToken)
+    internal async Task<QemuMachine> LaunchAsync(QemuLaunch launch, AcceleratorChoice accelerator, bool ownsRuntimeDirectory, CancellationToken cancellationToken, Stopwatch? clock = null)
     {
+        clock ??= Stopwatch.StartNew();
         foreach (string input in new[] { launch.Spec.KernelPath, launch.Spec.InitrdPath, launch.Spec.RootfsPath })
         {
             if (!File.Exists(input))
@@ -107,9 +117,11 @@ public sealed class QemuBackend : IVmBackend
             throw Diagnostic.Error(e, "SM3102", QemuPath, Path.GetFileName(QemuPath));
         }
         var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory);
+        vm.Mark("qemu-started", clock.Elapsed);
         try
         {
             await vm.ConnectControlAsync(_options.StartTimeout, cancellationToken).ConfigureAwait(false);
+            vm.Mark("control-connected", clock.Elapsed);
             return vm;
         }
         catch

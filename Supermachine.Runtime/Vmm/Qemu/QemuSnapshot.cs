@@ -144,6 +144,7 @@ internal static class QemuSnapshot
 
     public static async Task<IVirtualMachine> RestoreAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken)
     {
+        var clock = Stopwatch.StartNew();
         string dir = Path.GetFullPath(snapshotDirectory);
         VmSnapshotInfo info = Read(dir);
         EnsureCompatible(backend, info, dir, machine.Accelerator);
@@ -162,14 +163,16 @@ internal static class QemuSnapshot
             RamFile = mapped ? Path.Combine(dir, RamFile) : null,
             Incoming = true,
         };
-        QemuMachine vm = await backend.LaunchAsync(launch, accelerator, owned, cancellationToken).ConfigureAwait(false);
+        QemuMachine vm = await backend.LaunchAsync(launch, accelerator, owned, cancellationToken, clock).ConfigureAwait(false);
         try
         {
             await SetIgnoreSharedAsync(vm, mapped, cancellationToken).ConfigureAwait(false);
             await vm.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(Path.Combine(dir, StateFile)) }, "load the snapshot", cancellationToken).ConfigureAwait(false);
             await WaitUntilLoadedAsync(vm, dir, backend.StartTimeout, cancellationToken).ConfigureAwait(false);
+            vm.Mark("state-loaded", clock.Elapsed);
             // The stream carries the source's run state, and the source was paused to be saved.
             await vm.ExecuteAsync("cont", null, "start the restored guest", cancellationToken).ConfigureAwait(false);
+            vm.Mark("resumed", clock.Elapsed);
             return vm;
         }
         catch (Exception e) when (e is IOException)

@@ -159,7 +159,8 @@ public static class VmTestAssets
         done
         """;
 
-    private static string BuildInitramfs(string name, string init)
+    /// <summary>An initramfs with busybox and the modules whose /init is exactly <paramref name="init"/>.</summary>
+    public static string BuildInitramfs(string name, string init)
     {
         string path = Path.Combine(Root.Value, name + ".cpio");
         string modules = Path.Combine(KernelDirectory, "modules");
