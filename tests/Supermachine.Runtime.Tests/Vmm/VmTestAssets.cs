@@ -69,7 +69,7 @@ public static class VmTestAssets
     public static VmMachineSpec MachineRunning(string name, string initBody) => new()
     {
         KernelPath = Kernel,
-        InitrdPath = BuildInitramfs(name, Prelude + initBody + "\n"),
+        InitrdPath = BuildInitramfs(name, Prelude + "\n" + initBody + "\n"),
         RootfsPath = Rootfs.Value,
         MemoryMiB = 256,
     };
