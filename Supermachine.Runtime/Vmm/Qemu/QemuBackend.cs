@@ -89,10 +89,13 @@ public sealed class QemuBackend : IVmBackend
     public Task<IVirtualMachine> RestoreAsync(VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken = default) =>
         QemuSnapshot.RestoreAsync(this, machine, snapshotDirectory, cancellationToken);
 
+    public async Task<IPreparedRestore> PrepareRestoreAsync(VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken = default) =>
+        await QemuSnapshot.PrepareAsync(this, machine, snapshotDirectory, Stopwatch.StartNew(), cancellationToken).ConfigureAwait(false);
+
     public VmSnapshotInfo ReadSnapshot(string snapshotDirectory) => QemuSnapshot.Read(snapshotDirectory);
 
-    public void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null) =>
-        QemuSnapshot.EnsureCompatible(this, snapshot, string.Empty, requested);
+    public void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null, string? snapshotDirectory = null) =>
+        QemuSnapshot.EnsureCompatible(this, snapshot, snapshotDirectory ?? "(snapshot)", requested);
 
     /// <summary>Starts QEMU for <paramref name="launch"/> and connects QMP; the guest runs unless the launch is incoming.</summary>
     internal async Task<QemuMachine> LaunchAsync(QemuLaunch launch, AcceleratorChoice accelerator, bool ownsRuntimeDirectory, CancellationToken cancellationToken, Stopwatch? clock = null)

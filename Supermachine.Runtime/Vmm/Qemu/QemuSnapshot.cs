@@ -145,6 +145,13 @@ internal static class QemuSnapshot
     public static async Task<IVirtualMachine> RestoreAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
+        QemuPreparedRestore prepared = await PrepareAsync(backend, machine, snapshotDirectory, clock, cancellationToken).ConfigureAwait(false);
+        return await prepared.CompleteAsync(clock, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts QEMU waiting for the snapshot's state (-incoming defer), everything but the load itself.</summary>
+    public static async Task<QemuPreparedRestore> PrepareAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, Stopwatch clock, CancellationToken cancellationToken)
+    {
         string dir = Path.GetFullPath(snapshotDirectory);
         VmSnapshotInfo info = Read(dir);
         EnsureCompatible(backend, info, dir, machine.Accelerator);
@@ -167,18 +174,32 @@ internal static class QemuSnapshot
         try
         {
             await SetIgnoreSharedAsync(vm, mapped, cancellationToken).ConfigureAwait(false);
+            return new QemuPreparedRestore(vm, dir, backend.StartTimeout);
+        }
+        catch
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Loads the state into a prepared QEMU and starts the guest.</summary>
+    internal static async Task LoadAndResumeAsync(QemuMachine vm, string dir, TimeSpan timeout, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        try
+        {
             await vm.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(Path.Combine(dir, StateFile)) }, "load the snapshot", cancellationToken).ConfigureAwait(false);
-            await WaitUntilLoadedAsync(vm, dir, backend.StartTimeout, cancellationToken).ConfigureAwait(false);
+            await WaitUntilLoadedAsync(vm, dir, timeout, cancellationToken).ConfigureAwait(false);
             vm.Mark("state-loaded", clock.Elapsed);
             // The stream carries the source's run state, and the source was paused to be saved.
             await vm.ExecuteAsync("cont", null, "start the restored guest", cancellationToken).ConfigureAwait(false);
             vm.Mark("resumed", clock.Elapsed);
-            return vm;
         }
         catch (Exception e) when (e is IOException)
         {
+            string console = vm.ReadConsoleTail();
             await vm.DisposeAsync().ConfigureAwait(false);
-            throw Diagnostic.Error(e, "SM3204", dir, e.Message, vm.ReadConsoleTail());
+            throw Diagnostic.Error(e, "SM3204", dir, e.Message, console);
         }
         catch
         {
