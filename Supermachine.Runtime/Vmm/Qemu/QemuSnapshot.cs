@@ -1,0 +1,323 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Supermachine.Diagnostics;
+
+namespace Supermachine.Vmm.Qemu;
+
+/// <summary>
+/// Snapshots as QEMU migrations to files, in the Firecracker split of "device state" and "memory":
+/// <list type="bullet">
+/// <item><c>vmstate</c>: the migration stream (CPU and device state; all of RAM too in <see cref="VmSnapshotMode.Migration"/>).</item>
+/// <item><c>ram</c>: guest RAM as a sparse file, zero pages left as holes (<see cref="VmSnapshotMode.MappedRam"/> only).</item>
+/// <item><c>qemu-snapshot.json</c>: <see cref="VmSnapshotInfo"/>, what a restore checks.</item>
+/// </list>
+/// A restore of a mapped-RAM snapshot maps <c>ram</c> privately (copy-on-write) with
+/// <c>x-ignore-shared</c>, so it reads only the pages the guest touches, shares them in the page
+/// cache with every other restore, and never writes the file. Names are relative: the directory
+/// can move.
+/// </summary>
+internal static class QemuSnapshot
+{
+    public const int FormatVersion = 1;
+    public const string InfoFile = "qemu-snapshot.json";
+    public const string StateFile = "vmstate";
+    public const string RamFile = "ram";
+
+    private const int PageSize = 4096;
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    public static async Task<VmSnapshotInfo> SaveAsync(QemuMachine vm, string directory, CancellationToken cancellationToken)
+    {
+        string dir = Path.GetFullPath(directory);
+        Directory.CreateDirectory(dir);
+        foreach (string name in new[] { InfoFile, StateFile, RamFile })
+        {
+            if (File.Exists(Path.Combine(dir, name)))
+            {
+                throw Diagnostic.Error("SM3205", dir, name);
+            }
+        }
+        QemuLaunch launch = vm.Launch;
+        // Only a RAM file this VM maps shared holds the guest's memory; a restored VM's private
+        // mapping does not, so its snapshot carries RAM in the stream.
+        VmSnapshotMode mode = launch.Ram == RamBacking.SharedFile ? VmSnapshotMode.MappedRam : VmSnapshotMode.Migration;
+        string state = Path.Combine(dir, StateFile);
+        try
+        {
+            await vm.ExecuteAsync("stop", null, "pause the guest", cancellationToken).ConfigureAwait(false);
+            await SetIgnoreSharedAsync(vm, mode == VmSnapshotMode.MappedRam, cancellationToken).ConfigureAwait(false);
+            // The default bandwidth cap (32 MiB/s) is for live migration over a network; a paused
+            // guest into a local file should go as fast as the disk.
+            await vm.ExecuteAsync("migrate-set-parameters", new JsonObject { ["max-bandwidth"] = long.MaxValue / 2 }, "lift the migration bandwidth limit", cancellationToken).ConfigureAwait(false);
+            await vm.ExecuteAsync("migrate", new JsonObject { ["uri"] = "exec:cat > " + ShellQuote(state) }, "save the VM state", cancellationToken).ConfigureAwait(false);
+            await WaitForMigrationAsync(vm, cancellationToken).ConfigureAwait(false);
+            if (mode == VmSnapshotMode.MappedRam)
+            {
+                CopyWithoutZeroPages(launch.RamFile!, Path.Combine(dir, RamFile));
+            }
+        }
+        catch (Exception e)
+        {
+            // Nothing half-written may look like a snapshot.
+            File.Delete(state);
+            File.Delete(Path.Combine(dir, RamFile));
+            File.Delete(Path.Combine(dir, RamFile) + ".tmp");
+            if (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                throw Diagnostic.Error(e, "SM3203", dir, e.Message);
+            }
+            throw;
+        }
+        var info = new VmSnapshotInfo
+        {
+            FormatVersion = FormatVersion,
+            Engine = "qemu",
+            EngineVersion = vm.EngineVersion,
+            Accelerator = vm.Accelerator,
+            CpuModel = vm.CpuModel,
+            MachineType = QemuCommandLine.MachineType,
+            MemoryMiB = launch.MemoryMiB,
+            Vcpus = launch.Vcpus,
+            KernelArguments = launch.KernelArguments,
+            Mode = mode,
+            Files = mode == VmSnapshotMode.MappedRam ? [InfoFile, StateFile, RamFile] : [InfoFile, StateFile],
+        };
+        // Written last: its presence says the snapshot is complete.
+        string infoPath = Path.Combine(dir, InfoFile);
+        File.WriteAllText(infoPath + ".tmp", JsonSerializer.Serialize(info, Json));
+        File.Move(infoPath + ".tmp", infoPath, overwrite: true);
+        return info;
+    }
+
+    public static VmSnapshotInfo Read(string directory)
+    {
+        string dir = Path.GetFullPath(directory);
+        string infoPath = Path.Combine(dir, InfoFile);
+        VmSnapshotInfo? info;
+        try
+        {
+            info = JsonSerializer.Deserialize<VmSnapshotInfo>(File.ReadAllText(infoPath), Json);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Diagnostic.Error(e, "SM3201", dir, $"{InfoFile} cannot be read ({e.Message})");
+        }
+        catch (JsonException e)
+        {
+            throw Diagnostic.Error(e, "SM3201", dir, $"{InfoFile} is not valid ({e.Message})");
+        }
+        if (info is null)
+        {
+            throw Diagnostic.Error("SM3201", dir, $"{InfoFile} is empty");
+        }
+        foreach (string file in info.Files)
+        {
+            if (Path.IsPathRooted(file) || file.Contains("..", StringComparison.Ordinal) || !File.Exists(Path.Combine(dir, file)))
+            {
+                throw Diagnostic.Error("SM3201", dir, $"'{file}' is missing");
+            }
+        }
+        if (info.Mode == VmSnapshotMode.MappedRam && new FileInfo(Path.Combine(dir, RamFile)).Length != (long)info.MemoryMiB << 20)
+        {
+            throw Diagnostic.Error("SM3201", dir, $"'{RamFile}' is not {info.MemoryMiB} MiB long (truncated?)");
+        }
+        return info;
+    }
+
+    public static void EnsureCompatible(QemuBackend backend, VmSnapshotInfo info, string directory, Accelerator? requested)
+    {
+        void Require(string what, string theirs, string ours)
+        {
+            if (!string.Equals(theirs, ours, StringComparison.Ordinal))
+            {
+                throw Diagnostic.Error("SM3202", directory, what, theirs, ours);
+            }
+        }
+        Require("snapshot format version", info.FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Require("engine", info.Engine, backend.Name);
+        Require("engine version", info.EngineVersion, backend.Version);
+        Require("CPU model", info.CpuModel, QemuCommandLine.CpuModel);
+        Require("machine type", info.MachineType, QemuCommandLine.MachineType);
+        Require("accelerator", AcceleratorProbe.QemuName(info.Accelerator), AcceleratorProbe.QemuName(backend.ChooseAccelerator(requested).Accelerator));
+    }
+
+    public static async Task<IVirtualMachine> RestoreAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        QemuPreparedRestore prepared = await PrepareAsync(backend, machine, snapshotDirectory, clock, cancellationToken).ConfigureAwait(false);
+        return await prepared.CompleteAsync(clock, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts QEMU waiting for the snapshot's state (-incoming defer), everything but the load itself.</summary>
+    public static async Task<QemuPreparedRestore> PrepareAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        string dir = Path.GetFullPath(snapshotDirectory);
+        VmSnapshotInfo info = Read(dir);
+        EnsureCompatible(backend, info, dir, machine.Accelerator);
+        AcceleratorChoice accelerator = backend.ChooseAccelerator(machine.Accelerator);
+        (string runtimeDirectory, bool owned) = backend.PrepareRuntimeDirectory(machine);
+        bool mapped = info.Mode == VmSnapshotMode.MappedRam;
+        var launch = new QemuLaunch
+        {
+            Spec = machine,
+            Accelerator = accelerator.Accelerator,
+            RuntimeDirectory = runtimeDirectory,
+            KernelArguments = info.KernelArguments,
+            MemoryMiB = info.MemoryMiB,
+            Vcpus = info.Vcpus,
+            Ram = mapped ? RamBacking.PrivateFile : RamBacking.Anonymous,
+            RamFile = mapped ? Path.Combine(dir, RamFile) : null,
+            Incoming = true,
+        };
+        QemuMachine vm = await backend.LaunchAsync(launch, accelerator, owned, cancellationToken, clock).ConfigureAwait(false);
+        try
+        {
+            await SetIgnoreSharedAsync(vm, mapped, cancellationToken).ConfigureAwait(false);
+            return new QemuPreparedRestore(vm, dir, backend.StartTimeout);
+        }
+        catch
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Loads the state into a prepared QEMU and starts the guest.</summary>
+    internal static async Task LoadAndResumeAsync(QemuMachine vm, string dir, TimeSpan timeout, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await vm.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(Path.Combine(dir, StateFile)) }, "load the snapshot", cancellationToken).ConfigureAwait(false);
+            await WaitUntilLoadedAsync(vm, dir, timeout, cancellationToken).ConfigureAwait(false);
+            vm.Mark("state-loaded", clock.Elapsed);
+            // The stream carries the source's run state, and the source was paused to be saved.
+            await vm.ExecuteAsync("cont", null, "start the restored guest", cancellationToken).ConfigureAwait(false);
+            vm.Mark("resumed", clock.Elapsed);
+        }
+        catch (Exception e) when (e is IOException)
+        {
+            string console = vm.ReadConsoleTail();
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw Diagnostic.Error(e, "SM3204", dir, e.Message, console);
+        }
+        catch
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Polls the run state until the incoming migration is over; each poll is one local QMP round trip.</summary>
+    private static async Task WaitUntilLoadedAsync(QemuMachine vm, string dir, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            JsonNode? status = null;
+            try
+            {
+                status = await vm.ExecuteAsync("query-status", null, "report the run state", cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // QEMU exits when it cannot load the stream; its stderr says why.
+            }
+            string? state = status?["status"]?.GetValue<string>();
+            if (state is not null && state != "inmigrate")
+            {
+                if (state is "paused" or "postmigrate" or "running")
+                {
+                    return;
+                }
+                throw Diagnostic.Error("SM3204", dir, $"QEMU ended in state '{state}'", vm.ReadConsoleTail());
+            }
+            if (state is null || vm.HasExited)
+            {
+                await Task.WhenAny(vm.WaitForExitAsync(CancellationToken.None), Task.Delay(500, CancellationToken.None)).ConfigureAwait(false);
+                string said = vm.StandardErrorTail;
+                throw Diagnostic.Error("SM3204", dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
+            }
+            if (clock.Elapsed > timeout)
+            {
+                throw Diagnostic.Error("SM3204", dir, $"the state did not load within {QemuBackend.Seconds(timeout)} s", vm.ReadConsoleTail());
+            }
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Copies a RAM file leaving every all-zero page as a hole, so a snapshot costs disk only for
+    /// the memory the guest really uses. Holes of the source are skipped without reading them.
+    /// </summary>
+    internal static void CopyWithoutZeroPages(string source, string destination)
+    {
+        const int Chunk = 1 << 20;
+        using var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+        using var output = new FileStream(destination + ".tmp", FileMode.Create, FileAccess.Write, FileShare.None, 1);
+        long length = input.Length;
+        output.SetLength(length);
+        byte[] buffer = new byte[Chunk];
+        foreach ((long start, long end) in SparseFile.DataRegions(input.SafeFileHandle, length))
+        {
+            for (long offset = start; offset < end; offset += Chunk)
+            {
+                int count = (int)Math.Min(Chunk, end - offset);
+                int read = RandomAccess.Read(input.SafeFileHandle, buffer.AsSpan(0, count), offset);
+                // Write maximal runs of non-zero pages.
+                int page = 0;
+                while (page < read)
+                {
+                    int size = Math.Min(PageSize, read - page);
+                    if (!buffer.AsSpan(page, size).ContainsAnyExcept((byte)0))
+                    {
+                        page += size;
+                        continue;
+                    }
+                    int runEnd = page + size;
+                    while (runEnd < read && buffer.AsSpan(runEnd, Math.Min(PageSize, read - runEnd)).ContainsAnyExcept((byte)0))
+                    {
+                        runEnd += Math.Min(PageSize, read - runEnd);
+                    }
+                    RandomAccess.Write(output.SafeFileHandle, buffer.AsSpan(page, runEnd - page), offset + page);
+                    page = runEnd;
+                }
+            }
+        }
+        output.Flush(flushToDisk: true);
+        output.Dispose();
+        File.Move(destination + ".tmp", destination);
+    }
+
+    private static async Task SetIgnoreSharedAsync(QemuMachine vm, bool enabled, CancellationToken cancellationToken) =>
+        await vm.ExecuteAsync("migrate-set-capabilities", new JsonObject
+        {
+            ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-ignore-shared", ["state"] = enabled }),
+        }, "set the x-ignore-shared migration capability", cancellationToken).ConfigureAwait(false);
+
+    private static async Task WaitForMigrationAsync(QemuMachine vm, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            JsonNode? status = await vm.ExecuteAsync("query-migrate", null, "report the migration status", cancellationToken).ConfigureAwait(false);
+            switch (status?["status"]?.GetValue<string>())
+            {
+                case "completed":
+                    return;
+                case "failed" or "cancelled":
+                    throw new IOException("QEMU reported: " + (status["error-desc"]?.GetValue<string>() ?? "migration failed"));
+            }
+            await Task.Delay(clock.ElapsedMilliseconds < 100 ? 2 : 20, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Single-quotes a path for the /bin/sh that QEMU's exec: migration runs.</summary>
+    private static string ShellQuote(string path) => "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+}
