@@ -1,0 +1,224 @@
+using System.Text.Json;
+using Supermachine.Diagnostics;
+using Supermachine.Oci.Locking;
+using Supermachine.Oci.Manifests;
+using Supermachine.Oci.References;
+using Supermachine.Oci.Registry;
+using Supermachine.Oci.Sources;
+using Supermachine.Oci.Storage;
+
+namespace Supermachine.Oci;
+
+/// <summary>Bytes of one blob so far, for progress displays.</summary>
+public readonly record struct PullProgress(string Digest, string Kind, long BytesDone, long BytesTotal);
+
+public sealed class PullOptions
+{
+    /// <summary>The platform to select from an index; default linux on the host's architecture.</summary>
+    public Platform? Platform { get; init; }
+
+    /// <summary>Locked digests: a reference found here is pulled by digest; others are resolved and recorded in it.</summary>
+    public ImageLockFile? LockFile { get; init; }
+
+    /// <summary>Resolve again even when <see cref="LockFile"/> has the reference, updating it.</summary>
+    public bool RefreshLock { get; init; }
+
+    public IProgress<PullProgress>? Progress { get; init; }
+
+    public int MaxParallelDownloads { get; init; } = 4;
+}
+
+/// <summary>A layer blob in the content store.</summary>
+public sealed record PulledLayer(Descriptor Descriptor, string Path);
+
+/// <summary>The outcome of a pull: everything needed to flatten and run the image, all in the content store.</summary>
+public sealed record PulledImage
+{
+    public required string Source { get; init; }
+
+    /// <summary>The registry reference, for registry sources.</summary>
+    public ImageReference? Reference { get; init; }
+
+    /// <summary>Digest of the platform's image manifest.</summary>
+    public required string ManifestDigest { get; init; }
+
+    /// <summary>Digest of the index it was chosen from, when there was one.</summary>
+    public string? IndexDigest { get; init; }
+
+    public required Platform Platform { get; init; }
+    public required ImageManifest Manifest { get; init; }
+    public required string ConfigDigest { get; init; }
+    public required ImageConfigFile Config { get; init; }
+    public required IReadOnlyList<PulledLayer> Layers { get; init; }
+}
+
+/// <summary>
+/// Pulls an image from any source (registry reference, <c>oci-layout:</c>, <c>oci-archive:</c>,
+/// <c>docker-archive:</c>) into the content store: index → platform → manifest → config and layers,
+/// each verified against its digest.
+/// </summary>
+public sealed class ImagePuller(ContentStore store, RegistryClient registry)
+{
+    private const int BlobAttempts = 3;
+
+    public ContentStore Store => store;
+
+    /// <summary>The source <paramref name="image"/> names (see the class summary for the forms).</summary>
+    public IImageSource OpenSource(string image)
+    {
+        if (TrySplitPrefixed(image, "oci-layout:", out string path, out string? tag))
+        {
+            if (!Directory.Exists(path))
+            {
+                throw Diagnostic.Error("SM2009", "index.json", path);
+            }
+            return new OciLayoutSource(new DirectoryLayoutFiles(path), tag, image);
+        }
+        if (TrySplitPrefixed(image, "oci-archive:", out path, out tag))
+        {
+            return new OciLayoutSource(OpenArchive(path, image), tag, image);
+        }
+        if (image.StartsWith("docker-archive:", StringComparison.Ordinal))
+        {
+            string file = image["docker-archive:".Length..];
+            return new DockerArchiveSource(OpenArchive(file, image), store, image);
+        }
+        string reference = image.StartsWith("docker://", StringComparison.Ordinal) ? image["docker://".Length..] : image;
+        return new RegistrySource(registry, ImageReference.Parse(reference));
+    }
+
+    public async Task<PulledImage> PullAsync(string image, PullOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new PullOptions();
+        Platform platform = options.Platform ?? Platform.Host;
+        await using IImageSource source = OpenSource(image);
+
+        // A locked registry reference is pulled by the digest the lock names.
+        IImageSource effective = source;
+        ImageReference? reference = (source as RegistrySource)?.Reference;
+        bool lockable = reference is { Digest: null } && options.LockFile is not null;
+        if (lockable && !options.RefreshLock && options.LockFile!.TryGet(reference!, platform.ToString()) is string locked)
+        {
+            effective = new RegistrySource(registry, reference!.WithDigest(locked));
+        }
+
+        ManifestDocument root = await effective.GetRootManifestAsync(cancellationToken).ConfigureAwait(false);
+        ManifestDocument document = root;
+        string? indexDigest = null;
+        for (int depth = 0; document.IsIndex; depth++)
+        {
+            if (depth == 2)
+            {
+                throw Diagnostic.Error("SM2005", source.DisplayName, "indexes are nested too deeply");
+            }
+            indexDigest ??= document.Digest;
+            IReadOnlyList<Descriptor> entries = document.Index!.Manifests;
+            Descriptor chosen = entries.Count == 1 && entries[0].Platform is null ? entries[0] : document.SelectPlatform(platform, source.DisplayName);
+            document = await effective.GetManifestAsync(chosen, cancellationToken).ConfigureAwait(false);
+        }
+        ImageManifest manifest = document.Manifest!;
+        await store.PutAsync(document.Content, cancellationToken).ConfigureAwait(false);
+
+        string configPath = await FetchAsync(effective, manifest.Config, "config", options, cancellationToken).ConfigureAwait(false);
+        ImageConfigFile config;
+        try
+        {
+            config = JsonSerializer.Deserialize<ImageConfigFile>(await File.ReadAllBytesAsync(configPath, cancellationToken).ConfigureAwait(false), OciJson.Options)
+                ?? throw new JsonException("null");
+        }
+        catch (JsonException ex)
+        {
+            throw Diagnostic.Error(ex, "SM2005", $"{source.DisplayName} config {manifest.Config.Digest}", "it is not valid JSON (" + ex.Message + ")");
+        }
+        // A plain manifest (no index) for another architecture would only fail later inside the VM.
+        if (options.Platform is not null && config.Architecture is not null
+            && !platform.Matches(new Platform { OS = config.OS ?? "linux", Architecture = config.Architecture, Variant = platform.Variant is null ? null : config.Variant }))
+        {
+            throw Diagnostic.Error("SM2006", source.DisplayName, platform, $"{config.OS}/{config.Architecture}{(config.Variant is null ? "" : "/" + config.Variant)}");
+        }
+
+        var layers = new PulledLayer[manifest.Layers.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, layers.Length),
+            new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.MaxParallelDownloads), CancellationToken = cancellationToken },
+            async (i, ct) => layers[i] = new PulledLayer(manifest.Layers[i], await FetchAsync(effective, manifest.Layers[i], "layer", options, ct).ConfigureAwait(false))).ConfigureAwait(false);
+
+        if (lockable)
+        {
+            options.LockFile!.Set(reference!, platform.ToString(), document.Digest);
+        }
+        return new PulledImage
+        {
+            Source = source.DisplayName,
+            Reference = reference,
+            ManifestDigest = document.Digest,
+            IndexDigest = indexDigest,
+            Platform = platform,
+            Manifest = manifest,
+            ConfigDigest = manifest.Config.Digest,
+            Config = config,
+            Layers = layers,
+        };
+    }
+
+    // Connection resets mid-blob restart that blob; verification failures do not (the bytes are wrong, not late).
+    private async Task<string> FetchAsync(IImageSource source, Descriptor descriptor, string kind, PullOptions options, CancellationToken cancellationToken)
+    {
+        var progress = options.Progress is { } p ? new Progress<long>(done => p.Report(new PullProgress(descriptor.Digest, kind, done, descriptor.Size))) : null;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                string path = await store.EnsureAsync(descriptor.Digest, descriptor.Size, ct => source.OpenBlobAsync(descriptor, ct), source.DisplayName, progress, cancellationToken).ConfigureAwait(false);
+                options.Progress?.Report(new PullProgress(descriptor.Digest, kind, descriptor.Size, descriptor.Size));
+                return path;
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException && attempt < BlobAttempts && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(200 * attempt, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException)
+            {
+                throw Diagnostic.Error(ex, "SM1004", descriptor.Digest, source.DisplayName, ex.Message);
+            }
+        }
+    }
+
+    private static TarArchiveLayoutFiles OpenArchive(string path, string image)
+    {
+        if (!File.Exists(path))
+        {
+            throw Diagnostic.Error("SM2009", path, image);
+        }
+        try
+        {
+            return new TarArchiveLayoutFiles(path);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw Diagnostic.Error(ex, "SM2005", image, "it is not an uncompressed tar archive (" + ex.Message + ")");
+        }
+    }
+
+    // "DIR[:TAG]": a trailing ":name" without a '/' is the tag, so paths with colons still work when tagged.
+    private static bool TrySplitPrefixed(string image, string prefix, out string path, out string? tag)
+    {
+        path = "";
+        tag = null;
+        if (!image.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+        string rest = image[prefix.Length..];
+        int colon = rest.LastIndexOf(':');
+        if (colon > 0 && rest.IndexOf('/', colon) < 0 && !(File.Exists(rest) || Directory.Exists(rest)))
+        {
+            path = rest[..colon];
+            tag = rest[(colon + 1)..];
+        }
+        else
+        {
+            path = rest;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,141 @@
+using System.Net;
+
+namespace Supermachine.Tests.Oci;
+
+/// <summary>
+/// An HttpListener on 127.0.0.1 in front of a registry that can alter what it serves: change
+/// bytes, truncate, fail with a status, or cut the connection mid-body. Each rule sees the
+/// request path and how many times that path was asked for.
+/// </summary>
+public sealed class TamperingProxy : IAsyncDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly HttpClient _upstream = new(new SocketsHttpHandler { AllowAutoRedirect = false });
+    private readonly string _upstreamBase;
+    private readonly Func<Request, Response, Task> _rule;
+    private readonly Dictionary<string, int> _counts = [];
+    private readonly Task _loop;
+
+    public sealed record Request(string Path, int Attempt);
+
+    /// <summary>What the proxy will send; rules change it.</summary>
+    public sealed class Response
+    {
+        public int Status { get; set; }
+        public byte[] Body { get; set; } = [];
+        public Dictionary<string, string> Headers { get; } = new(StringComparer.OrdinalIgnoreCase);
+        /// <summary>Send this many bytes of the body, then drop the connection.</summary>
+        public int? CutAfter { get; set; }
+        /// <summary>Send this many bytes, then wait (a hung download) until the client gives up.</summary>
+        public int? StallAfter { get; set; }
+    }
+
+    public TamperingProxy(string upstreamHost, Func<Request, Response, Task> rule)
+    {
+        _upstreamBase = "http://" + upstreamHost;
+        _rule = rule;
+        Port = RegistryServer.FreePort();
+        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        _listener.Start();
+        _loop = Task.Run(ServeAsync);
+    }
+
+    public int Port { get; }
+
+    public string Host => $"127.0.0.1:{Port}";
+
+    private async Task ServeAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+            _ = Task.Run(() => HandleAsync(context));
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context)
+    {
+        try
+        {
+            string path = context.Request.Url!.PathAndQuery;
+            int attempt;
+            lock (_counts)
+            {
+                attempt = _counts[path] = _counts.GetValueOrDefault(path) + 1;
+            }
+            using var request = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), _upstreamBase + path);
+            foreach (string name in new[] { "Accept", "Authorization" })
+            {
+                if (context.Request.Headers[name] is string value)
+                {
+                    request.Headers.TryAddWithoutValidation(name, value);
+                }
+            }
+            using HttpResponseMessage upstream = await _upstream.SendAsync(request);
+            var response = new Response { Status = (int)upstream.StatusCode, Body = await upstream.Content.ReadAsByteArrayAsync() };
+            foreach (var h in upstream.Headers.Concat(upstream.Content.Headers))
+            {
+                if (h.Key is "Content-Type" or "Docker-Content-Digest" or "WWW-Authenticate" or "Location")
+                {
+                    response.Headers[h.Key] = string.Join(",", h.Value);
+                }
+            }
+            await _rule(new Request(path, attempt), response);
+            context.Response.StatusCode = response.Status;
+            foreach (var (k, v) in response.Headers)
+            {
+                context.Response.Headers[k] = v;
+            }
+            context.Response.ContentLength64 = response.Body.Length;
+            int send = Math.Min(response.Body.Length, response.CutAfter ?? response.StallAfter ?? response.Body.Length);
+            await context.Response.OutputStream.WriteAsync(response.Body.AsMemory(0, send));
+            await context.Response.OutputStream.FlushAsync();
+            if (response.StallAfter is not null)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(30));
+            }
+            if (send < response.Body.Length)
+            {
+                context.Response.Abort();
+                return;
+            }
+            context.Response.Close();
+        }
+        catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException or HttpRequestException)
+        {
+            try
+            {
+                context.Response.Abort();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    public static bool IsBlob(Request r) => r.Path.Contains("/blobs/sha256:", StringComparison.Ordinal);
+
+    public static bool IsManifest(Request r) => r.Path.Contains("/manifests/", StringComparison.Ordinal);
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Stop();
+        _listener.Close();
+        try
+        {
+            await _loop;
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        _upstream.Dispose();
+    }
+}
