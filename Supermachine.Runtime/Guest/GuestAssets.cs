@@ -1,0 +1,128 @@
+using System.Runtime.InteropServices;
+using Supermachine.Diagnostics;
+
+namespace Supermachine.Guest;
+
+/// <summary>
+/// The files a guest boots from: the kernel, the modules it loads (in order) and the agent.
+/// Found, in this order, via SUPERMACHINE_ASSETS, next to the application, in the
+/// Supermachine.Runtime package's runtimes/linux-ARCH/native/, or in the set-up cache that
+/// eng/setup.sh fills in a checkout. A folder may hold them flat (vmlinuz, modules.order,
+/// modules/, agent, as the package does) or as the set-up cache does (kernel/, agent/).
+/// </summary>
+public sealed record GuestAssets
+{
+    public required string KernelPath { get; init; }
+
+    /// <summary>Module names in load order (dependencies first).</summary>
+    public required IReadOnlyList<string> ModuleOrder { get; init; }
+
+    /// <summary>Full path of each module of <see cref="ModuleOrder"/>, in the same order.</summary>
+    public required IReadOnlyList<string> ModulePaths { get; init; }
+
+    public required string AgentPath { get; init; }
+
+    /// <summary>The runtime identifier of the guest these assets are for, e.g. linux-x64.</summary>
+    public static string GuestRuntimeIdentifier => RuntimeInformation.OSArchitecture switch
+    {
+        Architecture.Arm64 => "linux-arm64",
+        _ => "linux-x64",
+    };
+
+    /// <summary>Finds the assets, or throws SM3001 naming what is missing and where it looked.</summary>
+    public static GuestAssets Locate()
+    {
+        var looked = new List<string>();
+        string? missing = null;
+        foreach (string dir in CandidateDirectories())
+        {
+            looked.Add(dir);
+            if (TryLoad(dir, out GuestAssets? assets, out string? what))
+            {
+                return assets!;
+            }
+            missing ??= what;
+        }
+        throw Diagnostic.Error("SM3001", missing ?? "vmlinuz", string.Join(", ", looked));
+    }
+
+    /// <summary>Loads the assets of one folder (flat or set-up cache layout).</summary>
+    public static GuestAssets FromDirectory(string directory)
+    {
+        if (TryLoad(directory, out GuestAssets? assets, out string? what))
+        {
+            return assets!;
+        }
+        throw Diagnostic.Error("SM3001", what, directory);
+    }
+
+    private static IEnumerable<string> CandidateDirectories()
+    {
+        string rid = GuestRuntimeIdentifier;
+        if (Environment.GetEnvironmentVariable("SUPERMACHINE_ASSETS") is { Length: > 0 } env)
+        {
+            yield return Path.GetFullPath(env);
+        }
+        string baseDir = AppContext.BaseDirectory;
+        yield return baseDir;
+        yield return Path.Combine(baseDir, "runtimes", rid, "native");
+        // Running straight from the NuGet package folder: lib/net10.0/ → runtimes/RID/native/.
+        string? assemblyDir = Path.GetDirectoryName(typeof(GuestAssets).Assembly.Location);
+        if (!string.IsNullOrEmpty(assemblyDir) && !string.Equals(Path.GetFullPath(assemblyDir).TrimEnd('/'), Path.GetFullPath(baseDir).TrimEnd('/'), StringComparison.Ordinal))
+        {
+            yield return assemblyDir;
+            yield return Path.GetFullPath(Path.Combine(assemblyDir, "..", "..", "runtimes", rid, "native"));
+        }
+        string cache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c
+            ? c
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
+        yield return Path.Combine(cache, "assets", rid);
+    }
+
+    private static bool TryLoad(string dir, out GuestAssets? assets, out string what)
+    {
+        assets = null;
+        string kernelDir = File.Exists(Path.Combine(dir, "vmlinuz")) ? dir : Path.Combine(dir, "kernel");
+        string kernel = Path.Combine(kernelDir, "vmlinuz");
+        string order = Path.Combine(kernelDir, "modules.order");
+        string agent = File.Exists(Path.Combine(dir, "agent")) ? Path.Combine(dir, "agent") : Path.Combine(dir, "agent", "agent");
+        foreach (string required in new[] { kernel, order, agent })
+        {
+            if (!File.Exists(required))
+            {
+                what = Path.GetFileName(required);
+                return false;
+            }
+        }
+        var names = new List<string>();
+        var paths = new List<string>();
+        foreach (string line in File.ReadAllLines(order))
+        {
+            string name = line.Trim();
+            if (name.Length == 0)
+            {
+                continue;
+            }
+            if (name.Contains('/') || name.Contains('\\') || name.StartsWith('.'))
+            {
+                what = $"modules.order entry '{name}'";
+                return false;
+            }
+            string module = Path.Combine(kernelDir, "modules", name + ".ko");
+            if (!File.Exists(module))
+            {
+                module = Path.Combine(kernelDir, name + ".ko");
+            }
+            if (!File.Exists(module))
+            {
+                what = $"modules/{name}.ko";
+                return false;
+            }
+            names.Add(name);
+            paths.Add(module);
+        }
+        assets = new GuestAssets { KernelPath = kernel, ModuleOrder = names, ModulePaths = paths, AgentPath = agent };
+        what = "";
+        return true;
+    }
+}

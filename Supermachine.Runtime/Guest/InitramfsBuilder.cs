@@ -1,0 +1,45 @@
+using System.Text;
+
+namespace Supermachine.Guest;
+
+/// <summary>
+/// Writes the guest's initramfs: the agent as /init, the kernel modules under /modules and their
+/// load order in /modules.order, and /dev/console so PID 1 has its standard streams. The bytes
+/// depend only on the files' contents, so the initramfs hash can go into a bake fingerprint.
+/// </summary>
+public static class InitramfsBuilder
+{
+    public static void Write(Stream output, GuestAssets assets)
+    {
+        using var cpio = new CpioWriter(output, leaveOpen: true);
+        cpio.AddDirectory("dev");
+        cpio.AddCharacterDevice("dev/console", 5, 1);
+        cpio.AddDirectory("proc", 0x16D /* 0555 */);
+        cpio.AddDirectory("sys", 0x16D);
+        cpio.AddFile("init", File.ReadAllBytes(assets.AgentPath), mode: 0x1ED /* 0755 */);
+        cpio.AddDirectory("modules");
+        for (int i = 0; i < assets.ModuleOrder.Count; i++)
+        {
+            cpio.AddFile($"modules/{assets.ModuleOrder[i]}.ko", File.ReadAllBytes(assets.ModulePaths[i]));
+        }
+        cpio.AddFile("modules.order", Encoding.UTF8.GetBytes(string.Join("", assets.ModuleOrder.Select(m => m + "\n"))));
+    }
+
+    /// <summary>Writes the initramfs to <paramref name="path"/> through a temporary file and a rename.</summary>
+    public static void Write(string path, GuestAssets assets)
+    {
+        string temp = path + ".tmp-" + Environment.ProcessId;
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
+            {
+                Write(file, assets);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+}

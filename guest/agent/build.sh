@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the guest agent as a static musl binary: build.sh OUT_DIR -> OUT_DIR/agent.
+# Used by eng/setup.d/35-agent.sh and by the tests (which always test the agent of this checkout).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:?usage: build.sh OUT_DIR}"
+mkdir -p "$out"
+cc="${MUSL_GCC:-musl-gcc}"
+tmp="$out/agent.tmp.$$"
+"$cc" -static -Os -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter \
+  -ffunction-sections -fdata-sections -Wl,--gc-sections -s \
+  -o "$tmp" "$here/agent.c"
+mv -f "$tmp" "$out/agent"

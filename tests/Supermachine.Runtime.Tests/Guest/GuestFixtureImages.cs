@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using Supermachine.Tests.Infrastructure;
+
+namespace Supermachine.Tests.Guest;
+
+/// <summary>
+/// Root filesystems for the VM tests: tests/fixtures/rootfs.sh layers merged in order with cp -a
+/// and packed with mksquashfs. Built once per test run.
+/// </summary>
+internal static class GuestFixtureImages
+{
+    private static readonly Lazy<string> BusyboxImage = new(() => Build("busybox"), LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<string> RedisImage = new(() => Build("redis"), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    public static string Busybox => BusyboxImage.Value;
+
+    public static string Redis => RedisImage.Value;
+
+    private static string Build(string kind)
+    {
+        string cache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c
+            ? c
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
+        string layers = Path.Combine(cache, "fixtures", "rootfs-" + kind);
+        Run(Path.Combine(TestEnvironment.RepositoryRoot, "tests", "fixtures", "rootfs.sh"), kind, layers);
+        string work = Directory.CreateTempSubdirectory("sm-guest-image").FullName;
+        string merged = Path.Combine(work, "root");
+        Directory.CreateDirectory(merged);
+        foreach (string layer in Directory.GetDirectories(layers, "layer*").Order(StringComparer.Ordinal))
+        {
+            Run("cp", "-a", layer + "/.", merged + "/");
+        }
+        string image = Path.Combine(work, kind + ".squashfs");
+        Run("mksquashfs", merged, image, "-noappend", "-quiet", "-no-progress");
+        Directory.Delete(merged, recursive: true);
+        return image;
+    }
+
+    private static void Run(string program, params string[] args)
+    {
+        var psi = new ProcessStartInfo(program, args) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        Task<string> err = p.StandardError.ReadToEndAsync();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed ({p.ExitCode}): {err.Result}");
+        }
+    }
+}
