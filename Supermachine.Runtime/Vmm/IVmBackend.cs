@@ -17,8 +17,67 @@ public interface IVmBackend
     /// <summary>Boots <paramref name="machine"/> from its kernel and initramfs.</summary>
     Task<IVirtualMachine> StartAsync(VmMachineSpec machine, CancellationToken cancellationToken = default);
 
-    /// <summary>Brings back a machine saved by <see cref="IVirtualMachine.SaveSnapshotAsync"/>, running.</summary>
+    /// <summary>
+    /// Brings back a machine saved by <see cref="IVirtualMachine.SaveSnapshotAsync"/>, running. The
+    /// kernel, initramfs and rootfs of <paramref name="machine"/> must be the ones the snapshot was
+    /// made with; memory size, vCPUs and kernel arguments come from the snapshot. The snapshot's files
+    /// are only read, never written, so any number of restores may share them.
+    /// </summary>
     Task<IVirtualMachine> RestoreAsync(VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken = default);
+
+    /// <summary>The accelerator this backend would use for <paramref name="requested"/> (null = measure), with the reason.</summary>
+    AcceleratorChoice ChooseAccelerator(Accelerator? requested = null);
+
+    /// <summary>Reads the engine's description of the snapshot in <paramref name="snapshotDirectory"/> (SM3201 when it is missing or unreadable).</summary>
+    VmSnapshotInfo ReadSnapshot(string snapshotDirectory);
+
+    /// <summary>Throws SM3202 saying why when <paramref name="snapshot"/> cannot be restored on this host (engine version, accelerator, CPU model, format).</summary>
+    void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null);
+}
+
+/// <summary>How guest RAM goes into a snapshot.</summary>
+public enum VmSnapshotMode
+{
+    /// <summary>
+    /// Guest RAM lives in a file (shared mapping) while the source runs; the snapshot keeps that file
+    /// (zero pages as holes) and a small device-state file. A restore maps the RAM file privately,
+    /// copy-on-write, so nothing is copied up front and concurrent restores share its pages.
+    /// </summary>
+    MappedRam,
+
+    /// <summary>Classic migration stream holding all of RAM; loaded (copied) on every restore.</summary>
+    Migration,
+}
+
+/// <summary>
+/// What an engine wrote into a snapshot directory: the facts a manifest records and a restore
+/// checks. <see cref="Files"/> are relative to the snapshot directory.
+/// </summary>
+public sealed record VmSnapshotInfo
+{
+    /// <summary>Version of the engine's snapshot layout; a restore refuses other versions.</summary>
+    public required int FormatVersion { get; init; }
+
+    public required string Engine { get; init; }
+
+    public required string EngineVersion { get; init; }
+
+    public required Accelerator Accelerator { get; init; }
+
+    public required string CpuModel { get; init; }
+
+    public required string MachineType { get; init; }
+
+    public required int MemoryMiB { get; init; }
+
+    public required int Vcpus { get; init; }
+
+    public required string KernelArguments { get; init; }
+
+    public required VmSnapshotMode Mode { get; init; }
+
+    /// <summary>Files of the snapshot, relative names (e.g. "vmstate", "ram"), the engine's description file included.</summary>
+    public required IReadOnlyList<string> Files { get; init; }
 }
 
 /// <summary>Hardware accelerators an engine can use; chosen by measurement unless overridden.</summary>
@@ -56,15 +115,50 @@ public sealed record VmMachineSpec
     /// </summary>
     public string? RuntimeDirectory { get; init; }
 
-    /// <summary>Boot so that <see cref="IVirtualMachine.SaveSnapshotAsync"/> works (e.g. file-backed guest RAM).</summary>
+    /// <summary>
+    /// Boot so that <see cref="IVirtualMachine.SaveSnapshotAsync"/> makes a fast-restoring snapshot
+    /// (<see cref="SnapshotMode"/>). Any machine can be saved; without this the snapshot is a full
+    /// <see cref="VmSnapshotMode.Migration"/> stream.
+    /// </summary>
     public bool Snapshottable { get; init; }
+
+    /// <summary>The snapshot layout a <see cref="Snapshottable"/> machine is prepared for.</summary>
+    public VmSnapshotMode SnapshotMode { get; init; } = VmSnapshotMode.MappedRam;
 }
 
 /// <summary>A running guest. Disposing it stops the guest (gracefully if it can, then forced).</summary>
 public interface IVirtualMachine : IAsyncDisposable
 {
-    /// <summary>The accelerator in use, with the reason it was chosen.</summary>
+    /// <summary>The accelerator in use.</summary>
     Accelerator Accelerator { get; }
+
+    /// <summary>Why <see cref="Accelerator"/> was chosen (for a log line).</summary>
+    string AcceleratorReason { get; }
+
+    /// <summary>The named CPU model the guest sees; fixed so snapshots move between hosts.</summary>
+    string CpuModel { get; }
+
+    /// <summary>The private (0700) per-VM directory holding sockets, console log and RAM file.</summary>
+    string RuntimeDirectory { get; }
+
+    /// <summary>
+    /// The last <paramref name="maxBytes"/> bytes of the console, decoded leniently with control
+    /// characters replaced: guest output is untrusted data, safe to print, never to interpret.
+    /// </summary>
+    string ReadConsoleTail(int maxBytes = 8192);
+
+    /// <summary>
+    /// Waits until <paramref name="marker"/> appears on the console. Throws an SM31xx error with the
+    /// console tail when the kernel panics, the engine exits or <paramref name="timeout"/> passes.
+    /// </summary>
+    Task WaitForConsoleAsync(string marker, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The SM31xx error that explains why the guest did not get to <paramref name="waitingFor"/>
+    /// (kernel panic, engine exit, or a plain timeout after <paramref name="waited"/>), with the
+    /// console tail. For callers that wait on something else (the agent's hello) and time out.
+    /// </summary>
+    Diagnostics.SupermachineException DiagnoseFailure(string waitingFor, TimeSpan waited);
 
     /// <summary>The guest serial console, captured to a file; its tail goes into every boot error.</summary>
     string ConsoleLogPath { get; }
@@ -75,8 +169,21 @@ public interface IVirtualMachine : IAsyncDisposable
     /// </summary>
     Task<Stream> ConnectAgentAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Pauses the guest and writes its full state into <paramref name="directory"/> (engine-specific files, relative names only).</summary>
-    Task SaveSnapshotAsync(string directory, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Pauses the guest and writes its full state into <paramref name="directory"/> (engine-specific
+    /// files, relative names only; the directory may then be moved). The guest stays paused:
+    /// <see cref="ResumeAsync"/> continues it, disposing discards it.
+    /// </summary>
+    Task<VmSnapshotInfo> SaveSnapshotAsync(string directory, CancellationToken cancellationToken = default);
+
+    /// <summary>Continues a guest paused by <see cref="SaveSnapshotAsync"/>.</summary>
+    Task ResumeAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Stops the guest: an ACPI power-button press and up to <paramref name="gracePeriod"/> for it to
+    /// power off (skipped when zero), then QEMU's own quit, then a kill. Idempotent.
+    /// </summary>
+    Task StopAsync(TimeSpan gracePeriod, CancellationToken cancellationToken = default);
 
     /// <summary>Completes when the engine process exits, with its exit code.</summary>
     Task<int> WaitForExitAsync(CancellationToken cancellationToken = default);

@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using System.Globalization;
+using Supermachine.Diagnostics;
+using Supermachine.Vmm.ProcessLifetime;
+
+namespace Supermachine.Vmm.Qemu;
+
+/// <summary>Options of the QEMU engine.</summary>
+public sealed record QemuBackendOptions
+{
+    /// <summary>The QEMU binary; null finds it (SUPERMACHINE_QEMU, PATH).</summary>
+    public string? QemuPath { get; init; }
+
+    /// <summary>Where per-VM runtime directories are made when a spec has none; null is the temp directory.</summary>
+    public string? RuntimeRoot { get; init; }
+
+    /// <summary>How long QEMU may take to open its control socket.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Receives one-line engine notes (accelerator choice and reason, owner-watch status).</summary>
+    public Action<string>? Log { get; init; }
+}
+
+/// <summary>
+/// The QEMU engine: cold boots and restores, each VM its own QEMU process in its own private
+/// runtime directory, driven over QMP. Thread-safe; any number of VMs at once.
+/// </summary>
+public sealed class QemuBackend : IVmBackend
+{
+    private readonly QemuBackendOptions _options;
+    private readonly Lazy<string> _qemuPath;
+    private int _loggedChoice;
+
+    public QemuBackend(QemuBackendOptions? options = null)
+    {
+        _options = options ?? new QemuBackendOptions();
+        _qemuPath = new Lazy<string>(() => _options.QemuPath ?? QemuLocator.Locate());
+    }
+
+    public string Name => "qemu";
+
+    /// <summary>QEMU's version (e.g. 7.2.22); finding QEMU may throw SM3101.</summary>
+    public string Version => QemuLocator.GetVersion(QemuPath);
+
+    /// <summary>The QEMU binary in use; finding it may throw SM3101/SM3102.</summary>
+    public string QemuPath => _qemuPath.Value;
+
+    public AcceleratorChoice ChooseAccelerator(Accelerator? requested = null)
+    {
+        AcceleratorChoice choice = AcceleratorProbe.Choose(QemuPath, requested);
+        if (Interlocked.Exchange(ref _loggedChoice, 1) == 0)
+        {
+            _options.Log?.Invoke($"qemu {Version}: accelerator {choice}; {OwnerWatch.Describe()}");
+        }
+        return choice;
+    }
+
+    public async Task<IVirtualMachine> StartAsync(VmMachineSpec machine, CancellationToken cancellationToken = default)
+    {
+        AcceleratorChoice accelerator = ChooseAccelerator(machine.Accelerator);
+        (string runtimeDirectory, bool owned) = PrepareRuntimeDirectory(machine);
+        bool mapped = machine.Snapshottable && machine.SnapshotMode == VmSnapshotMode.MappedRam;
+        var launch = new QemuLaunch
+        {
+            Spec = machine,
+            Accelerator = accelerator.Accelerator,
+            RuntimeDirectory = runtimeDirectory,
+            KernelArguments = QemuCommandLine.KernelArguments(machine.KernelArguments),
+            MemoryMiB = machine.MemoryMiB,
+            Vcpus = machine.Vcpus,
+            Ram = mapped ? RamBacking.SharedFile : RamBacking.Anonymous,
+            RamFile = mapped ? Path.Combine(runtimeDirectory, "ram") : null,
+        };
+        return await LaunchAsync(launch, accelerator, owned, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<IVirtualMachine> RestoreAsync(VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken = default) =>
+        QemuSnapshot.RestoreAsync(this, machine, snapshotDirectory, cancellationToken);
+
+    public VmSnapshotInfo ReadSnapshot(string snapshotDirectory) => QemuSnapshot.Read(snapshotDirectory);
+
+    public void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null) =>
+        QemuSnapshot.EnsureCompatible(this, snapshot, string.Empty, requested);
+
+    /// <summary>Starts QEMU for <paramref name="launch"/> and connects QMP; the guest runs unless the launch is incoming.</summary>
+    internal async Task<QemuMachine> LaunchAsync(QemuLaunch launch, AcceleratorChoice accelerator, bool ownsRuntimeDirectory, CancellationToken cancellationToken)
+    {
+        foreach (string input in new[] { launch.Spec.KernelPath, launch.Spec.InitrdPath, launch.Spec.RootfsPath })
+        {
+            if (!File.Exists(input))
+            {
+                Cleanup(launch.RuntimeDirectory, ownsRuntimeDirectory);
+                throw new FileNotFoundException($"The VM input '{input}' does not exist.", input);
+            }
+        }
+        Process process;
+        try
+        {
+            process = OwnerWatch.Start(QemuPath, QemuCommandLine.Build(launch), launch.RuntimeDirectory);
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            Cleanup(launch.RuntimeDirectory, ownsRuntimeDirectory);
+            throw Diagnostic.Error(e, "SM3102", QemuPath, Path.GetFileName(QemuPath));
+        }
+        var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory);
+        try
+        {
+            await vm.ConnectControlAsync(_options.StartTimeout, cancellationToken).ConfigureAwait(false);
+            return vm;
+        }
+        catch
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The spec's runtime directory (made 0700) or a fresh private one under the temp directory.</summary>
+    internal (string Path, bool Owned) PrepareRuntimeDirectory(VmMachineSpec machine)
+    {
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        string path;
+        bool owned;
+        try
+        {
+            if (machine.RuntimeDirectory is string given)
+            {
+                path = Path.GetFullPath(given);
+                owned = false;
+                if (OperatingSystem.IsWindows())
+                {
+                    Directory.CreateDirectory(path);
+                }
+                else
+                {
+                    Directory.CreateDirectory(path, Private);
+                    File.SetUnixFileMode(path, Private);
+                }
+            }
+            else
+            {
+                // Short random names: unix socket paths must stay under ~100 bytes.
+                string root = _options.RuntimeRoot ?? Path.GetTempPath();
+                path = Path.Combine(Path.GetFullPath(root), "sm-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6)));
+                if (OperatingSystem.IsWindows())
+                {
+                    Directory.CreateDirectory(path);
+                }
+                else
+                {
+                    Directory.CreateDirectory(path, Private);
+                    File.SetUnixFileMode(path, Private);
+                }
+                owned = true;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Diagnostic.Error(e, "SM3110", machine.RuntimeDirectory ?? _options.RuntimeRoot ?? Path.GetTempPath(), e.Message);
+        }
+        if (Path.Combine(path, "agent.sock").Length > 100)
+        {
+            throw Diagnostic.Error("SM3110", path, $"the path is {path.Length} characters long");
+        }
+        return (path, owned);
+    }
+
+    internal static void Cleanup(string runtimeDirectory, bool owned)
+    {
+        if (!owned)
+        {
+            return;
+        }
+        try
+        {
+            Directory.Delete(runtimeDirectory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    internal static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,118 @@
+namespace Supermachine.Vmm.Qemu;
+
+/// <summary>Where a guest's RAM lives.</summary>
+internal enum RamBacking
+{
+    /// <summary>Anonymous memory (memory-backend-ram).</summary>
+    Anonymous,
+
+    /// <summary>A file mapped shared: the file is the RAM, so a snapshot can keep it without copying through QEMU.</summary>
+    SharedFile,
+
+    /// <summary>A snapshot's RAM file mapped privately (copy-on-write): pages load on first touch, the file is never written.</summary>
+    PrivateFile,
+}
+
+/// <summary>Everything that decides a QEMU command line.</summary>
+internal sealed record QemuLaunch
+{
+    public required VmMachineSpec Spec { get; init; }
+
+    public required Accelerator Accelerator { get; init; }
+
+    public required string RuntimeDirectory { get; init; }
+
+    public required string KernelArguments { get; init; }
+
+    public required int MemoryMiB { get; init; }
+
+    public required int Vcpus { get; init; }
+
+    public RamBacking Ram { get; init; } = RamBacking.Anonymous;
+
+    /// <summary>The RAM file for <see cref="RamBacking.SharedFile"/> and <see cref="RamBacking.PrivateFile"/>.</summary>
+    public string? RamFile { get; init; }
+
+    /// <summary>Start paused, waiting for migrate-incoming (a restore).</summary>
+    public bool Incoming { get; init; }
+
+    public string QmpSocket => Path.Combine(RuntimeDirectory, "qmp.sock");
+
+    public string AgentSocket => Path.Combine(RuntimeDirectory, "agent.sock");
+
+    public string ConsoleLog => Path.Combine(RuntimeDirectory, "console.log");
+}
+
+/// <summary>
+/// Builds QEMU's arguments. Boot and restore share this one builder on purpose: a migration stream
+/// only loads into a machine with exactly the same devices, ROMs and RAM blocks.
+/// </summary>
+internal static class QemuCommandLine
+{
+    /// <summary>
+    /// Machine type. q35 because the microvm type hung under TCG with this kernel; the machine
+    /// version is implied by the QEMU version, which a snapshot records and checks.
+    /// </summary>
+    public const string MachineType = "q35";
+
+    /// <summary>
+    /// A named, versioned CPU model (x86-64-v2: SSE4.2, POPCNT, CX16) rather than "host", so the
+    /// guest sees the same CPU on every host and a snapshot moves between them. TCG emulates all of
+    /// it without warnings; every x86-64 KVM/HVF/WHPX host of the last 15 years provides it.
+    /// </summary>
+    public const string CpuModel = "Nehalem-v1";
+
+    /// <summary>Kernel arguments the engine always passes, before the caller's.</summary>
+    public const string BaseKernelArguments = "console=ttyS0 panic=-1 quiet";
+
+    public static List<string> Build(QemuLaunch launch)
+    {
+        VmMachineSpec spec = launch.Spec;
+        var args = new List<string>
+        {
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-name", "supermachine,debug-threads=on",
+            "-machine", $"{MachineType},memory-backend=mem",
+            "-accel", AcceleratorProbe.QemuName(launch.Accelerator),
+            "-cpu", CpuModel,
+            "-smp", launch.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-m", $"{launch.MemoryMiB}M",
+            "-object", MemoryBackend(launch),
+            "-kernel", spec.KernelPath,
+            "-initrd", spec.InitrdPath,
+            "-append", launch.KernelArguments,
+            "-chardev", $"file,id=console,path={Escape(launch.ConsoleLog)}",
+            "-serial", "chardev:console",
+            "-drive", $"file={Escape(spec.RootfsPath)},if=none,id=rootfs,format=raw,readonly=on",
+            "-device", "virtio-blk-pci,drive=rootfs",
+            "-device", "virtio-serial-pci,id=vser",
+            "-chardev", $"socket,id=agent,path={Escape(launch.AgentSocket)},server=on,wait=off",
+            "-device", "virtserialport,bus=vser.0,chardev=agent,name=sm.agent",
+            "-qmp", $"unix:{Escape(launch.QmpSocket)},server=on,wait=off",
+        };
+        if (launch.Incoming)
+        {
+            args.Add("-incoming");
+            args.Add("defer");
+        }
+        return args;
+    }
+
+    /// <summary>The full kernel command line for <paramref name="extra"/> caller arguments.</summary>
+    public static string KernelArguments(string extra) =>
+        string.IsNullOrWhiteSpace(extra) ? BaseKernelArguments : BaseKernelArguments + " " + extra.Trim();
+
+    private static string MemoryBackend(QemuLaunch launch)
+    {
+        string size = $"size={launch.MemoryMiB}M";
+        return launch.Ram switch
+        {
+            RamBacking.SharedFile => $"memory-backend-file,id=mem,{size},mem-path={Escape(launch.RamFile!)},share=on",
+            RamBacking.PrivateFile => $"memory-backend-file,id=mem,{size},mem-path={Escape(launch.RamFile!)},share=off",
+            _ => $"memory-backend-ram,id=mem,{size}",
+        };
+    }
+
+    /// <summary>QEMU option values separate with commas; a literal comma is written twice.</summary>
+    public static string Escape(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
+}

@@ -1,0 +1,261 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Supermachine.Diagnostics;
+
+namespace Supermachine.Vmm.Qemu;
+
+/// <summary>
+/// Snapshots as QEMU migrations to files, in the Firecracker split of "device state" and "memory":
+/// <list type="bullet">
+/// <item><c>vmstate</c>: the migration stream (CPU and device state; all of RAM too in <see cref="VmSnapshotMode.Migration"/>).</item>
+/// <item><c>ram</c>: guest RAM as a sparse file, zero pages left as holes (<see cref="VmSnapshotMode.MappedRam"/> only).</item>
+/// <item><c>qemu-snapshot.json</c>: <see cref="VmSnapshotInfo"/>, what a restore checks.</item>
+/// </list>
+/// A restore of a mapped-RAM snapshot maps <c>ram</c> privately (copy-on-write) with
+/// <c>x-ignore-shared</c>, so it reads only the pages the guest touches, shares them in the page
+/// cache with every other restore, and never writes the file. Names are relative: the directory
+/// can move.
+/// </summary>
+internal static class QemuSnapshot
+{
+    public const int FormatVersion = 1;
+    public const string InfoFile = "qemu-snapshot.json";
+    public const string StateFile = "vmstate";
+    public const string RamFile = "ram";
+
+    private const int PageSize = 4096;
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    public static async Task<VmSnapshotInfo> SaveAsync(QemuMachine vm, string directory, CancellationToken cancellationToken)
+    {
+        string dir = Path.GetFullPath(directory);
+        Directory.CreateDirectory(dir);
+        foreach (string name in new[] { InfoFile, StateFile, RamFile })
+        {
+            if (File.Exists(Path.Combine(dir, name)))
+            {
+                throw Diagnostic.Error("SM3205", dir, name);
+            }
+        }
+        QemuLaunch launch = vm.Launch;
+        // Only a RAM file this VM maps shared holds the guest's memory; a restored VM's private
+        // mapping does not, so its snapshot carries RAM in the stream.
+        VmSnapshotMode mode = launch.Ram == RamBacking.SharedFile ? VmSnapshotMode.MappedRam : VmSnapshotMode.Migration;
+        string state = Path.Combine(dir, StateFile);
+        try
+        {
+            await vm.ExecuteAsync("stop", null, "pause the guest", cancellationToken).ConfigureAwait(false);
+            await SetIgnoreSharedAsync(vm, mode == VmSnapshotMode.MappedRam, cancellationToken).ConfigureAwait(false);
+            // The default bandwidth cap (32 MiB/s) is for live migration over a network; a paused
+            // guest into a local file should go as fast as the disk.
+            await vm.ExecuteAsync("migrate-set-parameters", new JsonObject { ["max-bandwidth"] = long.MaxValue / 2 }, "lift the migration bandwidth limit", cancellationToken).ConfigureAwait(false);
+            await vm.ExecuteAsync("migrate", new JsonObject { ["uri"] = "exec:cat > " + ShellQuote(state) }, "save the VM state", cancellationToken).ConfigureAwait(false);
+            await WaitForMigrationAsync(vm, cancellationToken).ConfigureAwait(false);
+            if (mode == VmSnapshotMode.MappedRam)
+            {
+                CopyWithoutZeroPages(launch.RamFile!, Path.Combine(dir, RamFile));
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            File.Delete(state);
+            File.Delete(Path.Combine(dir, RamFile));
+            throw Diagnostic.Error(e, "SM3203", dir, e.Message);
+        }
+        var info = new VmSnapshotInfo
+        {
+            FormatVersion = FormatVersion,
+            Engine = "qemu",
+            EngineVersion = vm.EngineVersion,
+            Accelerator = vm.Accelerator,
+            CpuModel = vm.CpuModel,
+            MachineType = QemuCommandLine.MachineType,
+            MemoryMiB = launch.MemoryMiB,
+            Vcpus = launch.Vcpus,
+            KernelArguments = launch.KernelArguments,
+            Mode = mode,
+            Files = mode == VmSnapshotMode.MappedRam ? [InfoFile, StateFile, RamFile] : [InfoFile, StateFile],
+        };
+        // Written last: its presence says the snapshot is complete.
+        string infoPath = Path.Combine(dir, InfoFile);
+        File.WriteAllText(infoPath + ".tmp", JsonSerializer.Serialize(info, Json));
+        File.Move(infoPath + ".tmp", infoPath, overwrite: true);
+        return info;
+    }
+
+    public static VmSnapshotInfo Read(string directory)
+    {
+        string dir = Path.GetFullPath(directory);
+        string infoPath = Path.Combine(dir, InfoFile);
+        VmSnapshotInfo? info;
+        try
+        {
+            info = JsonSerializer.Deserialize<VmSnapshotInfo>(File.ReadAllText(infoPath), Json);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Diagnostic.Error(e, "SM3201", dir, $"{InfoFile} cannot be read ({e.Message})");
+        }
+        catch (JsonException e)
+        {
+            throw Diagnostic.Error(e, "SM3201", dir, $"{InfoFile} is not valid ({e.Message})");
+        }
+        if (info is null)
+        {
+            throw Diagnostic.Error("SM3201", dir, $"{InfoFile} is empty");
+        }
+        foreach (string file in info.Files)
+        {
+            if (Path.IsPathRooted(file) || file.Contains("..", StringComparison.Ordinal) || !File.Exists(Path.Combine(dir, file)))
+            {
+                throw Diagnostic.Error("SM3201", dir, $"'{file}' is missing");
+            }
+        }
+        if (info.Mode == VmSnapshotMode.MappedRam && new FileInfo(Path.Combine(dir, RamFile)).Length != (long)info.MemoryMiB << 20)
+        {
+            throw Diagnostic.Error("SM3201", dir, $"'{RamFile}' is not {info.MemoryMiB} MiB long (truncated?)");
+        }
+        return info;
+    }
+
+    public static void EnsureCompatible(QemuBackend backend, VmSnapshotInfo info, string directory, Accelerator? requested)
+    {
+        void Require(string what, string theirs, string ours)
+        {
+            if (!string.Equals(theirs, ours, StringComparison.Ordinal))
+            {
+                throw Diagnostic.Error("SM3202", directory, what, theirs, ours);
+            }
+        }
+        Require("snapshot format version", info.FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Require("engine", info.Engine, backend.Name);
+        Require("engine version", info.EngineVersion, backend.Version);
+        Require("CPU model", info.CpuModel, QemuCommandLine.CpuModel);
+        Require("machine type", info.MachineType, QemuCommandLine.MachineType);
+        Require("accelerator", AcceleratorProbe.QemuName(info.Accelerator), AcceleratorProbe.QemuName(backend.ChooseAccelerator(requested).Accelerator));
+    }
+
+    public static async Task<IVirtualMachine> RestoreAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken)
+    {
+        string dir = Path.GetFullPath(snapshotDirectory);
+        VmSnapshotInfo info = Read(dir);
+        EnsureCompatible(backend, info, dir, machine.Accelerator);
+        AcceleratorChoice accelerator = backend.ChooseAccelerator(machine.Accelerator);
+        (string runtimeDirectory, bool owned) = backend.PrepareRuntimeDirectory(machine);
+        bool mapped = info.Mode == VmSnapshotMode.MappedRam;
+        var launch = new QemuLaunch
+        {
+            Spec = machine,
+            Accelerator = accelerator.Accelerator,
+            RuntimeDirectory = runtimeDirectory,
+            KernelArguments = info.KernelArguments,
+            MemoryMiB = info.MemoryMiB,
+            Vcpus = info.Vcpus,
+            Ram = mapped ? RamBacking.PrivateFile : RamBacking.Anonymous,
+            RamFile = mapped ? Path.Combine(dir, RamFile) : null,
+            Incoming = true,
+        };
+        QemuMachine vm = await backend.LaunchAsync(launch, accelerator, owned, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await SetIgnoreSharedAsync(vm, mapped, cancellationToken).ConfigureAwait(false);
+            await vm.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(Path.Combine(dir, StateFile)) }, "load the snapshot", cancellationToken).ConfigureAwait(false);
+            // Without -S QEMU starts the guest itself once the state is in: RESUME is the signal.
+            Task<QmpEvent> resumed = vm.Qmp.WaitForEventAsync(e => e.Name == "RESUME" || (e.Name == "MIGRATION" && e.Data?["status"]?.GetValue<string>() == "failed"), cancellationToken);
+            Task finished = await Task.WhenAny(resumed, vm.WaitForExitAsync(cancellationToken)).ConfigureAwait(false);
+            if (finished != resumed || resumed.Result.Name != "RESUME")
+            {
+                await Task.WhenAny(vm.WaitForExitAsync(CancellationToken.None), Task.Delay(500, CancellationToken.None)).ConfigureAwait(false);
+                string said = vm.StandardErrorTail;
+                throw Diagnostic.Error("SM3204", dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
+            }
+            return vm;
+        }
+        catch (Exception e) when (e is IOException)
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw Diagnostic.Error(e, "SM3204", dir, e.Message, vm.ReadConsoleTail());
+        }
+        catch
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Copies a RAM file leaving every all-zero page as a hole, so a snapshot costs disk only for
+    /// the memory the guest really uses. Holes of the source are skipped without reading them.
+    /// </summary>
+    internal static void CopyWithoutZeroPages(string source, string destination)
+    {
+        const int Chunk = 1 << 20;
+        using var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+        using var output = new FileStream(destination + ".tmp", FileMode.Create, FileAccess.Write, FileShare.None, 1);
+        long length = input.Length;
+        output.SetLength(length);
+        byte[] buffer = new byte[Chunk];
+        foreach ((long start, long end) in SparseFile.DataRegions(input.SafeFileHandle, length))
+        {
+            for (long offset = start; offset < end; offset += Chunk)
+            {
+                int count = (int)Math.Min(Chunk, end - offset);
+                int read = RandomAccess.Read(input.SafeFileHandle, buffer.AsSpan(0, count), offset);
+                // Write maximal runs of non-zero pages.
+                int page = 0;
+                while (page < read)
+                {
+                    int size = Math.Min(PageSize, read - page);
+                    if (!buffer.AsSpan(page, size).ContainsAnyExcept((byte)0))
+                    {
+                        page += size;
+                        continue;
+                    }
+                    int runEnd = page + size;
+                    while (runEnd < read && buffer.AsSpan(runEnd, Math.Min(PageSize, read - runEnd)).ContainsAnyExcept((byte)0))
+                    {
+                        runEnd += Math.Min(PageSize, read - runEnd);
+                    }
+                    RandomAccess.Write(output.SafeFileHandle, buffer.AsSpan(page, runEnd - page), offset + page);
+                    page = runEnd;
+                }
+            }
+        }
+        output.Flush(flushToDisk: true);
+        output.Dispose();
+        File.Move(destination + ".tmp", destination);
+    }
+
+    private static async Task SetIgnoreSharedAsync(QemuMachine vm, bool enabled, CancellationToken cancellationToken) =>
+        await vm.ExecuteAsync("migrate-set-capabilities", new JsonObject
+        {
+            ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-ignore-shared", ["state"] = enabled }),
+        }, "set the x-ignore-shared migration capability", cancellationToken).ConfigureAwait(false);
+
+    private static async Task WaitForMigrationAsync(QemuMachine vm, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            JsonNode? status = await vm.ExecuteAsync("query-migrate", null, "report the migration status", cancellationToken).ConfigureAwait(false);
+            switch (status?["status"]?.GetValue<string>())
+            {
+                case "completed":
+                    return;
+                case "failed" or "cancelled":
+                    throw new IOException("QEMU reported: " + (status["error-desc"]?.GetValue<string>() ?? "migration failed"));
+            }
+            await Task.Delay(clock.ElapsedMilliseconds < 100 ? 2 : 20, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Single-quotes a path for the /bin/sh that QEMU's exec: migration runs.</summary>
+    private static string ShellQuote(string path) => "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+}
