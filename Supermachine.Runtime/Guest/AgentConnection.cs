@@ -68,13 +68,22 @@ public sealed class AgentConnection : IAsyncDisposable
             var sink = new MemoryStream();
             byte[] buffer = new byte[64 * 1024];
             int n;
-            while ((n = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            try
             {
-                if (Interlocked.Add(ref total, n) > request.MaxOutputBytes)
+                while ((n = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
                 {
-                    throw Diagnostic.Error("SM3007", request.Arguments[0], request.MaxOutputBytes);
+                    if (Interlocked.Add(ref total, n) > request.MaxOutputBytes)
+                    {
+                        throw Diagnostic.Error("SM3007", request.Arguments[0], request.MaxOutputBytes);
+                    }
+                    sink.Write(buffer, 0, n);
                 }
-                sink.Write(buffer, 0, n);
+            }
+            catch
+            {
+                // Ends the command and with it the other output, which would otherwise wait forever.
+                await process.DisposeAsync().ConfigureAwait(false);
+                throw;
             }
             return sink.ToArray();
         }

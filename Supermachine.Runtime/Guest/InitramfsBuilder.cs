@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 
 namespace Supermachine.Guest;
@@ -23,6 +24,37 @@ public static class InitramfsBuilder
             cpio.AddFile($"modules/{assets.ModuleOrder[i]}.ko", File.ReadAllBytes(assets.ModulePaths[i]));
         }
         cpio.AddFile("modules.order", Encoding.UTF8.GetBytes(string.Join("", assets.ModuleOrder.Select(m => m + "\n"))));
+    }
+
+    /// <summary>
+    /// The initramfs for <paramref name="assets"/> in <paramref name="directory"/>, named by the
+    /// SHA-256 of its bytes (so it can go into fingerprints and manifests); written once.
+    /// </summary>
+    public static string EnsureCached(string directory, GuestAssets assets)
+    {
+        var buffer = new MemoryStream();
+        Write(buffer, assets);
+        string hash = Convert.ToHexStringLower(SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
+        string path = Path.Combine(directory, $"initramfs-{hash[..16]}.cpio");
+        if (!File.Exists(path))
+        {
+            Directory.CreateDirectory(directory);
+            string temp = path + ".tmp-" + Environment.ProcessId + "-" + Environment.CurrentManagedThreadId;
+            try
+            {
+                using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
+                {
+                    buffer.Position = 0;
+                    buffer.CopyTo(file);
+                }
+                File.Move(temp, path, overwrite: true);
+            }
+            finally
+            {
+                File.Delete(temp);
+            }
+        }
+        return path;
     }
 
     /// <summary>Writes the initramfs to <paramref name="path"/> through a temporary file and a rename.</summary>

@@ -80,8 +80,19 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         }
         if (image.StartsWith("docker-archive:", StringComparison.Ordinal))
         {
+            // docker-archive:FILE[:REPO:TAG], as skopeo spells it; the reference picks one of several saved images.
             string file = image["docker-archive:".Length..];
-            return new DockerArchiveSource(OpenArchive(file, image), store, image);
+            string? wanted = null;
+            for (int colon = file.IndexOf(':'); !File.Exists(file) && colon > 0; colon = file.IndexOf(':', colon + 1))
+            {
+                if (File.Exists(file[..colon]))
+                {
+                    wanted = file[(colon + 1)..];
+                    file = file[..colon];
+                    break;
+                }
+            }
+            return new DockerArchiveSource(OpenArchive(file, image), store, image, wanted);
         }
         string reference = image.StartsWith("docker://", StringComparison.Ordinal) ? image["docker://".Length..] : image;
         return new RegistrySource(registry, ImageReference.Parse(reference));
@@ -137,6 +148,11 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
             throw Diagnostic.Error("SM2006", source.DisplayName, platform, $"{config.OS}/{config.Architecture}{(config.Variant is null ? "" : "/" + config.Variant)}");
         }
 
+        // Announce every layer first so a progress display knows the total from the start.
+        foreach (Descriptor layer in manifest.Layers)
+        {
+            options.Progress?.Report(new PullProgress(layer.Digest, "layer", store.Contains(layer.Digest) ? layer.Size : 0, layer.Size));
+        }
         var layers = new PulledLayer[manifest.Layers.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, layers.Length),
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.MaxParallelDownloads), CancellationToken = cancellationToken },

@@ -20,6 +20,12 @@ internal sealed class ImageBuilder : IAsyncDisposable
     private readonly FileStream _spool;
     private readonly FileStream _tails;
     private readonly BlockPipeline _data;
+    private readonly FileStream _fragmentSpool;
+    private readonly BlockPipeline _streamedFragments;
+    private readonly List<(long Start, uint Word)> _streamedFragmentTable = [];
+    private readonly List<FileContent> _streamedTails = [];
+    private byte[]? _streamedCurrent;
+    private int _streamedUsed;
     private readonly TreeNode _root;
     private readonly List<TreeNode> _hardLinks = [];
     private readonly Dictionary<(long, UInt128), FileContent> _contents = [];
@@ -39,13 +45,21 @@ internal sealed class ImageBuilder : IAsyncDisposable
         _spool = new FileStream(outputPath + ".spool", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
         _tails = new FileStream(outputPath + ".tails", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
         _data = new BlockPipeline(_codec, _spool, _blockSize, options.MaxDegreeOfParallelism);
+        _fragmentSpool = new FileStream(outputPath + ".fragments", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        _streamedFragments = new BlockPipeline(_codec, _fragmentSpool, _blockSize, options.MaxDegreeOfParallelism);
         _root = new TreeNode("") { Entry = ImplicitDirectory(""), Children = [] };
     }
 
     public async ValueTask DisposeAsync()
     {
         await _data.DisposeAsync().ConfigureAwait(false);
+        await _streamedFragments.DisposeAsync().ConfigureAwait(false);
+        if (_streamedCurrent is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_streamedCurrent);
+        }
         await _spool.DisposeAsync().ConfigureAwait(false);
+        await _fragmentSpool.DisposeAsync().ConfigureAwait(false);
         await _tails.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -367,9 +381,41 @@ internal sealed class ImageBuilder : IAsyncDisposable
             content.TailSpoolOffset = _tails.Position;
             content.TailLength = tailLength;
             _tails.Write(tail, 0, tailLength);
+            await PackStreamedAsync(content, tail.AsMemory(0, tailLength), cancellationToken).ConfigureAwait(false);
             ArrayPool<byte>.Shared.Return(tail);
         }
         return content;
+    }
+
+    /// <summary>
+    /// Packs tails into fragments in arrival order and compresses them while the stream goes on, so
+    /// small-file trees compress during reading. The layout uses this packing only when it equals
+    /// the packing in image order (always, for a sorted walk such as <see cref="DirectoryTreeReader"/>);
+    /// otherwise the tails are packed again at the end. Either way the bytes are the same.
+    /// </summary>
+    private async ValueTask PackStreamedAsync(FileContent content, ReadOnlyMemory<byte> tail, CancellationToken cancellationToken)
+    {
+        if (_streamedCurrent is not null && _streamedUsed + tail.Length > _blockSize)
+        {
+            await SubmitStreamedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        _streamedCurrent ??= BlockPipeline.RentBlock(_blockSize);
+        content.StreamedFragment = (uint)_streamedFragmentTable.Count;
+        content.StreamedFragmentOffset = (uint)_streamedUsed;
+        tail.Span.CopyTo(_streamedCurrent.AsSpan(_streamedUsed));
+        _streamedUsed += tail.Length;
+        _streamedTails.Add(content);
+    }
+
+    private async ValueTask SubmitStreamedAsync(CancellationToken cancellationToken)
+    {
+        int slot = _streamedFragmentTable.Count;
+        _streamedFragmentTable.Add(default);
+        byte[] block = _streamedCurrent!;
+        _streamedCurrent = null;
+        int used = _streamedUsed;
+        _streamedUsed = 0;
+        await _streamedFragments.SubmitAsync(block, used, (position, word) => _streamedFragmentTable[slot] = (position, word), cancellationToken).ConfigureAwait(false);
     }
 
     // ---------------------------------------------------------------- laying out the image
@@ -377,6 +423,12 @@ internal sealed class ImageBuilder : IAsyncDisposable
     public async Task FinishAsync(CancellationToken cancellationToken)
     {
         await _data.CompleteAsync().ConfigureAwait(false);
+        if (_streamedCurrent is not null)
+        {
+            await SubmitStreamedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await _streamedFragments.CompleteAsync().ConfigureAwait(false);
+        await _fragmentSpool.FlushAsync(cancellationToken).ConfigureAwait(false);
         await _spool.FlushAsync(cancellationToken).ConfigureAwait(false);
         await _tails.FlushAsync(cancellationToken).ConfigureAwait(false);
         ResolveHardLinks();
@@ -468,32 +520,35 @@ internal sealed class ImageBuilder : IAsyncDisposable
 
     private void CopyDataBlocks(List<TreeNode> files, FileStream output, CancellationToken cancellationToken)
     {
+        foreach (TreeNode file in files)
+        {
+            FileContent c = file.Content!;
+            if (c.Placed)
+            {
+                continue;
+            }
+            c.Placed = true;
+            c.Start = output.Position;
+            CopyRange(_spool, c.SpoolStart, c.SpoolLength, output, cancellationToken);
+        }
+    }
+
+    private static void CopyRange(FileStream from, long start, long length, FileStream output, CancellationToken cancellationToken)
+    {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
         {
-            foreach (TreeNode file in files)
+            while (length > 0)
             {
-                FileContent c = file.Content!;
-                if (c.Placed)
-                {
-                    continue;
-                }
                 cancellationToken.ThrowIfCancellationRequested();
-                c.Placed = true;
-                c.Start = output.Position;
-                long from = c.SpoolStart;
-                long left = c.SpoolLength;
-                while (left > 0)
+                int n = RandomAccess.Read(from.SafeFileHandle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, length)), start);
+                if (n <= 0)
                 {
-                    int n = RandomAccess.Read(_spool.SafeFileHandle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, left)), from);
-                    if (n <= 0)
-                    {
-                        throw new IOException("the data spool ended early");
-                    }
-                    output.Write(buffer, 0, n);
-                    from += n;
-                    left -= n;
+                    throw new IOException("a spool file ended early");
                 }
+                output.Write(buffer, 0, n);
+                start += n;
+                length -= n;
             }
         }
         finally
@@ -504,6 +559,29 @@ internal sealed class ImageBuilder : IAsyncDisposable
 
     private async Task<List<(long Start, uint Word)>> WriteFragmentsAsync(List<TreeNode> files, FileStream output, CancellationToken cancellationToken)
     {
+        // The tails in image order, each content once.
+        var imageOrder = new List<FileContent>(_streamedTails.Count);
+        var seen = new HashSet<FileContent>(ReferenceEqualityComparer.Instance);
+        foreach (TreeNode file in files)
+        {
+            FileContent c = file.Content!;
+            if (c.TailLength > 0 && seen.Add(c))
+            {
+                imageOrder.Add(c);
+            }
+        }
+        if (imageOrder.SequenceEqual(_streamedTails, ReferenceEqualityComparer.Instance))
+        {
+            long at = output.Position;
+            CopyRange(_fragmentSpool, 0, _fragmentSpool.Length, output, cancellationToken);
+            foreach (FileContent c in imageOrder)
+            {
+                c.Fragment = c.StreamedFragment;
+                c.FragmentOffset = c.StreamedFragmentOffset;
+            }
+            return _streamedFragmentTable.Select(f => (at + f.Start, f.Word)).ToList();
+        }
+
         var fragments = new List<(long Start, uint Word)>();
         await using var pipeline = new BlockPipeline(_codec, output, _blockSize, _options.MaxDegreeOfParallelism);
         byte[]? current = null;

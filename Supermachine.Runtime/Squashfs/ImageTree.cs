@@ -23,6 +23,10 @@ internal sealed class FileContent
 
     public long SparseBytes;
 
+    /// <summary>Where the tail went in the fragments packed while streaming (see ImageBuilder).</summary>
+    public uint StreamedFragment = SquashfsFormat.NoFragment;
+    public uint StreamedFragmentOffset;
+
     // Decided when the image is laid out.
     public bool Placed;
     public long Start;

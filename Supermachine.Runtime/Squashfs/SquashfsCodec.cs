@@ -57,6 +57,11 @@ internal abstract class SquashfsCodec
 
         public override int Compress(ReadOnlySpan<byte> source, byte[] destination)
         {
+            if (LibZ.IsAvailable)
+            {
+                int n = LibZ.Compress(source, destination, level);
+                return n >= 0 && n < source.Length ? n : -1;
+            }
             var output = new MemoryStream(destination, 0, destination.Length, writable: true);
             using (var zlib = new ZLibStream(output, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true))
             {

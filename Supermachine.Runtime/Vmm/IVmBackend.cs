@@ -25,6 +25,13 @@ public interface IVmBackend
     /// </summary>
     Task<IVirtualMachine> RestoreAsync(VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Does all of a restore that does not depend on the moment of use (engine process start, RAM
+    /// mapping, control channel) and returns a handle whose <see cref="IPreparedRestore.CompleteAsync"/>
+    /// loads the state and starts the guest. A pool keeps a few of these ready.
+    /// </summary>
+    Task<IPreparedRestore> PrepareRestoreAsync(VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken = default);
+
     /// <summary>The accelerator this backend would use for <paramref name="requested"/> (null = measure), with the reason.</summary>
     AcceleratorChoice ChooseAccelerator(Accelerator? requested = null);
 
@@ -32,7 +39,14 @@ public interface IVmBackend
     VmSnapshotInfo ReadSnapshot(string snapshotDirectory);
 
     /// <summary>Throws SM3202 saying why when <paramref name="snapshot"/> cannot be restored on this host (engine version, accelerator, CPU model, format).</summary>
-    void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null);
+    void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null, string? snapshotDirectory = null);
+}
+
+/// <summary>A restore waiting to be completed; disposing it without completing stops the engine process.</summary>
+public interface IPreparedRestore : IAsyncDisposable
+{
+    /// <summary>Loads the snapshot's state and starts the guest. At most once.</summary>
+    Task<IVirtualMachine> CompleteAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>How guest RAM goes into a snapshot.</summary>

@@ -35,6 +35,24 @@ public sealed class BuildContextDirectory
 
     public string Root { get; }
 
+    /// <summary>
+    /// The context at <paramref name="root"/> with the ignore file BuildKit would use: a
+    /// <c>&lt;Dockerfile name&gt;.dockerignore</c> next to the Dockerfile wins over the context's
+    /// <c>.dockerignore</c>.
+    /// </summary>
+    public static BuildContextDirectory Open(string root, string? dockerfilePath = null)
+    {
+        if (dockerfilePath is not null)
+        {
+            string specific = dockerfilePath + ".dockerignore";
+            if (File.Exists(specific))
+            {
+                return new BuildContextDirectory(root, DockerIgnore.Load(specific));
+            }
+        }
+        return new BuildContextDirectory(root);
+    }
+
     /// <summary>Every entry not ignored, sorted by path (ordinal).</summary>
     public IReadOnlyList<ContextEntry> Entries => _entries ??= Walk();
 

@@ -7,12 +7,11 @@ internal static class GoDuration
 {
     private static readonly (string Unit, double Ticks)[] Units =
     [
-        ("ns", 0.01), ("us", 10), ("µs", 10), ("μs", 10), ("ms", TimeSpan.TicksPerMillisecond),
-        ("s", TimeSpan.TicksPerSecond), ("m", TimeSpan.TicksPerMinute), ("h", TimeSpan.TicksPerHour),
+        ("ns", 1), ("us", 1e3), ("µs", 1e3), ("μs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
     ];
 
-    /// <summary>The duration, or null when <paramref name="text"/> is not a valid duration.</summary>
-    public static TimeSpan? Parse(string text)
+    /// <summary>The duration in nanoseconds, or null when <paramref name="text"/> is not a valid duration.</summary>
+    public static double? ParseNanoseconds(string text)
     {
         string s = text;
         bool negative = false;
@@ -23,7 +22,7 @@ internal static class GoDuration
         }
         if (s == "0")
         {
-            return TimeSpan.Zero;
+            return 0;
         }
         if (s.Length == 0)
         {
@@ -58,6 +57,6 @@ internal static class GoDuration
             ticks += number * unit.Value.Ticks;
             s = s[unit.Value.Unit.Length..];
         }
-        return TimeSpan.FromTicks((long)Math.Round(negative ? -ticks : ticks));
+        return negative ? -ticks : ticks;
     }
 }

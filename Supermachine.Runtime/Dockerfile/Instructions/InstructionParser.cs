@@ -70,22 +70,23 @@ public static partial class InstructionParser
             {
                 "from" => ParseFrom(request),
                 "run" => ParseRun(request),
-                "cmd" => new CmdInstruction { Command = ShellDependent(request), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
-                "entrypoint" => new EntrypointInstruction { Command = ShellDependent(request), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
-                "env" => new EnvInstruction { Variables = KeyValues(request, "ENV"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
-                "label" => new LabelInstruction { Labels = KeyValues(request, "LABEL"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
+                "cmd" => request.Base(new CmdInstruction { Command = ShellDependent(request) }).Checked(request),
+                "entrypoint" => request.Base(new EntrypointInstruction { Command = ShellDependent(request) }).Checked(request),
+                "env" => request.Base(new EnvInstruction { Variables = KeyValues(request, "ENV") }).Checked(request),
+                "label" => request.Base(new LabelInstruction { Labels = KeyValues(request, "LABEL") }).Checked(request),
                 "arg" => ParseArg(request),
                 "expose" => ParseExpose(request),
                 "copy" => ParseCopy(request),
                 "add" => ParseAdd(request),
-                "workdir" => new WorkdirInstruction { Path = ExactlyOne(request, "WORKDIR"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
-                "user" => new UserInstruction { User = ExactlyOne(request, "USER"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
+                "workdir" => request.Base(new WorkdirInstruction { Path = ExactlyOne(request, "WORKDIR") }).Checked(request),
+                "user" => request.Base(new UserInstruction { User = ExactlyOne(request, "USER") }).Checked(request),
                 "volume" => ParseVolume(request),
-                "stopsignal" => new StopSignalInstruction { Signal = ExactlyOne(request, "STOPSIGNAL"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
+                // BuildKit ignores flags on STOPSIGNAL and ARG (and HEALTHCHECK NONE); so do we, to accept what it accepts.
+                "stopsignal" => request.Base(new StopSignalInstruction { Signal = ExactlyOne(request, "STOPSIGNAL") }),
                 "healthcheck" => ParseHealthcheck(request),
                 "shell" => ParseShell(request),
                 "onbuild" => ParseOnbuild(request),
-                "maintainer" => new MaintainerInstruction { Maintainer = ExactlyOne(request, "MAINTAINER"), Keyword = node.Value, Original = node.Original, Line = node.StartLine, EndLine = node.EndLine }.Checked(request),
+                "maintainer" => request.Base(new MaintainerInstruction { Maintainer = ExactlyOne(request, "MAINTAINER") }).Checked(request),
                 _ => throw Diagnostic.Error("SM2204", sourceName, node.StartLine, node.Value),
             };
         }
@@ -167,16 +168,12 @@ public static partial class InstructionParser
             throw new InstructionException("FROM requires either one or three arguments (FROM image [AS name])");
         }
         request.Flags.String("platform").Parse();
-        return new FromInstruction
+        return request.Base(new FromInstruction
         {
             BaseName = args[0],
             StageName = stageName,
             Platform = request.Flags.GetString("platform"),
-            Keyword = request.Node.Value,
-            Original = request.Node.Original,
-            Line = request.Node.StartLine,
-            EndLine = request.Node.EndLine,
-        };
+        });
     }
 
     private static RunInstruction ParseRun(Request request)
@@ -197,18 +194,14 @@ public static partial class InstructionParser
         {
             throw new InstructionException("RUN requires at least one argument");
         }
-        return new RunInstruction
+        return request.Base(new RunInstruction
         {
             Command = command,
             Files = request.Node.Heredocs.Select(h => new InlineFile(h.Name, h.Content, h.Chomp, h.Expand)).ToList(),
             Mounts = request.Flags.GetStrings("mount").Select(ParseMount).ToList(),
             Network = network,
             Security = security,
-            Keyword = request.Node.Value,
-            Original = request.Node.Original,
-            Line = request.Node.StartLine,
-            EndLine = request.Node.EndLine,
-        };
+        });
     }
 
     /// <summary>Parses the CSV of one <c>--mount</c> value (<c>type=cache,target=/root/.cache,sharing=locked</c>).</summary>
@@ -356,8 +349,7 @@ public static partial class InstructionParser
             }
             declarations.Add(eq < 0 ? new ArgDeclaration(arg, null) : new ArgDeclaration(arg[..eq], arg[(eq + 1)..]));
         }
-        request.Flags.Parse();
-        return request.Base(new ArgInstruction { Args = declarations, Keyword = "", Original = "", Line = 0, EndLine = 0 });
+        return request.Base(new ArgInstruction { Args = declarations });
     }
 
     private static ExposeInstruction ParseExpose(Request request)
@@ -367,7 +359,7 @@ public static partial class InstructionParser
             throw new InstructionException("EXPOSE requires at least one argument");
         }
         request.Flags.Parse();
-        return request.Base(new ExposeInstruction { Ports = request.Args.Order(StringComparer.Ordinal).ToList(), Keyword = "", Original = "", Line = 0, EndLine = 0 });
+        return request.Base(new ExposeInstruction { Ports = request.Args.Order(StringComparer.Ordinal).ToList() });
     }
 
     private static VolumeInstruction ParseVolume(Request request)
@@ -387,7 +379,7 @@ public static partial class InstructionParser
             }
             volumes.Add(trimmed);
         }
-        return request.Base(new VolumeInstruction { Volumes = volumes, Keyword = "", Original = "", Line = 0, EndLine = 0 });
+        return request.Base(new VolumeInstruction { Volumes = volumes });
     }
 
     private static (List<string> Sources, List<InlineFile> Inline, string Destination) SourcesAndDestination(Request request, string command)
@@ -447,10 +439,6 @@ public static partial class InstructionParser
             Link = request.Flags.GetBool("link"),
             Parents = request.Flags.GetBool("parents"),
             Excludes = request.Flags.GetStrings("exclude"),
-            Keyword = "",
-            Original = "",
-            Line = 0,
-            EndLine = 0,
         });
     }
 
@@ -474,10 +462,6 @@ public static partial class InstructionParser
             KeepGitDir = request.Flags.GetOptionalBool("keep-git-dir"),
             Unpack = request.Flags.GetOptionalBool("unpack"),
             Excludes = request.Flags.GetStrings("exclude"),
-            Keyword = "",
-            Original = "",
-            Line = 0,
-            EndLine = 0,
         });
     }
 
@@ -497,8 +481,7 @@ public static partial class InstructionParser
             {
                 throw new InstructionException("HEALTHCHECK NONE takes no arguments");
             }
-            request.Flags.Parse();
-            return request.Base(new HealthcheckInstruction { Test = ["NONE"], Keyword = "", Original = "", Line = 0, EndLine = 0 });
+            return request.Base(new HealthcheckInstruction { Test = ["NONE"] });
         }
         request.Flags.String("interval").String("timeout").String("start-period").String("start-interval").String("retries").Parse();
         if (type != "CMD")
@@ -530,10 +513,6 @@ public static partial class InstructionParser
             StartPeriod = Interval(request, "start-period"),
             StartInterval = Interval(request, "start-interval"),
             Retries = retries,
-            Keyword = "",
-            Original = "",
-            Line = 0,
-            EndLine = 0,
         });
     }
 
@@ -544,12 +523,12 @@ public static partial class InstructionParser
         {
             return TimeSpan.Zero;
         }
-        TimeSpan duration = GoDuration.Parse(value) ?? throw new InstructionException($"invalid duration \"{value}\" for --{flag} (use e.g. 30s, 1m30s, 500ms)");
-        if (duration != TimeSpan.Zero && duration < TimeSpan.FromMilliseconds(1))
+        double nanoseconds = GoDuration.ParseNanoseconds(value) ?? throw new InstructionException($"invalid duration \"{value}\" for --{flag} (use e.g. 30s, 1m30s, 500ms)");
+        if (nanoseconds != 0 && nanoseconds < 1e6)
         {
             throw new InstructionException($"Interval \"{flag}\" cannot be less than 1ms");
         }
-        return duration;
+        return TimeSpan.FromTicks((long)Math.Round(nanoseconds / 100));
     }
 
     private static ShellInstruction ParseShell(Request request)
@@ -563,7 +542,7 @@ public static partial class InstructionParser
         {
             throw new InstructionException("SHELL requires the arguments to be in JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]");
         }
-        return request.Base(new ShellInstruction { Shell = request.Args, Keyword = "", Original = "", Line = 0, EndLine = 0 });
+        return request.Base(new ShellInstruction { Shell = request.Args });
     }
 
     private static OnbuildInstruction ParseOnbuild(Request request)
@@ -591,6 +570,6 @@ public static partial class InstructionParser
             }
             expression = text.ToString();
         }
-        return request.Base(new OnbuildInstruction { Expression = expression, Keyword = "", Original = "", Line = 0, EndLine = 0 });
+        return request.Base(new OnbuildInstruction { Expression = expression });
     }
 }

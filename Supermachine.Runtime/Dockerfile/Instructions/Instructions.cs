@@ -7,16 +7,16 @@ namespace Supermachine.Dockerfile.Instructions;
 public abstract record Instruction
 {
     /// <summary>The keyword as written (e.g. <c>RUN</c>).</summary>
-    public required string Keyword { get; init; }
+    public string Keyword { get; init; } = "";
 
     /// <summary>The instruction text after continuation lines were joined.</summary>
-    public required string Original { get; init; }
+    public string Original { get; init; } = "";
 
     /// <summary>1-based first line.</summary>
-    public required int Line { get; init; }
+    public int Line { get; init; }
 
     /// <summary>1-based last line (heredoc bodies included).</summary>
-    public required int EndLine { get; init; }
+    public int EndLine { get; init; }
 }
 
 /// <summary>A key/value pair of ENV or LABEL. <see cref="LegacyForm"/> is the <c>ENV KEY value</c> form without '='.</summary>

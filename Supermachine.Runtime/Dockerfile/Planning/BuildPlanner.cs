@@ -24,6 +24,10 @@ public static class BuildPlanner
     public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 
+    /// <summary>Reads, parses and plans the Dockerfile at <paramref name="dockerfilePath"/>.</summary>
+    public static ValueTask<BuildPlan> PlanFileAsync(string dockerfilePath, BuildOptions options, IBaseImageResolver? baseImages = null, CancellationToken cancellationToken = default) =>
+        PlanAsync(InstructionParser.ParseFile(dockerfilePath), options, baseImages, cancellationToken);
+
     /// <summary>Plans <paramref name="dockerfile"/>; base image configs come from <paramref name="baseImages"/> (empty configs when null).</summary>
     /// <exception cref="SupermachineException">SM2203/SM2205/SM2206/SM2210 with file and line.</exception>
     public static async ValueTask<BuildPlan> PlanAsync(DockerfileInstructions dockerfile, BuildOptions options, IBaseImageResolver? baseImages = null, CancellationToken cancellationToken = default)

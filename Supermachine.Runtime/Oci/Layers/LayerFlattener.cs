@@ -62,9 +62,15 @@ public sealed class LayerFlattener
     public async IAsyncEnumerable<FileSystemEntry> FlattenAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var root = new Node("", null, new FileSystemEntry { Path = "", Type = FileSystemEntryType.Directory, Mode = 0x1ed }, -1, -1) { Implied = true };
+        // Layers are scanned (decompressed, headers read, digest checked) in parallel, then applied in order.
+        var scans = new LayerScan[_layers.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, _layers.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
+            async (i, ct) => scans[i] = await ScanLayerAsync(i, ct).ConfigureAwait(false)).ConfigureAwait(false);
         for (int i = 0; i < _layers.Count; i++)
         {
-            await ApplyLayerAsync(root, i, cancellationToken).ConfigureAwait(false);
+            Apply(root, i, scans[i]);
+            scans[i] = null!;
         }
 
         // Collect the survivors: directories parent-first, content-less entries, and files grouped by inode.
@@ -148,12 +154,15 @@ public sealed class LayerFlattener
         }
     }
 
-    private async Task ApplyLayerAsync(Node root, int layer, CancellationToken cancellationToken)
+    private sealed record LayerScan(List<(int Ordinal, FileSystemEntry Entry)> Entries, List<(string Parent, string? Name)> Whiteouts, List<string> Warnings);
+
+    private async Task<LayerScan> ScanLayerAsync(int layer, CancellationToken cancellationToken)
     {
         var entries = new List<(int Ordinal, FileSystemEntry Entry)>();
         var whiteouts = new List<(string Parent, string? Name)>(); // Name null: opaque
+        var warnings = new List<string>();
         HashingReadStream hashing;
-        await using (Stream tar = OpenLayer(layer, out hashing))
+        await using (var tar = new PaxXattrSniffer(OpenLayer(layer, out hashing)))
         {
             await using var reader = new TarReader(tar, leaveOpen: true);
             int ordinal = -1;
@@ -167,7 +176,7 @@ public sealed class LayerFlattener
                 string? path = NormalizePath(entry.Name, out string? problem);
                 if (path is null)
                 {
-                    Warn(entry.Name, layer, problem!);
+                    ScanWarn(warnings, entry.Name, layer, problem!);
                     continue;
                 }
                 string name = path[(path.LastIndexOf('/') + 1)..];
@@ -182,7 +191,7 @@ public sealed class LayerFlattener
                     whiteouts.Add((parent, name[WhiteoutPrefix.Length..]));
                     continue;
                 }
-                FileSystemEntry? converted = Convert(entry, path, layer);
+                FileSystemEntry? converted = Convert(entry, path, layer, tar.For(ordinal), warnings);
                 if (converted is not null)
                 {
                     entries.Add((ordinal, converted));
@@ -193,6 +202,16 @@ public sealed class LayerFlattener
             {
                 throw Diagnostic.Error("SM2007", expected, _imageName, $"layer content whose digest is {digest}");
             }
+        }
+        return new LayerScan(entries, whiteouts, warnings);
+    }
+
+    private void Apply(Node root, int layer, LayerScan scan)
+    {
+        var (entries, whiteouts) = (scan.Entries, scan.Whiteouts);
+        foreach (string warning in scan.Warnings)
+        {
+            _options.Warning?.Invoke(warning);
         }
 
         // Whiteouts hide what the layers below have; this layer's own entries are added after.
@@ -272,7 +291,7 @@ public sealed class LayerFlattener
         }
     }
 
-    private FileSystemEntry? Convert(TarEntry entry, string path, int layer)
+    private FileSystemEntry? Convert(TarEntry entry, string path, int layer, IReadOnlyDictionary<string, byte[]>? rawXattrs, List<string> warnings)
     {
         FileSystemEntryType? type = entry.EntryType switch
         {
@@ -287,7 +306,7 @@ public sealed class LayerFlattener
         };
         if (type is null)
         {
-            Warn(path, layer, $"tar entry type {entry.EntryType} is not supported");
+            ScanWarn(warnings, path, layer, $"tar entry type {entry.EntryType} is not supported");
             return null;
         }
         string? linkTarget = null;
@@ -301,7 +320,7 @@ public sealed class LayerFlattener
             linkTarget = NormalizePath(entry.LinkName, out string? problem);
             if (linkTarget is null || linkTarget.Length == 0)
             {
-                Warn(path, layer, "its hard-link target " + (problem ?? "is the root"));
+                ScanWarn(warnings, path, layer, "its hard-link target " + (problem ?? "is the root"));
                 return null;
             }
         }
@@ -318,13 +337,13 @@ public sealed class LayerFlattener
             LinkTarget = linkTarget,
             DeviceMajor = posix?.DeviceMajor ?? 0,
             DeviceMinor = posix?.DeviceMinor ?? 0,
-            ExtendedAttributes = ExtendedAttributes(entry),
+            ExtendedAttributes = ExtendedAttributes(entry, rawXattrs),
         };
     }
 
-    // SCHILY.xattr.NAME carries the value as text (System.Formats.Tar decodes it as UTF-8);
-    // LIBARCHIVE.xattr.NAME carries it base64-encoded, which keeps binary values intact.
-    private static IReadOnlyDictionary<string, byte[]> ExtendedAttributes(TarEntry entry)
+    // SCHILY.xattr.NAME carries raw bytes, which System.Formats.Tar decodes as UTF-8, so their raw
+    // form comes from the sniffer; LIBARCHIVE.xattr.NAME carries base64, which survives decoding.
+    private static IReadOnlyDictionary<string, byte[]> ExtendedAttributes(TarEntry entry, IReadOnlyDictionary<string, byte[]>? rawXattrs)
     {
         if (entry is not PaxTarEntry pax || pax.ExtendedAttributes.Count == 0)
         {
@@ -335,7 +354,8 @@ public sealed class LayerFlattener
         {
             if (key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal))
             {
-                result[key["SCHILY.xattr.".Length..]] = Encoding.UTF8.GetBytes(value);
+                string name = key["SCHILY.xattr.".Length..];
+                result[name] = rawXattrs?.GetValueOrDefault(name) ?? Encoding.UTF8.GetBytes(value);
             }
             else if (key.StartsWith("LIBARCHIVE.xattr.", StringComparison.Ordinal))
             {
@@ -422,6 +442,10 @@ public sealed class LayerFlattener
     }
 
     private string LayerName(int layer) => $"{layer + 1}/{_layers.Count} ({_layers[layer].Digest ?? Path.GetFileName(_layers[layer].Path)})";
+
+    // Scans run in parallel; their warnings are kept per layer and reported in layer order.
+    private void ScanWarn(List<string> sink, string path, int layer, string reason) =>
+        sink.Add(Diagnostic.Format("SM2015", path, LayerName(layer), _imageName, reason));
 
     private void Warn(string path, int layer, string reason) =>
         _options.Warning?.Invoke(Diagnostic.Format("SM2015", path, LayerName(layer), _imageName, reason));

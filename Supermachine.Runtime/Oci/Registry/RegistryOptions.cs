@@ -45,6 +45,8 @@ public sealed class RegistryOptions
             foreach (string u in kv[1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 string withScheme = u.Contains("://", StringComparison.Ordinal) ? u : "https://" + u;
+                // A trailing slash keeps a path prefix (http://host/prefix/) when v2/... is resolved against it.
+                withScheme = withScheme.EndsWith('/') ? withScheme : withScheme + "/";
                 if (!Uri.TryCreate(withScheme, UriKind.Absolute, out Uri? uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
                 {
                     throw Diagnostics.Diagnostic.Error("SM2010", pair, "SUPERMACHINE_REGISTRY_MIRRORS");

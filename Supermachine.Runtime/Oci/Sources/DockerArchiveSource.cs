@@ -13,7 +13,7 @@ namespace Supermachine.Oci.Sources;
 /// in the archive. Layers are imported into the store under their computed digests and a Docker
 /// schema 2 manifest is synthesized over them, so the rest of the pipeline sees a normal image.
 /// </summary>
-internal sealed class DockerArchiveSource(TarArchiveLayoutFiles files, ContentStore store, string displayName) : IImageSource
+internal sealed class DockerArchiveSource(TarArchiveLayoutFiles files, ContentStore store, string displayName, string? reference = null) : IImageSource
 {
     private ManifestDocument? _manifest;
 
@@ -42,6 +42,12 @@ internal sealed class DockerArchiveSource(TarArchiveLayoutFiles files, ContentSt
             throw Diagnostic.Error("SM2005", DisplayName + " manifest.json", "it names no image with a Config and Layers");
         }
         SaveEntry image = entries[0];
+        if (reference is not null)
+        {
+            string Normal(string r) => References.ImageReference.TryParse(r, out var parsed, out _) ? parsed.ToString() : r;
+            image = entries.FirstOrDefault(e => e.RepoTags?.Any(t => Normal(t) == Normal(reference)) == true)
+                ?? throw Diagnostic.Error("SM2008", reference, DisplayName, string.Join(", ", entries.SelectMany(e => e.RepoTags ?? [])));
+        }
         Descriptor config = await ImportAsync(image.Config!, MediaTypes.DockerConfig, cancellationToken).ConfigureAwait(false);
         var layers = new List<Descriptor>();
         foreach (string layer in image.Layers!)

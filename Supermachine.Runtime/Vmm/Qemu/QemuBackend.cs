@@ -37,10 +37,22 @@ public sealed class QemuBackend : IVmBackend
         _qemuPath = new Lazy<string>(() => _options.QemuPath ?? QemuLocator.Locate());
     }
 
+    /// <summary>The named CPU model every guest gets (recorded in snapshots).</summary>
+    public const string CpuModel = QemuCommandLine.CpuModel;
+
+    /// <summary>The QEMU machine type every guest gets.</summary>
+    public const string MachineType = QemuCommandLine.MachineType;
+
+    /// <summary>Kernel arguments the engine always passes before the caller's.</summary>
+    public const string BaseKernelArguments = QemuCommandLine.BaseKernelArguments;
+
     public string Name => "qemu";
 
     /// <summary>QEMU's version (e.g. 7.2.22); finding QEMU may throw SM3101.</summary>
     public string Version => QemuLocator.GetVersion(QemuPath);
+
+    /// <summary>How long QEMU may take to start and, for a restore, to load the state.</summary>
+    public TimeSpan StartTimeout => _options.StartTimeout;
 
     /// <summary>The QEMU binary in use; finding it may throw SM3101/SM3102.</summary>
     public string QemuPath => _qemuPath.Value;
@@ -77,14 +89,18 @@ public sealed class QemuBackend : IVmBackend
     public Task<IVirtualMachine> RestoreAsync(VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken = default) =>
         QemuSnapshot.RestoreAsync(this, machine, snapshotDirectory, cancellationToken);
 
+    public async Task<IPreparedRestore> PrepareRestoreAsync(VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken = default) =>
+        await QemuSnapshot.PrepareAsync(this, machine, snapshotDirectory, Stopwatch.StartNew(), cancellationToken).ConfigureAwait(false);
+
     public VmSnapshotInfo ReadSnapshot(string snapshotDirectory) => QemuSnapshot.Read(snapshotDirectory);
 
-    public void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null) =>
-        QemuSnapshot.EnsureCompatible(this, snapshot, string.Empty, requested);
+    public void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null, string? snapshotDirectory = null) =>
+        QemuSnapshot.EnsureCompatible(this, snapshot, snapshotDirectory ?? "(snapshot)", requested);
 
     /// <summary>Starts QEMU for <paramref name="launch"/> and connects QMP; the guest runs unless the launch is incoming.</summary>
-    internal async Task<QemuMachine> LaunchAsync(QemuLaunch launch, AcceleratorChoice accelerator, bool ownsRuntimeDirectory, CancellationToken cancellationToken)
+    internal async Task<QemuMachine> LaunchAsync(QemuLaunch launch, AcceleratorChoice accelerator, bool ownsRuntimeDirectory, CancellationToken cancellationToken, Stopwatch? clock = null)
     {
+        clock ??= Stopwatch.StartNew();
         foreach (string input in new[] { launch.Spec.KernelPath, launch.Spec.InitrdPath, launch.Spec.RootfsPath })
         {
             if (!File.Exists(input))
@@ -104,9 +120,11 @@ public sealed class QemuBackend : IVmBackend
             throw Diagnostic.Error(e, "SM3102", QemuPath, Path.GetFileName(QemuPath));
         }
         var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory);
+        vm.Mark("qemu-started", clock.Elapsed);
         try
         {
             await vm.ConnectControlAsync(_options.StartTimeout, cancellationToken).ConfigureAwait(false);
+            vm.Mark("control-connected", clock.Elapsed);
             return vm;
         }
         catch

@@ -62,8 +62,13 @@ internal static class QemuCommandLine
     /// </summary>
     public const string CpuModel = "Nehalem-v1";
 
-    /// <summary>Kernel arguments the engine always passes, before the caller's.</summary>
-    public const string BaseKernelArguments = "console=ttyS0 panic=-1 quiet";
+    /// <summary>
+    /// Kernel arguments the engine always passes, before the caller's. panic=-1 with QEMU's
+    /// -no-reboot turns a panic into a QEMU exit; no_timer_check skips the IO-APIC timer probe,
+    /// which fails ("IO-APIC + timer doesn't work!") and panics when an emulated vCPU is starved
+    /// by a busy host; quiet keeps the slow emulated UART out of the boot path.
+    /// </summary>
+    public const string BaseKernelArguments = "console=ttyS0 panic=-1 no_timer_check quiet";
 
     public static List<string> Build(QemuLaunch launch)
     {

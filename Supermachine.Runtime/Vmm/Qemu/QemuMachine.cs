@@ -21,6 +21,7 @@ public sealed class QemuMachine : IVirtualMachine
     private readonly StringBuilder _stderr = new();
     private readonly Task<int> _exited;
     private readonly SemaphoreSlim _stopLock = new(1, 1);
+    private readonly List<(string Step, TimeSpan At)> _timings = [];
     private QmpClient? _qmp;
     private bool _stopped;
 
@@ -53,6 +54,14 @@ public sealed class QemuMachine : IVirtualMachine
 
     /// <summary>The process id of the engine (the owner-watch helper when in use, else QEMU).</summary>
     public int ProcessId => _process.Id;
+
+    /// <summary>
+    /// Where start-up time went, in order (e.g. "qemu-started", "control-connected", "state-loaded",
+    /// "resumed"), each measured from the call that made this machine. For logs and benchmarks.
+    /// </summary>
+    public IReadOnlyList<(string Step, TimeSpan At)> Timings => _timings;
+
+    internal void Mark(string step, TimeSpan at) => _timings.Add((step, at));
 
     /// <summary>The QMP connection, for engine-level callers that need more than this class offers.</summary>
     public QmpClient Qmp => _qmp ?? throw new InvalidOperationException("QMP is not connected yet.");

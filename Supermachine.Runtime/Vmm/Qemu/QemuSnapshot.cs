@@ -144,6 +144,14 @@ internal static class QemuSnapshot
 
     public static async Task<IVirtualMachine> RestoreAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken)
     {
+        var clock = Stopwatch.StartNew();
+        QemuPreparedRestore prepared = await PrepareAsync(backend, machine, snapshotDirectory, clock, cancellationToken).ConfigureAwait(false);
+        return await prepared.CompleteAsync(clock, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts QEMU waiting for the snapshot's state (-incoming defer), everything but the load itself.</summary>
+    public static async Task<QemuPreparedRestore> PrepareAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, Stopwatch clock, CancellationToken cancellationToken)
+    {
         string dir = Path.GetFullPath(snapshotDirectory);
         VmSnapshotInfo info = Read(dir);
         EnsureCompatible(backend, info, dir, machine.Accelerator);
@@ -162,31 +170,79 @@ internal static class QemuSnapshot
             RamFile = mapped ? Path.Combine(dir, RamFile) : null,
             Incoming = true,
         };
-        QemuMachine vm = await backend.LaunchAsync(launch, accelerator, owned, cancellationToken).ConfigureAwait(false);
+        QemuMachine vm = await backend.LaunchAsync(launch, accelerator, owned, cancellationToken, clock).ConfigureAwait(false);
         try
         {
             await SetIgnoreSharedAsync(vm, mapped, cancellationToken).ConfigureAwait(false);
-            await vm.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(Path.Combine(dir, StateFile)) }, "load the snapshot", cancellationToken).ConfigureAwait(false);
-            // Without -S QEMU starts the guest itself once the state is in: RESUME is the signal.
-            Task<QmpEvent> resumed = vm.Qmp.WaitForEventAsync(e => e.Name == "RESUME" || (e.Name == "MIGRATION" && e.Data?["status"]?.GetValue<string>() == "failed"), cancellationToken);
-            Task finished = await Task.WhenAny(resumed, vm.WaitForExitAsync(cancellationToken)).ConfigureAwait(false);
-            if (finished != resumed || resumed.Result.Name != "RESUME")
-            {
-                await Task.WhenAny(vm.WaitForExitAsync(CancellationToken.None), Task.Delay(500, CancellationToken.None)).ConfigureAwait(false);
-                string said = vm.StandardErrorTail;
-                throw Diagnostic.Error("SM3204", dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
-            }
-            return vm;
-        }
-        catch (Exception e) when (e is IOException)
-        {
-            await vm.DisposeAsync().ConfigureAwait(false);
-            throw Diagnostic.Error(e, "SM3204", dir, e.Message, vm.ReadConsoleTail());
+            return new QemuPreparedRestore(vm, dir, backend.StartTimeout);
         }
         catch
         {
             await vm.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>Loads the state into a prepared QEMU and starts the guest.</summary>
+    internal static async Task LoadAndResumeAsync(QemuMachine vm, string dir, TimeSpan timeout, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await vm.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = "exec:cat " + ShellQuote(Path.Combine(dir, StateFile)) }, "load the snapshot", cancellationToken).ConfigureAwait(false);
+            await WaitUntilLoadedAsync(vm, dir, timeout, cancellationToken).ConfigureAwait(false);
+            vm.Mark("state-loaded", clock.Elapsed);
+            // The stream carries the source's run state, and the source was paused to be saved.
+            await vm.ExecuteAsync("cont", null, "start the restored guest", cancellationToken).ConfigureAwait(false);
+            vm.Mark("resumed", clock.Elapsed);
+        }
+        catch (Exception e) when (e is IOException)
+        {
+            string console = vm.ReadConsoleTail();
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw Diagnostic.Error(e, "SM3204", dir, e.Message, console);
+        }
+        catch
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Polls the run state until the incoming migration is over; each poll is one local QMP round trip.</summary>
+    private static async Task WaitUntilLoadedAsync(QemuMachine vm, string dir, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            JsonNode? status = null;
+            try
+            {
+                status = await vm.ExecuteAsync("query-status", null, "report the run state", cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // QEMU exits when it cannot load the stream; its stderr says why.
+            }
+            string? state = status?["status"]?.GetValue<string>();
+            if (state is not null && state != "inmigrate")
+            {
+                if (state is "paused" or "postmigrate" or "running")
+                {
+                    return;
+                }
+                throw Diagnostic.Error("SM3204", dir, $"QEMU ended in state '{state}'", vm.ReadConsoleTail());
+            }
+            if (state is null || vm.HasExited)
+            {
+                await Task.WhenAny(vm.WaitForExitAsync(CancellationToken.None), Task.Delay(500, CancellationToken.None)).ConfigureAwait(false);
+                string said = vm.StandardErrorTail;
+                throw Diagnostic.Error("SM3204", dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
+            }
+            if (clock.Elapsed > timeout)
+            {
+                throw Diagnostic.Error("SM3204", dir, $"the state did not load within {QemuBackend.Seconds(timeout)} s", vm.ReadConsoleTail());
+            }
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -174,7 +174,14 @@ public sealed class QmpClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _closing.Cancel();
-        _socket.Shutdown(SocketShutdown.Both);
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Already closed by QEMU.
+        }
         await _stream.DisposeAsync().ConfigureAwait(false);
         if (_readLoop is not null)
         {

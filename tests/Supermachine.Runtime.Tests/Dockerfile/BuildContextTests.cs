@@ -190,4 +190,20 @@ public sealed class BuildContextTests : IDisposable
         BuildStep moved = (await Plan("FROM scratch\n\n# moved\nrun a\n")).Target.Steps[0];
         Assert.Equal(key, StepCacheKey.Compute(parent, moved, null));
     }
+
+    [Fact]
+    public async Task Dockerfile_specific_ignore_file_wins_and_plans_from_file()
+    {
+        string dockerfile = Path.Combine(_root, "build", "App.Dockerfile");
+        Write("build/App.Dockerfile", "FROM scratch\nCOPY bin /bin\n");
+        Write("build/App.Dockerfile.dockerignore", "docs\n");
+        BuildContextDirectory context = BuildContextDirectory.Open(_root, dockerfile);
+        Assert.Contains("bin/Debug/app.dll", context.Entries.Select(e => e.Path));
+        Assert.DoesNotContain("docs/README.md", context.Entries.Select(e => e.Path));
+        Assert.Contains("docs/README.md", BuildContextDirectory.Open(_root).Entries.Select(e => e.Path));
+
+        BuildPlan plan = await BuildPlanner.PlanFileAsync(dockerfile, new BuildOptions());
+        Assert.Equal(dockerfile, plan.Dockerfile.SourceName);
+        Assert.StartsWith("sha256:", context.HashSources((CopyStep)plan.Target.Steps[0], dockerfile));
+    }
 }

@@ -273,4 +273,69 @@ public class DockerfileParserTests
     {
         Assert.Equal(expected, LineParsers.ParseWords(input, '\\'));
     }
+
+    // From BuildKit's TestParseHeredocHelpers / TestParseJSONHeredoc (Apache-2.0).
+    [Theory]
+    [InlineData("<<EOF")]
+    [InlineData("<<'EOF'")]
+    [InlineData("<<\"EOF\"")]
+    [InlineData("<<-EOF")]
+    [InlineData("<<-'EOF'")]
+    [InlineData("<<-\"EOF\"")]
+    [InlineData("<<EO\"F\"")]
+    [InlineData("<< EOF")]
+    [InlineData("<<- EOF")]
+    public void Valid_heredoc_words(string word)
+    {
+        Assert.Equal("EOF", DockerfileParser.ParseHeredoc(word)!.Name);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("EOF")]
+    [InlineData("<<")]
+    [InlineData("<<-")]
+    [InlineData("<EOF")]
+    [InlineData("<<<EOF")]
+    [InlineData("<<EOF sh")]
+    public void Words_that_are_not_heredocs(string word)
+    {
+        Assert.Null(DockerfileParser.ParseHeredoc(word));
+    }
+
+    [Theory]
+    [InlineData("<<'EOF")]
+    [InlineData("<<\"EOF")]
+    [InlineData("<<EOF'")]
+    [InlineData("<<EOF\"")]
+    public void Unbalanced_heredoc_quotes_are_errors(string word)
+    {
+        Assert.ThrowsAny<Exception>(() => DockerfileParser.ParseHeredoc(word));
+    }
+
+    [Theory]
+    [InlineData("RUN <<EOF", new[] { "EOF" })]
+    [InlineData("RUN <<-EOF", new[] { "EOF" })]
+    // BuildKit lists "RUN <<- EOF" as EOF, but its loop checks nothing when no heredoc is found, and
+    // its lexer splits "<<-" from "EOF": BuildKit finds no heredoc there, and neither do we.
+    [InlineData("RUN <<- EOF", new string[0])]
+    [InlineData("RUN << -EOF", new[] { "-EOF" })]
+    [InlineData("RUN <<'EOF'", new[] { "EOF" })]
+    [InlineData("RUN 4<<EOF", new[] { "EOF" })]
+    [InlineData("RUN <<EOF <<EOF2", new[] { "EOF", "EOF2" })]
+    [InlineData("RUN '<<EOF'", new string[0])]
+    [InlineData("RUN \"<<EOF\"", new string[0])]
+    public void Heredocs_found_on_a_line(string line, string[] names)
+    {
+        string body = string.Concat(names.Select(n => "x\n" + n + "\n"));
+        DockerfileSyntax syntax = DockerfileParser.Parse("FROM a\n" + line + "\n" + body);
+        Assert.Equal(names, syntax.Root.Children[1].Heredocs.Select(h => h.Name));
+    }
+
+    [Fact]
+    public void Json_runs_have_no_heredocs()
+    {
+        DockerfileSyntax syntax = DockerfileParser.Parse("FROM a\nRUN [\"whoami\"]\nRUN [\"<<EOF\"]\nRUN [\"<<'EOF'\"]\n");
+        Assert.All(syntax.Root.Children.Skip(1), c => Assert.Empty(c.Heredocs));
+    }
 }

@@ -151,4 +151,49 @@ public class InstructionParserTests
         Assert.Equal((3, 4), (df.Stages[0].Instructions[0].Line, df.Stages[0].Instructions[0].EndLine));
         Assert.Equal(5, df.Stages[0].Instructions[1].Line);
     }
+
+    private static SupermachineException InstructionError(string text) =>
+        Assert.Throws<SupermachineException>(() => InstructionParser.ParseInstruction(Supermachine.Dockerfile.Parsing.DockerfileParser.Parse(text).Root.Children[0]));
+
+    // From BuildKit's instructions/parse_test.go (Apache-2.0).
+    [Theory]
+    [InlineData("MAINTAINER", "MAINTAINER requires exactly one argument")]
+    [InlineData("WORKDIR", "WORKDIR requires exactly one argument")]
+    [InlineData("USER", "USER requires exactly one argument")]
+    [InlineData("STOPSIGNAL", "STOPSIGNAL requires exactly one argument")]
+    [InlineData("ENV", "ENV requires at least one argument")]
+    [InlineData("LABEL", "LABEL requires at least one argument")]
+    [InlineData("ONBUILD", "ONBUILD requires at least one argument")]
+    [InlineData("HEALTHCHECK", "HEALTHCHECK requires at least one argument")]
+    [InlineData("EXPOSE", "EXPOSE requires at least one argument")]
+    [InlineData("VOLUME", "VOLUME requires at least one argument")]
+    [InlineData("ADD arg1", "ADD requires at least two arguments, but only one was provided. Destination could not be determined")]
+    [InlineData("COPY arg1", "COPY requires at least two arguments, but only one was provided. Destination could not be determined")]
+    [InlineData("COPY\t\n\t\tquux \\\n      bar", "COPY requires at least two arguments")]
+    [InlineData("ONBUILD FROM scratch", "FROM isn't allowed as an ONBUILD trigger")]
+    [InlineData("MAINTAINER --boo joe@example.com", "unknown flag: --boo")]
+    [InlineData("ONBUILD ONBUILD RUN touch foobar", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")]
+    [InlineData("HEALTHCHECK --interval=50ns CMD true", "cannot be less than 1ms")]
+    public void Buildkit_error_cases(string text, string message)
+    {
+        Assert.Contains(message, InstructionError(text).Message);
+    }
+
+    [Theory]
+    [InlineData("FOO bar")]
+    [InlineData("foo bar")]
+    public void Unknown_instructions_keep_their_spelling(string text)
+    {
+        SupermachineException e = InstructionError(text);
+        Assert.Equal("SM2204", e.Code);
+        Assert.Contains("'" + text.Split(' ')[0] + "'", e.Message);
+    }
+
+    [Fact]
+    public void Flags_buildkit_ignores_are_ignored()
+    {
+        Assert.Equal("SIGTERM", Single<StopSignalInstruction>("STOPSIGNAL --x SIGTERM\n").Signal);
+        Assert.Equal(["NONE"], Single<HealthcheckInstruction>("HEALTHCHECK --interval=1s NONE\n").Test);
+        Assert.Equal("0ms is fine", Single<HealthcheckInstruction>("HEALTHCHECK --interval=0ms CMD true\n").Interval == TimeSpan.Zero ? "0ms is fine" : "");
+    }
 }

@@ -101,6 +101,56 @@ public class AgentProtocolTests
     }
 
     [RequiresToolFact("musl-gcc")]
+    public async Task Cancelling_an_exec_kills_it_and_too_much_output_is_SM3007()
+    {
+        await using var agent = HostAgent.Start();
+        AgentConnection c = await agent.ConnectAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.ExecAsync(Sh("echo $$ > pid; exec sleep 30") with { WorkingDirectory = agent.Directory }, cts.Token));
+        int pid = int.Parse(File.ReadAllText(Path.Combine(agent.Directory, "pid")));
+        await WaitUntilGoneAsync(pid);
+
+        var e = await Assert.ThrowsAsync<SupermachineException>(() => c.ExecAsync(Sh("head -c 5000000 /dev/zero") with { MaxOutputBytes = 100_000 }));
+        Assert.Equal("SM3007", e.Code);
+        Assert.Equal("still\n", (await c.ExecAsync(Sh("echo still"))).StandardOutput);
+    }
+
+    [RequiresToolFact("musl-gcc")]
+    public async Task Signals_to_the_agent_reach_the_workload_and_orphans_are_reaped()
+    {
+        await using var agent = HostAgent.Start();
+        AgentConnection c = await agent.ConnectAsync();
+        await c.StartWorkloadAsync(new WorkloadSpec
+        {
+            Arguments = ["sh", "-c", "trap 'echo got-term; exit 3' TERM; echo up; while :; do sleep 0.05; done"],
+            Environment = ["PATH=/usr/bin:/bin"],
+        });
+        await WaitForLogAsync(c, l => l.Text.Contains("up"));
+        Assert.Equal(0, Kill(agent.ProcessId, 15));
+        WorkloadLog log = await WaitForLogAsync(c, l => l.Exited);
+        Assert.Contains("got-term", log.Text);
+        Assert.Equal(3, log.ExitCode);
+
+        // A grandchild left behind by an exec comes back to the agent, which reaps it.
+        ExecResult r = await c.ExecAsync(Sh("sleep 0.2 & echo $!"));
+        int orphan = int.Parse(r.StandardOutput);
+        await WaitUntilGoneAsync(orphan);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
+    private static async Task WaitUntilGoneAsync(int pid)
+    {
+        // Gone means no /proc entry at all: a zombie would keep one.
+        for (int i = 0; i < 400 && Directory.Exists($"/proc/{pid}"); i++)
+        {
+            await Task.Delay(25);
+        }
+        Assert.False(Directory.Exists($"/proc/{pid}"), $"process {pid} is still there (alive or a zombie)");
+    }
+
+    [RequiresToolFact("musl-gcc")]
     public async Task Ten_MiB_through_stdin_and_back_arrive_intact()
     {
         await using var agent = HostAgent.Start();

@@ -74,6 +74,19 @@ public sealed class GuestAssetsTests : IDisposable
         Assert.Equal(first.ToArray(), second.ToArray());
     }
 
+    [Fact]
+    public void The_cached_initramfs_is_named_by_its_content()
+    {
+        GuestAssets a = FakeAssets();
+        string cache = Path.Combine(_dir, "cache");
+        string first = InitramfsBuilder.EnsureCached(cache, a);
+        Assert.Equal(first, InitramfsBuilder.EnsureCached(cache, a));
+        Put("agent", "#!another agent");
+        string second = InitramfsBuilder.EnsureCached(cache, GuestAssets.FromDirectory(_dir));
+        Assert.NotEqual(first, second);
+        Assert.Equal(2, Directory.GetFiles(cache).Length);
+    }
+
     [RequiresToolFact("cpio")]
     public void The_initramfs_holds_the_agent_as_init_and_the_modules_in_order()
     {

@@ -66,6 +66,10 @@ public class ImageSourceTests
         using var scratch = new OciScratch();
         PulledImage image = await scratch.Puller().PullAsync($"docker-archive:{Path.Combine(OciTestFixtures.Directory, "busybox.docker.tar")}");
         Assert.Equal(["/bin/sh"], image.Config.Config.Cmd);
+        PulledImage byTag = await scratch.Puller().PullAsync($"docker-archive:{Path.Combine(OciTestFixtures.Directory, "busybox.docker.tar")}:busybox:latest");
+        Assert.Equal(image.ManifestDigest, byTag.ManifestDigest);
+        var missing = await Assert.ThrowsAsync<SupermachineException>(() => scratch.Puller().PullAsync($"docker-archive:{Path.Combine(OciTestFixtures.Directory, "busybox.docker.tar")}:other:1"));
+        Assert.Equal("SM2008", missing.Code);
         string ours = await scratch.WriteRootfsAsync(image, "ours");
         TreeSnapshot.AssertEqual(TreeSnapshot.Of(scratch.UmociUnpack(OciTestFixtures.Layout, "busybox")), TreeSnapshot.Of(ours));
     }

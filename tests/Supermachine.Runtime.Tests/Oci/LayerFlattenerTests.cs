@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using System.IO.Compression;
+using System.Text;
 using Supermachine.Compression;
 using Supermachine.Diagnostics;
 using Supermachine.FileSystem;
@@ -256,5 +257,55 @@ public sealed class LayerFlattenerTests : IDisposable
         }
         using var truncated = new ZstdDecompressionStream(new MemoryStream(b[..(b.Length - 3)]));
         Assert.Throws<InvalidDataException>(() => truncated.CopyTo(Stream.Null));
+    }
+
+    [Fact]
+    public async Task Binary_SCHILY_xattr_values_such_as_file_capabilities_keep_their_bytes()
+    {
+        byte[] capability = [0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0xff, 0xc3, 0x28, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+        byte[] record = PaxRecord("SCHILY.xattr.security.capability", capability);
+        var tar = new MemoryStream();
+        WriteMember(tar, "PaxHeaders/ping", 'x', record);
+        WriteMember(tar, "ping", '0', "elf"u8.ToArray());
+        WriteMember(tar, "after", '0', "x"u8.ToArray());
+        tar.Write(new byte[1024]);
+        string path = Path.Combine(_dir, "caps.tar");
+        System.IO.File.WriteAllBytes(path, tar.ToArray());
+        var byPath = (await FlattenAsync(null, new LayerInput(path, null))).ToDictionary(e => e.Entry.Path);
+        Assert.Equal(capability, byPath["ping"].Entry.ExtendedAttributes["security.capability"]);
+        Assert.Equal("elf", byPath["ping"].Content);
+        Assert.Empty(byPath["after"].Entry.ExtendedAttributes);
+    }
+
+    private static byte[] PaxRecord(string key, byte[] value)
+    {
+        int body = 1 + Encoding.UTF8.GetByteCount(key) + 1 + value.Length + 1;
+        int length = body + 1;
+        while ((length.ToString(System.Globalization.CultureInfo.InvariantCulture).Length + body) != length)
+        {
+            length++;
+        }
+        return [.. Encoding.ASCII.GetBytes(length.ToString(System.Globalization.CultureInfo.InvariantCulture) + " " + key + "="), .. value, (byte)'\n'];
+    }
+
+    private static void WriteMember(Stream tar, string name, char type, byte[] data)
+    {
+        byte[] h = new byte[512];
+        void Put(int offset, string text) => Encoding.ASCII.GetBytes(text).CopyTo(h, offset);
+        Put(0, name);
+        Put(100, "0000644\0");
+        Put(108, "0000000\0");
+        Put(116, "0000000\0");
+        Put(124, Convert.ToString(data.Length, 8).PadLeft(11, '0') + "\0");
+        Put(136, Convert.ToString(1_700_000_000L, 8).PadLeft(11, '0') + "\0");
+        Put(148, "        ");
+        h[156] = (byte)type;
+        Put(257, "ustar\0");
+        Put(263, "00");
+        int sum = h.Sum(b => b);
+        Put(148, Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ");
+        tar.Write(h);
+        tar.Write(data);
+        tar.Write(new byte[(512 - data.Length % 512) % 512]);
     }
 }

@@ -96,6 +96,25 @@ public class RegistryAuthTests
         Assert.Equal(3, image.Layers.Count);
         Assert.Equal(1, tokens.IssuedCount - before);
 
+        // Blob storage a registry redirects to never sees the registry token (HttpClient drops it on redirect).
+        TamperingProxy? proxy = null;
+        proxy = new TamperingProxy(server.Host, (request, response) =>
+        {
+            if (TamperingProxy.IsBlob(request) && !request.Path.StartsWith("/storage/", StringComparison.Ordinal) && response.Status == 200)
+            {
+                response.Status = 307;
+                response.Headers["Location"] = $"http://{proxy!.Host}/storage{request.Path}";
+                response.Body = [];
+            }
+            return Task.CompletedTask;
+        });
+        await using (proxy)
+        {
+            using var redirected = new OciScratch();
+            Assert.Equal(3, (await redirected.Puller(Options(new NoCredentials())).PullAsync($"{proxy.Host}/team/redis:7")).Layers.Count);
+            Assert.False(proxy.StorageSawAuthorization);
+        }
+
         // With credentials from the Docker config, the token request is authenticated.
         string config = DockerConfig(Path.Combine(scratch.Root, "cfg"), Json(new { auths = new Dictionary<string, object> { [server.Host] = new { username = User, password = Password } } }));
         using var scratch2 = new OciScratch();

@@ -202,6 +202,32 @@ public class RegistryPullTests(RegistryFixture registry)
     }
 
     [RequiresToolFact("docker-registry", "skopeo", "umoci")]
+    public async Task Blob_redirects_to_storage_are_followed()
+    {
+        using var scratch = new OciScratch();
+        int redirects = 0;
+        TamperingProxy? proxy = null;
+        proxy = new TamperingProxy(registry.Host, (request, response) =>
+        {
+            if (TamperingProxy.IsBlob(request) && !request.Path.StartsWith("/storage/", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref redirects);
+                response.Status = 307;
+                response.Headers["Location"] = $"http://{proxy!.Host}/storage{request.Path}";
+                response.Body = [];
+            }
+            return Task.CompletedTask;
+        });
+        await using (proxy)
+        {
+            PulledImage image = await scratch.Puller(Options()).PullAsync($"{proxy.Host}/fixtures/app:v2");
+            Assert.Equal(3, image.Layers.Count);
+            Assert.Equal(4, redirects); // config and three layers
+            Assert.False(proxy.StorageSawAuthorization);
+        }
+    }
+
+    [RequiresToolFact("docker-registry", "skopeo", "umoci")]
     public async Task A_killed_download_leaves_no_blob_and_a_retry_is_clean()
     {
         using var scratch = new OciScratch();

@@ -15,6 +15,7 @@ public sealed class TamperingProxy : IAsyncDisposable
     private readonly Func<Request, Response, Task> _rule;
     private readonly Dictionary<string, int> _counts = [];
     private readonly Task _loop;
+    private volatile string? _lastAuthorization;
 
     public sealed record Request(string Path, int Attempt);
 
@@ -41,6 +42,9 @@ public sealed class TamperingProxy : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>True if a request to the fake blob storage carried an Authorization header.</summary>
+    public bool StorageSawAuthorization { get; private set; }
 
     public string Host => $"127.0.0.1:{Port}";
 
@@ -71,13 +75,28 @@ public sealed class TamperingProxy : IAsyncDisposable
             {
                 attempt = _counts[path] = _counts.GetValueOrDefault(path) + 1;
             }
-            using var request = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), _upstreamBase + path);
+            // "/storage/..." stands for blob storage a registry redirects to: served from upstream, and it must get no registry credentials.
+            bool storage = path.StartsWith("/storage/", StringComparison.Ordinal);
+            if (storage && context.Request.Headers["Authorization"] is not null)
+            {
+                StorageSawAuthorization = true;
+            }
+            using var request = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), _upstreamBase + (storage ? path["/storage".Length..] : path));
             foreach (string name in new[] { "Accept", "Authorization" })
             {
                 if (context.Request.Headers[name] is string value)
                 {
                     request.Headers.TryAddWithoutValidation(name, value);
                 }
+            }
+            // Real storage URLs are pre-signed; the fake one borrows the client's last registry credential.
+            if (!storage && context.Request.Headers["Authorization"] is string auth)
+            {
+                _lastAuthorization = auth;
+            }
+            else if (storage && _lastAuthorization is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Authorization", _lastAuthorization);
             }
             using HttpResponseMessage upstream = await _upstream.SendAsync(request);
             var response = new Response { Status = (int)upstream.StatusCode, Body = await upstream.Content.ReadAsByteArrayAsync() };

@@ -84,6 +84,18 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
     }
 
     [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    public async Task A_prepared_restore_completes_later_and_an_unused_one_disposes_cleanly()
+    {
+        IPreparedRestore unused = await fixture.Backend.PrepareRestoreAsync(VmTestAssets.ServingMachine(), fixture.MappedDirectory);
+        await unused.DisposeAsync();
+        await using IPreparedRestore prepared = await fixture.Backend.PrepareRestoreAsync(VmTestAssets.ServingMachine(), fixture.MappedDirectory);
+        await using IVirtualMachine vm = await prepared.CompleteAsync();
+        await using Stream channel = await vm.ConnectAgentAsync();
+        Assert.Equal("42", await VmTestAssets.RunInGuestAsync(channel, "cat /tmp/counter"));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => prepared.CompleteAsync());
+    }
+
+    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
     public void Mapped_snapshot_is_a_small_state_file_and_a_sparse_ram_file_with_relative_names()
     {
         VmSnapshotInfo info = fixture.MappedInfo;

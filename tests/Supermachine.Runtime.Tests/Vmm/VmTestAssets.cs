@@ -69,7 +69,7 @@ public static class VmTestAssets
     public static VmMachineSpec MachineRunning(string name, string initBody) => new()
     {
         KernelPath = Kernel,
-        InitrdPath = BuildInitramfs(name, Prelude + initBody + "\n"),
+        InitrdPath = BuildInitramfs(name, Prelude + "\n" + initBody + "\n"),
         RootfsPath = Rootfs.Value,
         MemoryMiB = 256,
     };
@@ -147,19 +147,23 @@ public static class VmTestAssets
           done
           [ -z "$port" ] && sleep 0.1
         done
+        # Open the port before saying so: the guest driver drops bytes that arrive while no one has it
+        # open, so the host must not talk before this. It stays open for good (one open at a time:
+        # a virtio port refuses a second one); reads return EOF while the host side is away.
+        exec 3<>$port
         echo {{BootMarker}} $port
-        # A line-based shell on the agent port: each line runs, then a done marker. The outer loop
-        # reopens the port (one open at a time: a virtio port refuses a second open) whenever the host side goes away (after a restore, say).
+        # A line-based shell on the agent port: each line runs, then a done marker.
         while :; do
-          while IFS= read -r line; do
-            eval "$line" 2>&1
-            echo {{CommandDone}}
-          done <>$port >&0
+          while IFS= read -r line <&3; do
+            eval "$line" >&3 2>&1
+            echo {{CommandDone}} >&3
+          done
           sleep 0.05
         done
         """;
 
-    private static string BuildInitramfs(string name, string init)
+    /// <summary>An initramfs with busybox and the modules whose /init is exactly <paramref name="init"/>.</summary>
+    public static string BuildInitramfs(string name, string init)
     {
         string path = Path.Combine(Root.Value, name + ".cpio");
         string modules = Path.Combine(KernelDirectory, "modules");
