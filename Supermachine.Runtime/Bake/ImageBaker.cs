@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using Supermachine.Diagnostics;
+using Supermachine.Guest;
+using Supermachine.Oci;
+using Supermachine.Oci.Layers;
+using Supermachine.Oci.Locking;
+using Supermachine.Oci.Manifests;
+using Supermachine.Oci.Registry;
+using Supermachine.Oci.Storage;
+using Supermachine.Squashfs;
+using Supermachine.Vmm;
+using Supermachine.Vmm.Qemu;
+
+namespace Supermachine.Bake;
+
+/// <summary>How <see cref="ImageBaker"/> bakes. The defaults need no configuration.</summary>
+public sealed class BakeOptions
+{
+    /// <summary>The engine; null uses QEMU.</summary>
+    public IVmBackend? Backend { get; init; }
+
+    /// <summary>Accelerator to bake with; null measures (SUPERMACHINE_ACCELERATOR overrides).</summary>
+    public Accelerator? Accelerator { get; init; }
+
+    /// <summary>Content store root; null is SUPERMACHINE_CACHE or ~/.cache/supermachine.</summary>
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>Registry settings; null reads SUPERMACHINE_REGISTRY_MIRRORS and SUPERMACHINE_INSECURE_REGISTRIES.</summary>
+    public RegistryOptions? Registry { get; init; }
+
+    /// <summary>Locked digests to pull by, recording new resolutions (the SDK's microvms.lock.json).</summary>
+    public ImageLockFile? LockFile { get; init; }
+
+    public bool RefreshLock { get; init; }
+
+    /// <summary>Take the RAM snapshot; false leaves a cold-bootable image (rootfs, kernel, initramfs, manifest).</summary>
+    public bool Snapshot { get; init; } = true;
+
+    /// <summary>How long the workload may take to listen on its port (emulated guests are slow).</summary>
+    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Phase lines a person watches: pulling x/y MiB, writing rootfs, booting, waiting, snapshotting.</summary>
+    public Action<string>? Progress { get; init; }
+
+    /// <summary>Detail lines for verbose logs (accelerator reason, timings per phase).</summary>
+    public Action<string>? Detail { get; init; }
+}
+
+/// <summary>
+/// The bake: pull (or read a local source), flatten the layers straight into a squashfs, boot the
+/// guest once, start the workload, wait until it is ready, snapshot, and commit the directory in
+/// one rename. A failure or cancellation at any step leaves no directory behind.
+/// </summary>
+public static class ImageBaker
+{
+    public static async Task<MicroVmImage> BakeAsync(MicroVmImageRequest request, string outputDirectory, BakeOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        options ??= new BakeOptions();
+        Action<string> progress = options.Progress ?? (_ => { });
+        Action<string> detail = options.Detail ?? (_ => { });
+        string destination = Path.GetFullPath(outputDirectory);
+        string staging = destination.TrimEnd(Path.DirectorySeparatorChar) + ".staging-" + Environment.ProcessId;
+        var clock = Stopwatch.StartNew();
+        IVmBackend backend = options.Backend ?? new QemuBackend(new QemuBackendOptions { Log = detail });
+
+        if (Directory.Exists(staging))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+        Directory.CreateDirectory(staging);
+        try
+        {
+            // 1. Pull.
+            PulledImage pulled = await PullAsync(request, options, progress, cancellationToken).ConfigureAwait(false);
+            detail($"pulled {pulled.ManifestDigest} ({pulled.Layers.Count} layers) in {clock.ElapsedMilliseconds} ms");
+
+            // 2. Flatten straight into the root filesystem, no extracted tree.
+            progress($"{request.Name}: writing the root filesystem");
+            var phase = Stopwatch.StartNew();
+            var flattener = LayerFlattener.For(pulled, new LayerFlattenerOptions { Warning = m => progress("warning: " + m) });
+            await SquashfsWriter.WriteAsync(flattener.FlattenAsync(cancellationToken), Path.Combine(staging, ArtifactLayout.Rootfs), null, cancellationToken).ConfigureAwait(false);
+            detail($"rootfs {new FileInfo(Path.Combine(staging, ArtifactLayout.Rootfs)).Length / 1048576.0:F1} MiB in {phase.ElapsedMilliseconds} ms");
+
+            // 3. The guest it boots with travels with it.
+            GuestAssets assets = GuestAssets.Locate();
+            File.Copy(assets.KernelPath, Path.Combine(staging, ArtifactLayout.Kernel));
+            InitramfsBuilder.Write(Path.Combine(staging, ArtifactLayout.Initramfs), assets);
+
+            WorkloadSpec workload = WorkloadResolver.Resolve(pulled.Config.Config, request);
+            var workloadRecord = new SnapshotManifest.WorkloadRecord
+            {
+                Argv = workload.Arguments,
+                Environment = workload.Environment,
+                WorkingDirectory = workload.WorkingDirectory ?? "/",
+                User = workload.User ?? "",
+                Port = request.Port,
+            };
+            int memory = request.MemoryMiB ?? 256;
+            int vcpus = request.Vcpus ?? 1;
+            AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
+            detail($"accelerator {accelerator}");
+
+            var assetHashes = new Dictionary<string, string>
+            {
+                ["kernel"] = await SnapshotDirectory.HashFileAsync(Path.Combine(staging, ArtifactLayout.Kernel), cancellationToken).ConfigureAwait(false),
+                ["initramfs"] = await SnapshotDirectory.HashFileAsync(Path.Combine(staging, ArtifactLayout.Initramfs), cancellationToken).ConfigureAwait(false),
+                ["agent"] = await SnapshotDirectory.HashFileAsync(assets.AgentPath, cancellationToken).ConfigureAwait(false),
+            };
+            var machineRecord = new SnapshotManifest.MachineRecord
+            {
+                MemoryMiB = memory,
+                Vcpus = vcpus,
+                Accelerator = accelerator.Accelerator.ToString().ToLowerInvariant(),
+                Architecture = pulled.Platform.Architecture,
+            };
+            var engineRecord = new SnapshotManifest.EngineRecord { Name = backend.Name, Version = backend.Version };
+
+            // 4. Boot once, start the workload, wait until it is ready, snapshot.
+            if (options.Snapshot)
+            {
+                progress($"{request.Name}: booting ({accelerator.Accelerator.ToString().ToLowerInvariant()})");
+                phase.Restart();
+                var spec = new VmMachineSpec
+                {
+                    KernelPath = Path.Combine(staging, ArtifactLayout.Kernel),
+                    InitrdPath = Path.Combine(staging, ArtifactLayout.Initramfs),
+                    RootfsPath = Path.Combine(staging, ArtifactLayout.Rootfs),
+                    MemoryMiB = memory,
+                    Vcpus = vcpus,
+                    Accelerator = accelerator.Accelerator,
+                    Snapshottable = true,
+                };
+                await using (GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.ReadyTimeout, cancellationToken).ConfigureAwait(false))
+                {
+                    detail($"agent up after {phase.ElapsedMilliseconds} ms");
+                    progress(request.Port is int p ? $"{request.Name}: waiting for port {p}" : $"{request.Name}: starting the workload");
+                    await MicroVm.StartWorkloadAsync(guest, request.Name, workloadRecord, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                    detail($"workload ready after {phase.ElapsedMilliseconds} ms");
+                    progress($"{request.Name}: snapshotting");
+                    VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
+                    machineRecord = machineRecord with { CpuModel = info.CpuModel, MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus };
+                    engineRecord = new SnapshotManifest.EngineRecord { Name = info.Engine, Version = info.EngineVersion };
+                }
+            }
+
+            var manifest = new SnapshotManifest
+            {
+                Name = request.Name,
+                Reference = request.Reference,
+                ImageDigest = pulled.ManifestDigest,
+                Workload = workloadRecord,
+                Machine = machineRecord,
+                Engine = engineRecord,
+                Assets = assetHashes,
+                Fingerprint = BakeFingerprint.Compute(new BakeInputs
+                {
+                    Request = request,
+                    ImageDigest = pulled.ManifestDigest,
+                    Platform = pulled.Platform.ToString(),
+                    MemoryMiB = memory,
+                    Vcpus = vcpus,
+                    EngineName = engineRecord.Name,
+                    EngineVersion = engineRecord.Version,
+                    Accelerator = machineRecord.Accelerator,
+                    CpuModel = machineRecord.CpuModel,
+                    AssetHashes = assetHashes,
+                }),
+                HasSnapshot = options.Snapshot,
+                Files = [],
+                CreatedBy = "supermachine " + typeof(ImageBaker).Assembly.GetName().Version,
+            };
+            await SnapshotDirectory.CommitAsync(staging, destination, manifest, cancellationToken).ConfigureAwait(false);
+            progress($"{request.Name}: baked in {clock.Elapsed.TotalSeconds:F1} s");
+            return MicroVmImage.Load(destination);
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+        }
+    }
+
+    private static async Task<PulledImage> PullAsync(MicroVmImageRequest request, BakeOptions options, Action<string> progress, CancellationToken cancellationToken)
+    {
+        using var registry = new RegistryClient(options.Registry ?? RegistryOptions.FromEnvironment());
+        var puller = new ImagePuller(new ContentStore(options.CacheDirectory), registry);
+        progress($"{request.Name}: pulling {request.Reference}");
+        var reporter = new PullReporter(request.Name, progress);
+        return await puller.PullAsync(request.Reference, new PullOptions
+        {
+            Platform = request.Platform is string p ? Platform.Parse(p) : null,
+            LockFile = options.LockFile,
+            RefreshLock = options.RefreshLock,
+            Progress = reporter,
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Turns per-blob byte counts into a "pulling x/y MiB" line at most every second.</summary>
+    private sealed class PullReporter(string name, Action<string> progress) : IProgress<PullProgress>
+    {
+        private readonly Dictionary<string, (long Done, long Total)> _blobs = [];
+        private long _last;
+
+        public void Report(PullProgress value)
+        {
+            lock (_blobs)
+            {
+                _blobs[value.Digest] = (value.BytesDone, value.BytesTotal);
+                long now = Environment.TickCount64;
+                bool complete = _blobs.Values.All(b => b.Done == b.Total);
+                if (now - _last < 1000 && !complete)
+                {
+                    return;
+                }
+                _last = now;
+                progress($"{name}: pulling {_blobs.Values.Sum(b => b.Done) / 1048576.0:F1}/{_blobs.Values.Sum(b => b.Total) / 1048576.0:F1} MiB");
+            }
+        }
+    }
+}
