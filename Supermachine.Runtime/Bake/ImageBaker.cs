@@ -39,6 +39,12 @@ public sealed class BakeOptions
     /// <summary>How long the workload may take to listen on its port (emulated guests are slow).</summary>
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Reuse and fill the shared bake cache (CACHE/bakes) keyed by fingerprint.</summary>
+    public bool UseCache { get; init; } = true;
+
+    /// <summary>Coded warnings ("SM4xxx: ..."), e.g. a cached image from another engine that is re-baked.</summary>
+    public Action<string>? Warning { get; init; }
+
     /// <summary>Phase lines a person watches: pulling x/y MiB, writing rootfs, booting, waiting, snapshotting.</summary>
     public Action<string>? Progress { get; init; }
 
@@ -60,10 +66,104 @@ public static class ImageBaker
         Action<string> progress = options.Progress ?? (_ => { });
         Action<string> detail = options.Detail ?? (_ => { });
         string destination = Path.GetFullPath(outputDirectory);
-        string staging = destination.TrimEnd(Path.DirectorySeparatorChar) + ".staging-" + Environment.ProcessId;
         var clock = Stopwatch.StartNew();
         IVmBackend backend = options.Backend ?? new QemuBackend(new QemuBackendOptions { Log = detail });
 
+        // Everything the fingerprint needs comes first and is cheap: a locked pull of a cached image
+        // reads only the manifest, and the guest files are hashed, not booted.
+        PulledImage pulled = await PullAsync(request, options, progress, cancellationToken).ConfigureAwait(false);
+        detail($"pulled {pulled.ManifestDigest} ({pulled.Layers.Count} layers) in {clock.ElapsedMilliseconds} ms");
+        GuestAssets assets = GuestAssets.Locate();
+        byte[] initramfs = BuildInitramfs(assets);
+        var assetHashes = new Dictionary<string, string>
+        {
+            ["kernel"] = await SnapshotDirectory.HashFileAsync(assets.KernelPath, cancellationToken).ConfigureAwait(false),
+            ["initramfs"] = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(initramfs)),
+            ["agent"] = await SnapshotDirectory.HashFileAsync(assets.AgentPath, cancellationToken).ConfigureAwait(false),
+        };
+        AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
+        detail($"accelerator {accelerator}");
+        var engine = new SnapshotManifest.EngineRecord { Name = backend.Name, Version = backend.Version };
+        string acceleratorName = accelerator.Accelerator.ToString().ToLowerInvariant();
+        string fingerprint = BakeFingerprint.Compute(new BakeInputs
+        {
+            Request = request,
+            ImageDigest = pulled.ManifestDigest,
+            Platform = pulled.Platform.ToString(),
+            MemoryMiB = request.MemoryMiB ?? 256,
+            Vcpus = request.Vcpus ?? 1,
+            EngineName = engine.Name,
+            EngineVersion = engine.Version,
+            Accelerator = acceleratorName,
+            // The engine picks the CPU model from its version and accelerator, both already in.
+            CpuModel = "",
+            AssetHashes = assetHashes,
+        });
+
+        // 1. The output already holds this very bake.
+        if (TryLoad(destination) is { } existing)
+        {
+            if (existing.Manifest.Fingerprint == fingerprint && existing.HasSnapshot == options.Snapshot)
+            {
+                progress($"{request.Name}: up to date");
+                return existing;
+            }
+            if (existing.Manifest.Engine != engine || existing.Manifest.Machine.Accelerator != acceleratorName)
+            {
+                options.Warning?.Invoke(Diagnostic.Format("SM4001", request.Name,
+                    $"{existing.Manifest.Engine.Name} {existing.Manifest.Engine.Version} ({existing.Manifest.Machine.Accelerator})",
+                    $"{engine.Name} {engine.Version} ({acceleratorName})"));
+            }
+        }
+
+        // 2. The shared cache: another project, an earlier build or a restored CI cache baked it.
+        BakeCache? cache = options.UseCache && options.Snapshot ? new BakeCache(options.CacheDirectory) : null;
+        FileStream? entryLock = cache is null ? null : await FileLock.AcquireAsync(cache.PathFor(fingerprint) + ".lock", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (cache?.TryGet(fingerprint) is { } hit)
+            {
+                BakeCache.Materialize(hit.Directory, destination);
+                progress($"{request.Name}: reused the cached bake {fingerprint[7..19]}");
+                return MicroVmImage.Load(destination);
+            }
+
+            // 3. Bake, into the cache when there is one, then link it into the output.
+            string target = cache?.PathFor(fingerprint) ?? destination;
+            await BakeIntoAsync(request, target, pulled, assets, initramfs, assetHashes, fingerprint, accelerator, engine, backend, options, cancellationToken).ConfigureAwait(false);
+            if (cache is not null)
+            {
+                BakeCache.Materialize(target, destination);
+            }
+            progress($"{request.Name}: baked in {clock.Elapsed.TotalSeconds:F1} s");
+            return MicroVmImage.Load(destination);
+        }
+        finally
+        {
+            if (entryLock is not null)
+            {
+                await entryLock.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task BakeIntoAsync(
+        MicroVmImageRequest request,
+        string destination,
+        PulledImage pulled,
+        GuestAssets assets,
+        byte[] initramfs,
+        IReadOnlyDictionary<string, string> assetHashes,
+        string fingerprint,
+        AcceleratorChoice accelerator,
+        SnapshotManifest.EngineRecord engine,
+        IVmBackend backend,
+        BakeOptions options,
+        CancellationToken cancellationToken)
+    {
+        Action<string> progress = options.Progress ?? (_ => { });
+        Action<string> detail = options.Detail ?? (_ => { });
+        string staging = destination.TrimEnd(Path.DirectorySeparatorChar) + ".staging-" + Environment.ProcessId;
         if (Directory.Exists(staging))
         {
             Directory.Delete(staging, recursive: true);
@@ -71,21 +171,16 @@ public static class ImageBaker
         Directory.CreateDirectory(staging);
         try
         {
-            // 1. Pull.
-            PulledImage pulled = await PullAsync(request, options, progress, cancellationToken).ConfigureAwait(false);
-            detail($"pulled {pulled.ManifestDigest} ({pulled.Layers.Count} layers) in {clock.ElapsedMilliseconds} ms");
-
-            // 2. Flatten straight into the root filesystem, no extracted tree.
+            // Flatten straight into the root filesystem, no extracted tree.
             progress($"{request.Name}: writing the root filesystem");
             var phase = Stopwatch.StartNew();
             var flattener = LayerFlattener.For(pulled, new LayerFlattenerOptions { Warning = m => progress("warning: " + m) });
             await SquashfsWriter.WriteAsync(flattener.FlattenAsync(cancellationToken), Path.Combine(staging, ArtifactLayout.Rootfs), null, cancellationToken).ConfigureAwait(false);
             detail($"rootfs {new FileInfo(Path.Combine(staging, ArtifactLayout.Rootfs)).Length / 1048576.0:F1} MiB in {phase.ElapsedMilliseconds} ms");
 
-            // 3. The guest it boots with travels with it.
-            GuestAssets assets = GuestAssets.Locate();
+            // The guest it boots with travels with it: a snapshot only restores on its own kernel.
             File.Copy(assets.KernelPath, Path.Combine(staging, ArtifactLayout.Kernel));
-            InitramfsBuilder.Write(Path.Combine(staging, ArtifactLayout.Initramfs), assets);
+            await File.WriteAllBytesAsync(Path.Combine(staging, ArtifactLayout.Initramfs), initramfs, cancellationToken).ConfigureAwait(false);
 
             WorkloadSpec workload = WorkloadResolver.Resolve(pulled.Config.Config, request);
             var workloadRecord = new SnapshotManifest.WorkloadRecord
@@ -96,52 +191,38 @@ public static class ImageBaker
                 User = workload.User ?? "",
                 Port = request.Port,
             };
-            int memory = request.MemoryMiB ?? 256;
-            int vcpus = request.Vcpus ?? 1;
-            AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
-            detail($"accelerator {accelerator}");
-
-            var assetHashes = new Dictionary<string, string>
-            {
-                ["kernel"] = await SnapshotDirectory.HashFileAsync(Path.Combine(staging, ArtifactLayout.Kernel), cancellationToken).ConfigureAwait(false),
-                ["initramfs"] = await SnapshotDirectory.HashFileAsync(Path.Combine(staging, ArtifactLayout.Initramfs), cancellationToken).ConfigureAwait(false),
-                ["agent"] = await SnapshotDirectory.HashFileAsync(assets.AgentPath, cancellationToken).ConfigureAwait(false),
-            };
             var machineRecord = new SnapshotManifest.MachineRecord
             {
-                MemoryMiB = memory,
-                Vcpus = vcpus,
+                MemoryMiB = request.MemoryMiB ?? 256,
+                Vcpus = request.Vcpus ?? 1,
                 Accelerator = accelerator.Accelerator.ToString().ToLowerInvariant(),
                 Architecture = pulled.Platform.Architecture,
             };
-            var engineRecord = new SnapshotManifest.EngineRecord { Name = backend.Name, Version = backend.Version };
 
-            // 4. Boot once, start the workload, wait until it is ready, snapshot.
+            // Boot once, start the workload, wait until it is ready, snapshot.
             if (options.Snapshot)
             {
-                progress($"{request.Name}: booting ({accelerator.Accelerator.ToString().ToLowerInvariant()})");
+                progress($"{request.Name}: booting ({machineRecord.Accelerator})");
                 phase.Restart();
                 var spec = new VmMachineSpec
                 {
                     KernelPath = Path.Combine(staging, ArtifactLayout.Kernel),
                     InitrdPath = Path.Combine(staging, ArtifactLayout.Initramfs),
                     RootfsPath = Path.Combine(staging, ArtifactLayout.Rootfs),
-                    MemoryMiB = memory,
-                    Vcpus = vcpus,
+                    MemoryMiB = machineRecord.MemoryMiB,
+                    Vcpus = machineRecord.Vcpus,
                     Accelerator = accelerator.Accelerator,
                     Snapshottable = true,
                 };
-                await using (GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.ReadyTimeout, cancellationToken).ConfigureAwait(false))
-                {
-                    detail($"agent up after {phase.ElapsedMilliseconds} ms");
-                    progress(request.Port is int p ? $"{request.Name}: waiting for port {p}" : $"{request.Name}: starting the workload");
-                    await MicroVm.StartWorkloadAsync(guest, request.Name, workloadRecord, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
-                    detail($"workload ready after {phase.ElapsedMilliseconds} ms");
-                    progress($"{request.Name}: snapshotting");
-                    VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
-                    machineRecord = machineRecord with { CpuModel = info.CpuModel, MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus };
-                    engineRecord = new SnapshotManifest.EngineRecord { Name = info.Engine, Version = info.EngineVersion };
-                }
+                await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                detail($"agent up after {phase.ElapsedMilliseconds} ms");
+                progress(request.Port is int p ? $"{request.Name}: waiting for port {p}" : $"{request.Name}: starting the workload");
+                await MicroVm.StartWorkloadAsync(guest, request.Name, workloadRecord, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                detail($"workload ready after {phase.ElapsedMilliseconds} ms");
+                progress($"{request.Name}: snapshotting");
+                VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
+                machineRecord = machineRecord with { CpuModel = info.CpuModel, MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus };
+                engine = new SnapshotManifest.EngineRecord { Name = info.Engine, Version = info.EngineVersion };
             }
 
             var manifest = new SnapshotManifest
@@ -151,28 +232,14 @@ public static class ImageBaker
                 ImageDigest = pulled.ManifestDigest,
                 Workload = workloadRecord,
                 Machine = machineRecord,
-                Engine = engineRecord,
+                Engine = engine,
                 Assets = assetHashes,
-                Fingerprint = BakeFingerprint.Compute(new BakeInputs
-                {
-                    Request = request,
-                    ImageDigest = pulled.ManifestDigest,
-                    Platform = pulled.Platform.ToString(),
-                    MemoryMiB = memory,
-                    Vcpus = vcpus,
-                    EngineName = engineRecord.Name,
-                    EngineVersion = engineRecord.Version,
-                    Accelerator = machineRecord.Accelerator,
-                    CpuModel = machineRecord.CpuModel,
-                    AssetHashes = assetHashes,
-                }),
+                Fingerprint = fingerprint,
                 HasSnapshot = options.Snapshot,
                 Files = [],
                 CreatedBy = "supermachine " + typeof(ImageBaker).Assembly.GetName().Version,
             };
             await SnapshotDirectory.CommitAsync(staging, destination, manifest, cancellationToken).ConfigureAwait(false);
-            progress($"{request.Name}: baked in {clock.Elapsed.TotalSeconds:F1} s");
-            return MicroVmImage.Load(destination);
         }
         finally
         {
@@ -181,6 +248,25 @@ public static class ImageBaker
                 Directory.Delete(staging, recursive: true);
             }
         }
+    }
+
+    private static MicroVmImage? TryLoad(string directory)
+    {
+        try
+        {
+            return File.Exists(Path.Combine(directory, SnapshotManifest.FileName)) ? MicroVmImage.Load(directory) : null;
+        }
+        catch (SupermachineException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[] BuildInitramfs(GuestAssets assets)
+    {
+        var buffer = new MemoryStream();
+        InitramfsBuilder.Write(buffer, assets);
+        return buffer.ToArray();
     }
 
     private static async Task<PulledImage> PullAsync(MicroVmImageRequest request, BakeOptions options, Action<string> progress, CancellationToken cancellationToken)

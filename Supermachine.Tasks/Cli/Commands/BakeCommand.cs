@@ -26,16 +26,17 @@ internal static class BakeCommand
     private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
     {
         MicroVmImageRequest request = ImageRequests.FromCommandLine(command, command.Arguments[0]);
-        ImageLockFile? lockFile = ImageRequests.LockFileFromEnvironment();
-        await ImageBaker.BakeAsync(request, command.Arguments[1], new BakeOptions
+        ImageLockFile? lockFile = ImageRequests.LoadLockFile(request);
+        MicroVmImage image = await ImageBaker.BakeAsync(request, command.Arguments[1], new BakeOptions
         {
             Snapshot = !command.Has("no-snapshot"),
             LockFile = lockFile,
             RefreshLock = ImageRequests.LockMode == "Refresh",
             Progress = HostOutput.Progress,
             Detail = HostOutput.Detail,
+            Warning = HostOutput.Warning,
         }, cancellationToken).ConfigureAwait(false);
-        await ImageRequests.SaveLockFileAsync(lockFile, cancellationToken).ConfigureAwait(false);
+        await ImageRequests.RecordAsync(request, image.Manifest.ImageDigest, cancellationToken).ConfigureAwait(false);
         return Program.Success;
     }
 }

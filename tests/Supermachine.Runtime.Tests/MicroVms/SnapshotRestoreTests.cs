@@ -56,7 +56,7 @@ public class SnapshotRestoreTests(BakedRedis baked)
         Assert.Equal("hello guest", Encoding.UTF8.GetString(await vm.ReadFileAsync("/tmp/roundtrip")));
 
         // The guest's clock was set from the host at restore, not left at bake time.
-        ExecResult date = await vm.ExecAsync(["date", "+%s"]);
+        ExecResult date = await vm.ExecAsync(["busybox", "date", "+%s"]);
         long guestNow = long.Parse(date.StandardOutput.Trim());
         Assert.InRange(guestNow, DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 120, DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 120);
     }
