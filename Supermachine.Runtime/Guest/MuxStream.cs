@@ -90,6 +90,7 @@ internal sealed class MuxStream
                 _inbound[0].Complete();
                 _inbound[1].Complete();
                 _exit.TrySetResult(status);
+                WakeWriters();
                 _connection.Forget(this);
                 break;
             }
@@ -103,6 +104,15 @@ internal sealed class MuxStream
             }
             default:
                 throw new AgentProtocolException($"frame type {frame.Type} from the guest");
+        }
+    }
+
+    private void WakeWriters()
+    {
+        lock (_windowLock)
+        {
+            _windowWaiter?.TrySetResult();
+            _windowWaiter = null;
         }
     }
 
@@ -139,6 +149,11 @@ internal sealed class MuxStream
                 if (_fault is not null)
                 {
                     throw _fault;
+                }
+                if (_exit.Task.IsCompleted)
+                {
+                    // The guest freed the stream: no credit will come, as a pipe with no reader.
+                    throw new IOException("The guest end of the stream has finished; it takes no more input.");
                 }
                 if (Volatile.Read(ref _closeSent) != 0)
                 {

@@ -313,6 +313,7 @@ static uint32_t workload_flags(void)
 
 struct stream {
     int used;
+    uint32_t gen;           /* bumped when the slot is reused, so stale poll results are ignored */
     uint32_t id;
     int kind;
     int in_fd;              /* where host data goes: stdin pipe, socket */
@@ -365,7 +366,9 @@ static void free_stream(struct stream *s)
     free(s->final_path);
     buf_free(&s->pending);
     buf_free(&s->source);
+    uint32_t gen = s->gen;
     memset(s, 0, sizeof *s);
+    s->gen = gen;
 }
 
 static struct stream *new_stream(uint32_t id, int kind)
@@ -373,7 +376,9 @@ static struct stream *new_stream(uint32_t id, int kind)
     for (int i = 0; i < MAX_STREAMS; i++) {
         struct stream *s = &streams[i];
         if (!s->used) {
+            uint32_t gen = s->gen + 1;
             memset(s, 0, sizeof *s);
+            s->gen = gen;
             s->used = 1;
             s->id = id;
             s->kind = kind;
@@ -1177,7 +1182,7 @@ static int any_running(void)
 static void serve(void)
 {
     struct pollfd pfs[8 + 3 * MAX_STREAMS];
-    struct { int stream, ch; } who[8 + 3 * MAX_STREAMS];
+    struct { int stream, ch; uint32_t gen; } who[8 + 3 * MAX_STREAMS];
     static uint8_t rbuf[65536];
     for (;;) {
         int64_t now = now_ms();
@@ -1214,16 +1219,20 @@ static void serve(void)
                 if (timeout < 0 || due < timeout) timeout = (int)due;
             }
             if ((s->kind == K_READ_FILE || s->kind == K_WORKLOAD_LOG) && s->send_window && producers_ok) timeout = 0;
-            if (s->connecting) { pfs[n] = (struct pollfd){ s->sock, POLLOUT, 0 }; who[n].stream = i; who[n++].ch = 9; continue; }
+            if (s->connecting) {
+                pfs[n] = (struct pollfd){ s->sock, POLLOUT, 0 };
+                who[n].stream = i; who[n].gen = s->gen; who[n++].ch = 9;
+                continue;
+            }
             for (int c = 0; c < 2; c++)
                 if (s->out_fd[c] >= 0 && s->send_window > 0 && producers_ok) {
                     pfs[n] = (struct pollfd){ s->out_fd[c], POLLIN, 0 };
-                    who[n].stream = i; who[n++].ch = c;
+                    who[n].stream = i; who[n].gen = s->gen; who[n++].ch = c;
                 }
             /* A socket may sit here twice (reading and writing): poll allows that. */
             if (buf_size(&s->pending) && !s->in_shut && s->in_fd >= 0) {
                 pfs[n] = (struct pollfd){ s->in_fd, POLLOUT, 0 };
-                who[n].stream = i; who[n++].ch = 8;
+                who[n].stream = i; who[n].gen = s->gen; who[n++].ch = 8;
             }
         }
         if (poll(pfs, (nfds_t)n, timeout) < 0) {
@@ -1259,7 +1268,7 @@ static void serve(void)
                 else if (r == 0 || (errno != EAGAIN && errno != EINTR)) close_fd(&wl.out_fd[c]);
             } else {
                 struct stream *s = &streams[w];
-                if (!s->used) continue;
+                if (!s->used || s->gen != who[k].gen) continue; /* freed or reused since the poll */
                 int c = who[k].ch;
                 if (c == 9) {
                     int err = 0;
@@ -1397,6 +1406,7 @@ static void init_system(void)
     must_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     must_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     load_modules();
+    logmsg("modules loaded at %.3f s", uptime());
     const char *root = "/dev/vda";
     wait_for(root, 10000);
     must_mount(root, "/mnt-lower", "squashfs", MS_RDONLY, NULL);

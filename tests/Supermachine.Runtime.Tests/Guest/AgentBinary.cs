@@ -13,6 +13,7 @@ internal static class AgentBinary
     private static string Build()
     {
         string dir = Directory.CreateTempSubdirectory("sm-agent-build").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(dir, recursive: true);
         string script = System.IO.Path.Combine(TestEnvironment.RepositoryRoot, "guest", "agent", "build.sh");
         var psi = new ProcessStartInfo(script, [dir]) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var p = Process.Start(psi)!;

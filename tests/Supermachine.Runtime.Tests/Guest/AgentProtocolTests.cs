@@ -151,6 +151,18 @@ public class AgentProtocolTests
     }
 
     [RequiresToolFact("musl-gcc")]
+    public async Task A_command_that_stops_reading_its_input_early_still_completes()
+    {
+        await using var agent = HostAgent.Start();
+        AgentConnection c = await agent.ConnectAsync();
+        ExecResult r = await c.ExecAsync(new ExecRequest(["head", "-c", "10"]) { StandardInput = new byte[10 * 1024 * 1024] });
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(10, r.StandardOutputBytes.Length);
+        ExecResult none = await c.ExecAsync(new ExecRequest(["true"]) { StandardInput = new byte[3 * 1024 * 1024] });
+        Assert.Equal(0, none.ExitCode);
+    }
+
+    [RequiresToolFact("musl-gcc")]
     public async Task Ten_MiB_through_stdin_and_back_arrive_intact()
     {
         await using var agent = HostAgent.Start();
@@ -380,6 +392,31 @@ public class AgentProtocolTests
         var e = await Assert.ThrowsAsync<SupermachineException>(() => exec);
         Assert.Equal("SM3002", e.Code);
         await c.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_silent_guest_is_SM3008_and_another_protocol_version_is_SM3010()
+    {
+        using (var silent = new SocketPair())
+        {
+            var e = await Assert.ThrowsAsync<SupermachineException>(() =>
+                AgentConnection.ConnectAsync(silent.Host, new AgentConnectionOptions { HelloTimeout = TimeSpan.FromMilliseconds(300) }));
+            Assert.Equal("SM3008", e.Code);
+        }
+        using var pair = new SocketPair();
+        Task<AgentConnection> connecting = AgentConnection.ConnectAsync(pair.Host);
+        (byte _, uint _, byte[] hello) = await ReadRawFrameAsync(pair.Guest);
+        byte[] reply = new byte[12 + 28];
+        BinaryPrimitives.WriteUInt16LittleEndian(reply, 0x4D53);
+        reply[2] = 1;
+        BinaryPrimitives.WriteUInt32LittleEndian(reply.AsSpan(8), 28);
+        BinaryPrimitives.WriteUInt32LittleEndian(reply.AsSpan(12), 2);
+        hello.AsSpan(16, 8).CopyTo(reply.AsSpan(20));
+        // Bytes of an earlier connection before the reply are skipped, not misread.
+        await pair.Guest.WriteAsync(new byte[] { 0x53, 0x4D, 3, 1, 7, 0, 0, 0, 0xFF, 0xFF, 0, 0, 1, 2, 3 });
+        await pair.Guest.WriteAsync(reply);
+        var mismatch = await Assert.ThrowsAsync<SupermachineException>(() => connecting);
+        Assert.Equal("SM3010", mismatch.Code);
     }
 
     [RequiresToolFact("musl-gcc")]

@@ -24,16 +24,25 @@ internal static class GuestFixtureImages
         string layers = Path.Combine(cache, "fixtures", "rootfs-" + kind);
         Run(Path.Combine(TestEnvironment.RepositoryRoot, "tests", "fixtures", "rootfs.sh"), kind, layers);
         string work = Directory.CreateTempSubdirectory("sm-guest-image").FullName;
-        string merged = Path.Combine(work, "root");
-        Directory.CreateDirectory(merged);
-        foreach (string layer in Directory.GetDirectories(layers, "layer*").Order(StringComparer.Ordinal))
+        try
         {
-            Run("cp", "-a", layer + "/.", merged + "/");
+            string merged = Path.Combine(work, "root");
+            Directory.CreateDirectory(merged);
+            foreach (string layer in Directory.GetDirectories(layers, "layer*").Order(StringComparer.Ordinal))
+            {
+                Run("cp", "-a", layer + "/.", merged + "/");
+            }
+            string temp = Path.Combine(work, kind + ".squashfs");
+            Run("mksquashfs", merged, temp, "-noappend", "-quiet", "-no-progress");
+            // Kept in the set-up cache (replaced each run) rather than leaking a temp dir per run.
+            string image = Path.Combine(cache, "fixtures", $"guest-{kind}.squashfs");
+            File.Move(temp, image, overwrite: true);
+            return image;
         }
-        string image = Path.Combine(work, kind + ".squashfs");
-        Run("mksquashfs", merged, image, "-noappend", "-quiet", "-no-progress");
-        Directory.Delete(merged, recursive: true);
-        return image;
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
     }
 
     private static void Run(string program, params string[] args)

@@ -10,14 +10,37 @@ namespace Supermachine.Tests.Guest;
 public class GuestVmTests(ITestOutputHelper output)
 {
     private static readonly AgentConnectionOptions Slow = new() { HelloTimeout = TimeSpan.FromSeconds(180) };
+    private ThrowawayQemu? _vm;
+
+    /// <summary>A hung guest fails its test instead of the whole run: its QEMU is killed, which ends every wait.</summary>
+    private async Task WithinAsync(Task test)
+    {
+        try
+        {
+            await test.WaitAsync(TimeSpan.FromMinutes(6));
+        }
+        catch (TimeoutException)
+        {
+            if (_vm is not null)
+            {
+                await _vm.KillAsync();
+            }
+            throw;
+        }
+    }
 
     [RequiresToolFact("qemu-system-x86_64", "musl-gcc", "mksquashfs")]
     public async Task Busybox_guest_runs_commands_as_users_moves_files_and_powers_off()
     {
+        await WithinAsync(BusyboxCore());
+    }
+
+    private async Task BusyboxCore()
+    {
         string rootfs = GuestFixtureImages.Busybox;
         _ = AgentBinary.Path;
         var clock = Stopwatch.StartNew();
-        await using ThrowawayQemu vm = ThrowawayQemu.Boot(rootfs);
+        await using ThrowawayQemu vm = _vm = ThrowawayQemu.Boot(rootfs);
         await using AgentConnection agent = await AgentConnection.ConnectAsync(await vm.ConnectAgentAsync(), Slow);
         ExecResult first = await agent.ExecAsync(new ExecRequest(["echo", "hello from the guest"]));
         output.WriteLine($"boot to first exec under TCG: {clock.Elapsed.TotalSeconds:F2} s");
@@ -55,6 +78,14 @@ public class GuestVmTests(ITestOutputHelper output)
         ExecResult slow = await agent.ExecAsync(new ExecRequest(["sleep", "60"]) { Timeout = TimeSpan.FromSeconds(1) });
         Assert.True(slow.TimedOut);
 
+        // The guest's RTC starts in 2001 (see ThrowawayQemu): the hello set the clock to the host's.
+        long guestNow = long.Parse((await agent.ExecAsync(new ExecRequest(["busybox", "date", "+%s"]))).StandardOutput);
+        Assert.InRange(guestNow - DateTimeOffset.UtcNow.ToUnixTimeSeconds(), -120, 120);
+
+        // A new host connection (as after a restore) says hello again and carries on.
+        await agent.ReconnectAsync(await vm.ConnectAgentAsync());
+        Assert.Equal("again\n", (await agent.ExecAsync(new ExecRequest(["echo", "again"]))).StandardOutput);
+
         await agent.ShutdownAsync(TimeSpan.FromSeconds(5));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         Assert.Equal(0, await vm.WaitForExitAsync(timeout.Token));
@@ -64,10 +95,15 @@ public class GuestVmTests(ITestOutputHelper output)
     [RequiresToolFact("qemu-system-x86_64", "musl-gcc", "mksquashfs", "redis-cli")]
     public async Task Redis_workload_runs_as_its_user_and_answers_through_a_forwarded_port()
     {
+        await WithinAsync(RedisCore());
+    }
+
+    private async Task RedisCore()
+    {
         string rootfs = GuestFixtureImages.Redis;
         _ = AgentBinary.Path;
         var clock = Stopwatch.StartNew();
-        await using ThrowawayQemu vm = ThrowawayQemu.Boot(rootfs);
+        await using ThrowawayQemu vm = _vm = ThrowawayQemu.Boot(rootfs);
         await using AgentConnection agent = await AgentConnection.ConnectAsync(await vm.ConnectAgentAsync(), Slow);
         int pid = await agent.StartWorkloadAsync(new WorkloadSpec
         {

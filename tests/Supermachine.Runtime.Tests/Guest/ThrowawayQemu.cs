@@ -48,6 +48,7 @@ internal sealed class ThrowawayQemu : IAsyncDisposable
             "-kernel", assets.KernelPath, "-initrd", initrd,
             "-append", "console=ttyS0 quiet panic=-1",
             "-nodefaults", "-nographic", "-no-reboot",
+            "-rtc", "base=2001-01-01T00:00:00", // wrong on purpose: the agent's hello must set the clock
             "-serial", "file:" + Path.Combine(dir, "console.log"),
             "-device", "virtio-serial-pci",
             "-chardev", $"socket,id=agent,path={Path.Combine(dir, "agent.sock")},server=on,wait=off",
@@ -100,7 +101,7 @@ internal sealed class ThrowawayQemu : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public async Task KillAsync()
     {
         try
         {
@@ -114,6 +115,11 @@ internal sealed class ThrowawayQemu : IAsyncDisposable
         {
             // Already gone.
         }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
         _process.Dispose();
         System.IO.Directory.Delete(Directory, recursive: true);
     }
