@@ -4,7 +4,7 @@ using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
 using Supermachine.Tests.Infrastructure;
-using InfraProcess = Supermachine.Tests.Infrastructure.ProcessRunner;
+
 
 namespace Supermachine.Tests.MicroVms;
 
@@ -15,7 +15,7 @@ public class SnapshotRestoreTests(BakedRedis baked)
     private string CopyImage(string name)
     {
         string destination = Path.Combine(baked.Root, name + "-" + Guid.NewGuid().ToString("N")[..6]);
-        InfraProcess.RunAsync("cp", ["-a", "--sparse=always", baked.Image.Directory, destination]).GetAwaiter().GetResult();
+        ProcessRunner.RunAsync("cp", ["-a", "--sparse=always", baked.Image.Directory, destination]).GetAwaiter().GetResult();
         return destination;
     }
 
@@ -27,7 +27,7 @@ public class SnapshotRestoreTests(BakedRedis baked)
 
         var endpoint = vm.GetEndpoint(6379);
         Assert.Equal("127.0.0.1", endpoint.Address.ToString());
-        ProcessResult ping = await InfraProcess.RunAsync("redis-cli", ["-h", "127.0.0.1", "-p", endpoint.Port.ToString(), "ping"]);
+        ProcessResult ping = await ProcessRunner.RunAsync("redis-cli", ["-h", "127.0.0.1", "-p", endpoint.Port.ToString(), "ping"]);
         Assert.Equal("PONG", ping.StandardOutput.Trim());
 
         byte[] big = new byte[1 << 20];
