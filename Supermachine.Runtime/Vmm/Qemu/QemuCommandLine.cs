@@ -66,9 +66,12 @@ internal static class QemuCommandLine
     /// Kernel arguments the engine always passes, before the caller's. panic=-1 with QEMU's
     /// -no-reboot turns a panic into a QEMU exit; no_timer_check skips the IO-APIC timer probe,
     /// which fails ("IO-APIC + timer doesn't work!") and panics when an emulated vCPU is starved
-    /// by a busy host; quiet keeps the slow emulated UART out of the boot path.
+    /// by a busy host; init_on_free=1 zeroes freed guest pages (the decompressed-kernel and
+    /// initramfs buffers, say), so they become holes in a snapshot's RAM file (a booted busybox
+    /// guest: 94 MiB of non-zero pages without it, 55 MiB with it); quiet keeps the slow emulated
+    /// UART out of the boot path.
     /// </summary>
-    public const string BaseKernelArguments = "console=ttyS0 panic=-1 no_timer_check quiet";
+    public const string BaseKernelArguments = "console=ttyS0 panic=-1 no_timer_check init_on_free=1 quiet";
 
     public static List<string> Build(QemuLaunch launch)
     {

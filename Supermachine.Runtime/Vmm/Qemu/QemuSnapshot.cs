@@ -63,11 +63,17 @@ internal static class QemuSnapshot
                 CopyWithoutZeroPages(launch.RamFile!, Path.Combine(dir, RamFile));
             }
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+        catch (Exception e)
         {
+            // Nothing half-written may look like a snapshot.
             File.Delete(state);
             File.Delete(Path.Combine(dir, RamFile));
-            throw Diagnostic.Error(e, "SM3203", dir, e.Message);
+            File.Delete(Path.Combine(dir, RamFile) + ".tmp");
+            if (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                throw Diagnostic.Error(e, "SM3203", dir, e.Message);
+            }
+            throw;
         }
         var info = new VmSnapshotInfo
         {

@@ -80,7 +80,7 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
         await using IVirtualMachine vm = await fixture.Backend.RestoreAsync(VmTestAssets.ServingMachine(), fixture.MappedDirectory);
         await using Stream channel = await vm.ConnectAgentAsync();
         Assert.Equal("42", await VmTestAssets.RunInGuestAsync(channel, "cat /tmp/counter"));
-        Assert.Equal("43", await VmTestAssets.RunInGuestAsync(channel, "echo $(( $(cat /tmp/counter) + 1 )) | tee /tmp/counter"));
+        Assert.Equal("43", await VmTestAssets.RunInGuestAsync(channel, "n=$(( $(cat /tmp/counter) + 1 )); echo $n > /tmp/counter; cat /tmp/counter"));
     }
 
     [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]

@@ -21,6 +21,20 @@ public static class VmTestAssets
 
     private static readonly Lazy<string> Root = new(() =>
     {
+        // The test host is often ended without running exit handlers: sweep roots of dead runs first.
+        foreach (string stale in Directory.GetDirectories(Path.GetTempPath(), "supermachine-vmm-tests-*"))
+        {
+            if (int.TryParse(stale[(stale.LastIndexOf('-') + 1)..], out int pid) && !Directory.Exists("/proc/" + pid))
+            {
+                try
+                {
+                    Directory.Delete(stale, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
         string dir = Path.Combine(Path.GetTempPath(), "supermachine-vmm-tests-" + Environment.ProcessId);
         Directory.CreateDirectory(dir);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
