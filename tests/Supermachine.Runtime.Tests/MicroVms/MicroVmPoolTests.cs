@@ -105,11 +105,31 @@ public class MicroVmPoolTests(BakedRedis baked)
     }
 
     [RequiresToolFact("qemu-system-x86_64")]
+    public async Task An_unused_pool_stops_its_idle_vms_after_the_idle_timeout_and_restarts_on_demand()
+    {
+        await using var pool = new MicroVmPool(baked.Image, new MicroVmPoolOptions { MinIdle = 1, Max = 2, IdleTimeout = TimeSpan.FromMilliseconds(500) });
+        await pool.WarmUpAsync().WaitAsync(Bounded);
+        Assert.Equal(1, pool.Count);
+
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (pool.Count != 0 && waited.Elapsed < Bounded)
+        {
+            await Task.Delay(50);
+        }
+        Assert.Equal(0, pool.Count);
+        Assert.Empty(EngineProcessesOf(baked.Image.Directory));
+
+        await using MicroVmLease lease = await pool.AcquireAsync().WaitAsync(Bounded);
+        ExecResult ping = await lease.Vm.ExecAsync(["redis-cli", "ping"]);
+        Assert.Equal("PONG\n", ping.StandardOutput);
+    }
+
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task A_failed_background_start_surfaces_on_the_next_acquire()
     {
         string copy = Path.Combine(baked.Root, "pool-damaged-" + Guid.NewGuid().ToString("N")[..6]);
         await InfraProcess.RunAsync("cp", ["-a", "--sparse=always", baked.Image.Directory, copy]);
-        await using (FileStream kernel = File.OpenWrite(Path.Combine(copy, "kernel")))
+        await using (var kernel = new FileStream(Path.Combine(copy, Supermachine.Bake.ArtifactLayout.Kernel), FileMode.Open, FileAccess.Write))
         {
             kernel.Position = 4096;
             kernel.WriteByte(0x5a);
