@@ -25,6 +25,7 @@ public sealed class MicroVmPool : IAsyncDisposable
     private readonly Queue<MicroVm> _idle = new();
     private readonly HashSet<MicroVm> _leased = [];
     private readonly LinkedList<TaskCompletionSource<MicroVm?>> _waiters = new();
+    // Starts and retirements under way; disposal waits for them.
     private readonly HashSet<Task> _starting = [];
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Timer? _idleTimer;
@@ -103,7 +104,7 @@ public sealed class MicroVmPool : IAsyncDisposable
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 NoteUse();
                 ThrowRefillFailure();
-                if (_idle.Count >= _options.MinIdle || _refilling == 0)
+                if (_idle.Count >= _options.MinIdle || _refilling == 0 || _starting.Count == 0)
                 {
                     return;
                 }
@@ -163,7 +164,7 @@ public sealed class MicroVmPool : IAsyncDisposable
         // Granted room for one more VM: start it for this caller.
         try
         {
-            MicroVm vm = await StartVmAsync(v => _leased.Add(v), cancellationToken).ConfigureAwait(false);
+            MicroVm vm = await StartVmAsync(null, v => _leased.Add(v), cancellationToken).ConfigureAwait(false);
             return new MicroVmLease(this, vm);
         }
         catch
@@ -236,16 +237,16 @@ public sealed class MicroVmPool : IAsyncDisposable
     /// disposed meanwhile (then it is stopped and the start fails with ObjectDisposedException).
     /// Tracked so that disposal waits for it.
     /// </summary>
-    private async Task<MicroVm> StartVmAsync(Action<MicroVm> adopt, CancellationToken cancellationToken)
+    private async Task<MicroVm> StartVmAsync(TaskCompletionSource? tracking, Action<MicroVm> adopt, CancellationToken cancellationToken)
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_gate)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            _starting.Add(done.Task);
-        }
+        TaskCompletionSource done = tracking ?? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         try
         {
+            lock (_gate)
+            {
+                _starting.Add(done.Task);
+                ObjectDisposedException.ThrowIf(_disposed, this);
+            }
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
             MicroVm vm;
             try
@@ -277,11 +278,11 @@ public sealed class MicroVmPool : IAsyncDisposable
         }
     }
 
-    private async Task RefillOneAsync()
+    private async Task RefillOneAsync(TaskCompletionSource tracking)
     {
         try
         {
-            await StartVmAsync(vm =>
+            await StartVmAsync(tracking, vm =>
             {
                 // Even when the pool went dormant meanwhile: the next retirement pass stops it.
                 _refilling--;
@@ -341,7 +342,12 @@ public sealed class MicroVmPool : IAsyncDisposable
         {
             _count++;
             _refilling++;
-            _ = RefillOneAsync();
+            // Off this thread: a start spawns the engine synchronously, which must not happen under
+            // the lock nor delay the acquire that triggered the refill.
+            // Tracked from here, so WarmUpAsync and DisposeAsync see it before it runs.
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _starting.Add(done.Task);
+            _ = Task.Run(() => RefillOneAsync(done));
         }
     }
 
@@ -364,6 +370,8 @@ public sealed class MicroVmPool : IAsyncDisposable
     private async Task RetireIdleAsync()
     {
         List<MicroVm> retired;
+        // Tracked like a start, so that disposing the pool waits until these engines are gone too.
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
             if (_disposed || _idle.Count == 0 || Environment.TickCount64 - _lastAcquire < _options.IdleTimeout!.Value.TotalMilliseconds)
@@ -373,15 +381,27 @@ public sealed class MicroVmPool : IAsyncDisposable
             _dormant = true;
             retired = [.. _idle];
             _idle.Clear();
+            _starting.Add(done.Task);
         }
-        foreach (MicroVm vm in retired)
+        try
         {
-            await vm.DisposeAsync().ConfigureAwait(false);
+            foreach (MicroVm vm in retired)
+            {
+                await vm.DisposeAsync().ConfigureAwait(false);
+                lock (_gate)
+                {
+                    _count--;
+                    Pump();
+                }
+            }
+        }
+        finally
+        {
             lock (_gate)
             {
-                _count--;
-                Pump();
+                _starting.Remove(done.Task);
             }
+            done.SetResult();
         }
     }
 }
