@@ -153,9 +153,10 @@ public sealed class SquashfsBench : IBenchmark
         Shell($"""
             mkdir -p '{root}'/bin '{root}'/random '{root}'/text '{root}'/small
             cd '{root}'
+            total=0
             find /usr/lib /usr/bin /usr/share/dotnet -type f -size +8k 2>/dev/null | sort | head -4000 | while read -r f; do
-              [ "$(du -sm bin | cut -f1)" -ge 200 ] && break
-              cp "$f" "bin/$(echo "$f" | tr / _)" 2>/dev/null || true
+              [ "$total" -ge 209715200 ] && break
+              cp "$f" "bin/$(echo "$f" | tr / _)" 2>/dev/null && total=$((total + $(stat -c %s "$f"))) || true
             done
             for i in 1 2 3 4 5 6 7 8 9 10; do head -c 10000000 /dev/urandom > random/r$i; done
             for i in $(seq 1 15); do seq $((i * 1000000)) $((i * 1000000 + 1300000)) > text/t$i; done
