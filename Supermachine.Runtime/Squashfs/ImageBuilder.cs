@@ -29,7 +29,6 @@ internal sealed class ImageBuilder : IAsyncDisposable
     private readonly TreeNode _root;
     private readonly List<TreeNode> _hardLinks = [];
     private readonly Dictionary<(long, UInt128), FileContent> _contents = [];
-    private readonly Dictionary<int, FileSystemEntry> _noEntries = [];
     private long _maxTime;
     private long _entries;
     private long _contentBytes;

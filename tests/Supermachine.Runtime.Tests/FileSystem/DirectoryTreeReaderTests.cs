@@ -40,7 +40,7 @@ public sealed class DirectoryTreeReaderTests : IDisposable
             ln -s file symlink; mknod cdev c 1 7; mknod bdev b 8 300; mkfifo fifo
             mkdir sticky; chmod 1777 sticky
             """);
-        SyntheticTrees.SetXattr(Path.Combine(_root, "file"), "user.k", "v"u8.ToArray());
+        TestTrees.SetXattr(Path.Combine(_root, "file"), "user.k", "v"u8.ToArray());
         var entries = DirectoryTreeReader.Read(_root).ToDictionary(e => e.Path);
 
         FileSystemEntry file = entries["dir/file-link2"];

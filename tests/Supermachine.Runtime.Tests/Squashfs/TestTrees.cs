@@ -9,19 +9,22 @@ namespace Supermachine.Tests.Squashfs;
 /// Builds the big synthetic trees once per test class and deletes them after: "many" (10^5 small
 /// files, 10^4 of them in one directory, duplicates) and "special" (a 1 GiB sparse file, deep
 /// nesting, every file type, hard links, xattrs, 255-byte names, odd modes, owners and mtimes).
-/// Device nodes and owners need root; without it those entries are left out.
+/// Device nodes and owners need root; without it those entries are left out. Plus "redis": the
+/// fixture root filesystem (tests/fixtures/rootfs.sh redis) with its layers merged by cp -a.
 /// </summary>
-public sealed partial class SyntheticTrees : IDisposable
+public sealed partial class TestTrees : IDisposable
 {
-    public SyntheticTrees()
+    public TestTrees()
     {
         Root = Path.Combine(Path.GetTempPath(), "sm-squashfs-trees-" + Guid.NewGuid().ToString("N")[..8]);
         Many = Path.Combine(Root, "many");
         Special = Path.Combine(Root, "special");
+        Redis = Path.Combine(Root, "redis");
         try
         {
             BuildMany(Many);
             BuildSpecial(Special);
+            BuildRedis(Redis);
         }
         catch
         {
@@ -36,6 +39,25 @@ public sealed partial class SyntheticTrees : IDisposable
 
     public string Special { get; }
 
+    public string Redis { get; }
+
+    private readonly Dictionary<string, SortedDictionary<string, string>> _snapshots = [];
+
+    /// <summary>The source tree's snapshot, taken once (10^5 files take a while to hash).</summary>
+    public SortedDictionary<string, string> Snapshot(string name)
+    {
+        lock (_snapshots)
+        {
+            if (!_snapshots.TryGetValue(name, out var snapshot))
+            {
+                _snapshots[name] = snapshot = TreeSnapshot.Of(this[name]);
+            }
+            return snapshot;
+        }
+    }
+
+    public string this[string name] => name switch { "many" => Many, "special" => Special, "redis" => Redis, _ => throw new ArgumentOutOfRangeException(nameof(name)) };
+
     /// <summary>A scratch directory under the fixture root, removed with it.</summary>
     public string Scratch(string name)
     {
@@ -49,6 +71,18 @@ public sealed partial class SyntheticTrees : IDisposable
         // Unsquashfs output can hold read-only directories; make everything removable first.
         ExternalTool.Run("chmod", "-R", "u+rwx", Root);
         Directory.Delete(Root, recursive: true);
+    }
+
+    private static void BuildRedis(string root)
+    {
+        string layers = root + "-layers";
+        string script = Path.Combine(TestEnvironment.RepositoryRoot, "tests", "fixtures", "rootfs.sh");
+        ExternalTool.Check("bash", script, "redis", layers);
+        Directory.CreateDirectory(root);
+        foreach (string layer in Directory.GetDirectories(layers, "layer*").Order(StringComparer.Ordinal))
+        {
+            ExternalTool.Check("cp", "-a", layer + "/.", root);
+        }
     }
 
     private static void BuildMany(string root)
