@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 
 namespace Supermachine.Squashfs;
@@ -20,19 +21,27 @@ internal sealed class BlockPipeline : IAsyncDisposable
     private readonly int _bufferSize;
     private readonly Channel<Pending> _queue;
     private readonly Task _writer;
-    private readonly SemaphoreSlim _workers;
+    private readonly BlockingCollection<(byte[] Raw, int Length, TaskCompletionSource<(byte[]?, int)> Done)> _work = [];
+    private readonly Thread[] _compressors;
 
     public BlockPipeline(SquashfsCodec codec, Stream target, int blockSize, int parallelism)
     {
         _codec = codec;
         _target = target;
         _bufferSize = SquashfsCodec.Bound(blockSize);
-        _workers = new SemaphoreSlim(Math.Max(1, parallelism));
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Math.Max(1, parallelism) * 4)
         {
             SingleReader = true,
             SingleWriter = true,
         });
+        // Dedicated threads rather than thread-pool tasks: the producer's own continuations run on
+        // the pool, and queueing them behind long compressions would serialise reading with compressing.
+        _compressors = new Thread[Math.Max(1, parallelism)];
+        for (int i = 0; i < _compressors.Length; i++)
+        {
+            _compressors[i] = new Thread(Compress) { IsBackground = true, Name = "squashfs compressor" };
+            _compressors[i].Start();
+        }
         _writer = Task.Run(WriteLoopAsync);
     }
 
@@ -44,9 +53,22 @@ internal sealed class BlockPipeline : IAsyncDisposable
     /// </summary>
     public async ValueTask SubmitAsync(byte[] raw, int length, Placed onPlaced, CancellationToken cancellationToken)
     {
-        Task<(byte[]?, int)> work = Task.Run(async () =>
+        var done = new TaskCompletionSource<(byte[]?, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
         {
-            await _workers.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _queue.Writer.WriteAsync(new Pending(done.Task, raw, length, onPlaced), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
+        }
+        _work.Add((raw, length, done), CancellationToken.None);
+    }
+
+    private void Compress()
+    {
+        foreach (var (raw, length, done) in _work.GetConsumingEnumerable())
+        {
             try
             {
                 byte[] output = ArrayPool<byte>.Shared.Rent(_bufferSize);
@@ -54,22 +76,17 @@ internal sealed class BlockPipeline : IAsyncDisposable
                 if (n < 0)
                 {
                     ArrayPool<byte>.Shared.Return(output);
-                    return ((byte[]?)null, length);
+                    done.SetResult((null, length));
                 }
-                return (output, n);
+                else
+                {
+                    done.SetResult((output, n));
+                }
             }
-            finally
+            catch (Exception e)
             {
-                _workers.Release();
+                done.SetException(e);
             }
-        }, cancellationToken);
-        try
-        {
-            await _queue.Writer.WriteAsync(new Pending(work, raw, length, onPlaced), cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException e) when (e.InnerException is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
         }
     }
 
@@ -83,6 +100,7 @@ internal sealed class BlockPipeline : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
+        _work.CompleteAdding();
         try
         {
             await _writer.ConfigureAwait(false);
@@ -91,7 +109,11 @@ internal sealed class BlockPipeline : IAsyncDisposable
         {
             // The failure was already reported by CompleteAsync or SubmitAsync.
         }
-        _workers.Dispose();
+        foreach (Thread t in _compressors)
+        {
+            t.Join();
+        }
+        _work.Dispose();
     }
 
     private async Task WriteLoopAsync()

@@ -281,11 +281,14 @@ internal sealed class ImageBuilder : IAsyncDisposable
         {
             while (true)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 byte[] buffer = BlockPipeline.RentBlock(_blockSize);
                 int n;
                 try
                 {
-                    n = await stream.ReadAtLeastAsync(buffer.AsMemory(0, _blockSize), _blockSize, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                    // Synchronous on purpose: an async read of a plain FileStream is a thread-pool work
+                    // item that queues behind the compressors, which serialises reading with compression.
+                    n = stream.ReadAtLeast(buffer.AsSpan(0, _blockSize), _blockSize, throwOnEndOfStream: false);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
@@ -337,7 +340,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 {
                     // Declared size reached: a stream that still has bytes is caught by the probe below.
                     byte[] probe = new byte[1];
-                    if (await stream.ReadAsync(probe, cancellationToken).ConfigureAwait(false) > 0)
+                    if (stream.Read(probe) > 0)
                     {
                         throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
                     }
