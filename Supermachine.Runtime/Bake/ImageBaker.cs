@@ -274,7 +274,7 @@ public static class ImageBaker
         using var registry = new RegistryClient(options.Registry ?? RegistryOptions.FromEnvironment());
         var puller = new ImagePuller(new ContentStore(options.CacheDirectory), registry);
         progress($"{request.Name}: pulling {request.Reference}");
-        var reporter = new PullReporter(request.Name, progress);
+        var reporter = new PullProgressSummary(line => progress($"{request.Name}: {line}"), TimeSpan.FromSeconds(1));
         return await puller.PullAsync(request.Reference, new PullOptions
         {
             Platform = request.Platform is string p ? Platform.Parse(p) : null,
@@ -282,28 +282,5 @@ public static class ImageBaker
             RefreshLock = options.RefreshLock,
             Progress = reporter,
         }, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Turns per-blob byte counts into a "pulling x/y MiB" line at most every second.</summary>
-    private sealed class PullReporter(string name, Action<string> progress) : IProgress<PullProgress>
-    {
-        private readonly Dictionary<string, (long Done, long Total)> _blobs = [];
-        private long _last;
-
-        public void Report(PullProgress value)
-        {
-            lock (_blobs)
-            {
-                _blobs[value.Digest] = (value.BytesDone, value.BytesTotal);
-                long now = Environment.TickCount64;
-                bool complete = _blobs.Values.All(b => b.Done == b.Total);
-                if (now - _last < 1000 && !complete)
-                {
-                    return;
-                }
-                _last = now;
-                progress($"{name}: pulling {_blobs.Values.Sum(b => b.Done) / 1048576.0:F1}/{_blobs.Values.Sum(b => b.Total) / 1048576.0:F1} MiB");
-            }
-        }
     }
 }

@@ -93,6 +93,7 @@ public static class OwnerWatch
     }
 
     // NuGet does not keep the executable bit when it extracts a package; put it back where we may.
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     private static bool EnsureExecutable(string path)
     {
         UnixFileMode mode = File.GetUnixFileMode(path);

@@ -19,13 +19,27 @@ internal static class SquashfsCommand
         Run: RunAsync);
 
     /// <summary>
-    /// Where the entries come from. A directory today; the lead plugs image references in here
-    /// (any IAsyncEnumerable of entries works, e.g. the OCI flattener's stream).
+    /// A directory is walked as it is; anything else is an image (a registry reference or an
+    /// oci-layout:/oci-archive:/docker-archive: source), pulled and flattened straight into the
+    /// writer with no extracted tree.
     /// </summary>
-    internal static Func<string, CancellationToken, IAsyncEnumerable<FileSystemEntry>> ResolveSource { get; set; } = (input, cancellationToken) =>
-        Directory.Exists(input)
-            ? DirectoryTreeReader.ReadAsync(input, cancellationToken)
-            : throw Diagnostic.Error("SM2109", Path.GetFullPath(input), "it is not a directory (image references arrive with the OCI issue)");
+    internal static IAsyncEnumerable<FileSystemEntry> ResolveSource(string input, CancellationToken cancellationToken) =>
+        Directory.Exists(input) ? DirectoryTreeReader.ReadAsync(input, cancellationToken) : ImageEntriesAsync(input, cancellationToken);
+
+    private static async IAsyncEnumerable<FileSystemEntry> ImageEntriesAsync(string image, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var registry = new Supermachine.Oci.Registry.RegistryClient(Supermachine.Oci.Registry.RegistryOptions.FromEnvironment());
+        var puller = new Supermachine.Oci.ImagePuller(new Supermachine.Oci.Storage.ContentStore(), registry);
+        Supermachine.Oci.PulledImage pulled = await puller.PullAsync(image, new Supermachine.Oci.PullOptions
+        {
+            Progress = new Supermachine.Oci.PullProgressSummary(line => Console.Error.WriteLine(line), TimeSpan.FromSeconds(1)),
+        }, cancellationToken).ConfigureAwait(false);
+        var flattener = Supermachine.Oci.Layers.LayerFlattener.For(pulled, new Supermachine.Oci.Layers.LayerFlattenerOptions { Warning = m => Console.Error.WriteLine("warning: " + m) });
+        await foreach (FileSystemEntry entry in flattener.FlattenAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return entry;
+        }
+    }
 
     private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
     {
