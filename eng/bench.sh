@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
 # Runs benchmarks (eng/bench/Supermachine.Bench) in Release: eng/bench.sh NAME|all
+# The local registry (eng/registry.sh) is up for the benchmarks that pull redis:7.
 source "$(dirname "$0")/lib.sh"
-exec dotnet run -c Release --project "$REPO_ROOT/eng/bench/Supermachine.Bench" -- "$@"
+source "$REPO_ROOT/eng/registry.sh"
+registry_start
+trap registry_stop EXIT
+dotnet run -c Release --project "$REPO_ROOT/eng/bench/Supermachine.Bench" -- "$@"

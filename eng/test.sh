@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The test command: sets up whatever is missing, then runs every test project and prints one
-# closing line "N passed, N failed, N skipped".
+# The test command: sets up whatever is missing, starts the local registry the SDK tests and
+# samples pull from, runs every test project, and prints one closing line
+# "N passed, N failed, N skipped".
 source "$(dirname "$0")/setup.sh"
+source "$REPO_ROOT/eng/registry.sh"
+registry_start
+trap registry_stop EXIT
 cd "$REPO_ROOT"
 results="$REPO_ROOT/artifacts/test-results"
 rm -rf "$results"

@@ -91,22 +91,28 @@ public static class SnapshotDirectory
             JsonSerializer.SerializeToUtf8Bytes(complete, SnapshotManifest.JsonOptions), cancellationToken);
 
         cancellationToken.ThrowIfCancellationRequested();
-        string? parent = Path.GetDirectoryName(Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar));
-        if (parent is not null)
+        Replace(staging, destination);
+        return complete;
+    }
+
+    /// <summary>
+    /// Puts the complete directory <paramref name="staging"/> at <paramref name="destination"/>,
+    /// moving any previous one aside first: a reader sees the old directory or the new one, never a mix.
+    /// </summary>
+    internal static void Replace(string staging, string destination)
+    {
+        string full = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        string trash = full + ".old-" + Environment.ProcessId;
+        if (Directory.Exists(full))
         {
-            Directory.CreateDirectory(parent);
+            Directory.Move(full, trash);
         }
-        string trash = destination.TrimEnd(Path.DirectorySeparatorChar) + ".old-" + Environment.ProcessId;
-        if (Directory.Exists(destination))
-        {
-            Directory.Move(destination, trash);
-        }
-        Directory.Move(staging, destination);
+        Directory.Move(staging, full);
         if (Directory.Exists(trash))
         {
             Directory.Delete(trash, recursive: true);
         }
-        return complete;
     }
 
     /// <summary>"sha256:hex" of a file's content.</summary>

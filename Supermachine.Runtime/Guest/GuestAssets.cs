@@ -34,7 +34,7 @@ public sealed record GuestAssets
     {
         var looked = new List<string>();
         string? missing = null;
-        foreach (string dir in CandidateDirectories())
+        foreach (string dir in SearchDirectories())
         {
             looked.Add(dir);
             if (TryLoad(dir, out GuestAssets? assets, out string? what))
@@ -56,7 +56,12 @@ public sealed record GuestAssets
         throw Diagnostic.Error("SM3001", what, directory);
     }
 
-    private static IEnumerable<string> CandidateDirectories()
+    /// <summary>
+    /// The folders searched, in order, for the guest files and the other native helpers shipped
+    /// beside them (owner-watch): SUPERMACHINE_ASSETS, the app, the package's runtimes/RID/native,
+    /// and the set-up cache of a checkout.
+    /// </summary>
+    internal static IEnumerable<string> SearchDirectories()
     {
         string rid = GuestRuntimeIdentifier;
         if (Environment.GetEnvironmentVariable("SUPERMACHINE_ASSETS") is { Length: > 0 } env)

@@ -11,4 +11,7 @@ internal static class HostOutput
     public static void Progress(string message) => Console.Error.WriteLine(message);
 
     public static void Detail(string message) => Console.Error.WriteLine(DetailPrefix + message);
+
+    /// <summary>A coded warning ("SM4001: ...") in MSBuild's canonical form, so the SDK shows it as a warning.</summary>
+    public static void Warning(string codedMessage) => Console.Error.WriteLine("supermachine : warning " + codedMessage);
 }

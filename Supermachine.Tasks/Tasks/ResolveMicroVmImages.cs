@@ -22,6 +22,10 @@ public sealed class ResolveMicroVmImages : Microsoft.Build.Utilities.Task
     [Output]
     public ITaskItem[] ResolvedImages { get; private set; } = [];
 
+    /// <summary>A hash of every item and its metadata: the bake target's input stamp changes only when this does.</summary>
+    [Output]
+    public string InputsHash { get; private set; } = "";
+
     public override bool Execute()
     {
         try
@@ -35,6 +39,7 @@ public sealed class ResolveMicroVmImages : Microsoft.Build.Utilities.Task
                 resolved.SetMetadata("ArtifactDirectory", Path.Combine(ArtifactsDirectory, request.Name) + Path.DirectorySeparatorChar);
                 return (ITaskItem)resolved;
             }).ToArray();
+            InputsHash = ImageInputs.Hash(requests);
             return true;
         }
         catch (SupermachineException e)

@@ -27,7 +27,7 @@ internal static class LayerStreams
 }
 
 /// <summary>Fails with SM2013 once more than the cap has been read: the defence against decompression bombs.</summary>
-internal sealed class CappedStream(Stream inner, long cap, string layerName, string imageName) : Stream
+internal sealed class CappedStream(Stream inner, long cap, string layerName, string imageName) : ReadOnlyWrapperStream(inner)
 {
     private long _read;
 
@@ -40,10 +40,10 @@ internal sealed class CappedStream(Stream inner, long cap, string layerName, str
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
-    public override int Read(Span<byte> buffer) => Count(inner.Read(buffer));
+    public override int Read(Span<byte> buffer) => Count(Inner.Read(buffer));
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        Count(await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
+        Count(await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -58,26 +58,10 @@ internal sealed class CappedStream(Stream inner, long cap, string layerName, str
         return n;
     }
 
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            inner.Dispose();
-        }
-        base.Dispose(disposing);
-    }
 }
 
 /// <summary>Hashes every byte read through it (and the rest on <see cref="FinishAsync"/>), to check a layer's digest on the way.</summary>
-internal sealed class HashingReadStream(Stream inner) : Stream
+internal sealed class HashingReadStream(Stream inner) : ReadOnlyWrapperStream(inner)
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
@@ -91,14 +75,14 @@ internal sealed class HashingReadStream(Stream inner) : Stream
 
     public override int Read(Span<byte> buffer)
     {
-        int n = inner.Read(buffer);
+        int n = Inner.Read(buffer);
         _hash.AppendData(buffer[..n]);
         return n;
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        int n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        int n = await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         _hash.AppendData(buffer.Span[..n]);
         return n;
     }
@@ -116,20 +100,11 @@ internal sealed class HashingReadStream(Stream inner) : Stream
         return References.OciDigest.FromHash(_hash.GetHashAndReset());
     }
 
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
             _hash.Dispose();
-            inner.Dispose();
         }
         base.Dispose(disposing);
     }

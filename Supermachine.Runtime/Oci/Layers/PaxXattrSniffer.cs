@@ -8,7 +8,7 @@ namespace Supermachine.Oci.Layers;
 /// as <c>security.capability</c>; this passive parser recovers them, keyed by the ordinal of the
 /// entry they belong to (counting entries as TarReader returns them).
 /// </summary>
-internal sealed class PaxXattrSniffer(Stream inner) : Stream
+internal sealed class PaxXattrSniffer(Stream inner) : ReadOnlyWrapperStream(inner)
 {
     private readonly byte[] _header = new byte[512];
     private readonly Dictionary<int, Dictionary<string, byte[]>> _byEntry = [];
@@ -34,14 +34,14 @@ internal sealed class PaxXattrSniffer(Stream inner) : Stream
 
     public override int Read(Span<byte> buffer)
     {
-        int n = inner.Read(buffer);
+        int n = Inner.Read(buffer);
         Observe(buffer[..n]);
         return n;
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        int n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        int n = await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         Observe(buffer.Span[..n]);
         return n;
     }
@@ -179,20 +179,4 @@ internal sealed class PaxXattrSniffer(Stream inner) : Stream
         return result;
     }
 
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            inner.Dispose();
-        }
-        base.Dispose(disposing);
-    }
 }

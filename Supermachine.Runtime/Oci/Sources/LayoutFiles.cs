@@ -1,3 +1,4 @@
+using Supermachine.Oci.Layers;
 using System.Text;
 
 namespace Supermachine.Oci.Sources;
@@ -183,7 +184,7 @@ internal sealed class TarArchiveLayoutFiles : ILayoutFiles
 }
 
 /// <summary>The next <c>length</c> bytes of a stream, owning it.</summary>
-internal sealed class WindowStream(Stream inner, long windowLength) : Stream
+internal sealed class WindowStream(Stream inner, long windowLength) : ReadOnlyWrapperStream(inner)
 {
     private readonly long _length = windowLength;
     private long _remaining = windowLength;
@@ -202,7 +203,7 @@ internal sealed class WindowStream(Stream inner, long windowLength) : Stream
         {
             return 0;
         }
-        int n = inner.Read(buffer[..(int)Math.Min(buffer.Length, _remaining)]);
+        int n = Inner.Read(buffer[..(int)Math.Min(buffer.Length, _remaining)]);
         _remaining -= n;
         return n;
     }
@@ -213,7 +214,7 @@ internal sealed class WindowStream(Stream inner, long windowLength) : Stream
         {
             return 0;
         }
-        int n = await inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _remaining)], cancellationToken).ConfigureAwait(false);
+        int n = await Inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _remaining)], cancellationToken).ConfigureAwait(false);
         _remaining -= n;
         return n;
     }
@@ -221,20 +222,4 @@ internal sealed class WindowStream(Stream inner, long windowLength) : Stream
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            inner.Dispose();
-        }
-        base.Dispose(disposing);
-    }
 }

@@ -159,22 +159,6 @@ public sealed class ContentStore
     public Task<string> PutAsync(byte[] content, CancellationToken cancellationToken = default) =>
         EnsureAsync(OciDigest.Compute(content), content.Length, _ => Task.FromResult<Stream>(new MemoryStream(content, writable: false)), "memory", null, cancellationToken);
 
-    // FileShare.None is an exclusive flock on Unix and a share-mode lock on Windows; both die with the process.
-    private async Task<FileStream> AcquireLockAsync(string digest, CancellationToken cancellationToken)
-    {
-        string path = Path.Combine(LockDirectory, OciDigest.Hex(digest) + ".lock");
-        int delay = 10;
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-            }
-            catch (IOException)
-            {
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                delay = Math.Min(delay * 2, 250);
-            }
-        }
-    }
+    private Task<FileStream> AcquireLockAsync(string digest, CancellationToken cancellationToken) =>
+        FileLock.AcquireAsync(Path.Combine(LockDirectory, OciDigest.Hex(digest) + ".lock"), cancellationToken);
 }

@@ -77,31 +77,38 @@ public static class OwnerWatch
         {
             return null;
         }
-        string name = "owner-watch";
-        string rid = (OperatingSystem.IsMacOS() ? "osx-" : "linux-") + RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant();
-        string? configured = Environment.GetEnvironmentVariable(EnvironmentVariable);
-        var candidates = new List<string?>
+        IEnumerable<string> candidates = Guest.GuestAssets.SearchDirectories().Select(dir => Path.Combine(dir, "owner-watch"));
+        if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } configured)
         {
-            configured,
-            Path.Combine(AppContext.BaseDirectory, "runtimes", rid, "native", name),
-            Path.Combine(AppContext.BaseDirectory, name),
-        };
-        string? assets = Environment.GetEnvironmentVariable("SUPERMACHINE_ASSETS");
-        if (!string.IsNullOrEmpty(assets))
-        {
-            candidates.Add(Path.Combine(assets, rid, name));
+            candidates = candidates.Prepend(configured);
         }
-        string setupCache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE")
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        candidates.Add(Path.Combine(setupCache, "assets", rid, name));
-        foreach (string? candidate in candidates)
+        foreach (string candidate in candidates)
         {
-            if (!string.IsNullOrEmpty(candidate) && File.Exists(candidate)
-                && (File.GetUnixFileMode(candidate) & UnixFileMode.UserExecute) != 0)
+            if (File.Exists(candidate) && EnsureExecutable(candidate))
             {
                 return Path.GetFullPath(candidate);
             }
         }
         return null;
+    }
+
+    // NuGet does not keep the executable bit when it extracts a package; put it back where we may.
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static bool EnsureExecutable(string path)
+    {
+        UnixFileMode mode = File.GetUnixFileMode(path);
+        if ((mode & UnixFileMode.UserExecute) != 0)
+        {
+            return true;
+        }
+        try
+        {
+            File.SetUnixFileMode(path, mode | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            return true;
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            return false;
+        }
     }
 }

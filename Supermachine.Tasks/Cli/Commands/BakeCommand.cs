@@ -1,3 +1,6 @@
+using Supermachine.Bake;
+using Supermachine.Oci.Locking;
+
 namespace Supermachine.Tasks.Cli.Commands;
 
 internal static class BakeCommand
@@ -11,9 +14,29 @@ internal static class BakeCommand
         Options: [
             new OptionSpec("port", "p", "PORT", "Guest port that must listen before the snapshot is taken."),
             new OptionSpec("env", "e", "K=V", "Environment variable for the workload.", Repeatable: true),
-            new OptionSpec("memory", "m", "MIB", "Guest memory in MiB."),
-            new OptionSpec("vcpus", null, "N", "Guest vCPUs."),
-            new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --).")],
-        Run: (command, cancellationToken) => NotImplemented.Run("supermachine bake", "Snapshots"),
+            new OptionSpec("memory", "m", "MIB", "Guest memory in MiB (default 256)."),
+            new OptionSpec("vcpus", null, "N", "Guest vCPUs (default 1)."),
+            new OptionSpec("name", null, "NAME", "Name recorded in the manifest (default: derived from IMAGE)."),
+            new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
+            new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
+            new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot).")],
+        Run: RunAsync,
         AcceptsTrailingArguments: true);
+
+    private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
+    {
+        MicroVmImageRequest request = ImageRequests.FromCommandLine(command, command.Arguments[0]);
+        ImageLockFile? lockFile = ImageRequests.LoadLockFile(request);
+        MicroVmImage image = await ImageBaker.BakeAsync(request, command.Arguments[1], new BakeOptions
+        {
+            Snapshot = !command.Has("no-snapshot"),
+            LockFile = lockFile,
+            RefreshLock = ImageRequests.LockMode == "Refresh",
+            Progress = HostOutput.Progress,
+            Detail = HostOutput.Detail,
+            Warning = HostOutput.Warning,
+        }, cancellationToken).ConfigureAwait(false);
+        await ImageRequests.RecordAsync(request, image.Manifest.ImageDigest, cancellationToken).ConfigureAwait(false);
+        return Program.Success;
+    }
 }

@@ -1,5 +1,16 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Supermachine.Bake;
+using Supermachine.Diagnostics;
+
 namespace Supermachine.Tasks.Cli.Commands;
 
+/// <summary>
+/// Prints a CI cache key for a project's bakes: a hash of its MicroVmImage items (as MSBuild
+/// evaluates them), its lock file and this tool's version, plus the host OS and architecture.
+/// No network and no VM, so a CI system can compute it before restoring SupermachineCacheDir.
+/// </summary>
 internal static class CacheKeyCommand
 {
     public static readonly CommandSpec Spec = new(
@@ -9,5 +20,55 @@ internal static class CacheKeyCommand
         MinArguments: 1,
         MaxArguments: 1,
         Options: [],
-        Run: (command, cancellationToken) => NotImplemented.Run("supermachine cache-key", "The SDK end to end"));
+        Run: RunAsync);
+
+    private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
+    {
+        string project = Path.GetFullPath(command.Arguments[0]);
+        if (!File.Exists(project))
+        {
+            throw new UsageException($"'{command.Arguments[0]}' is not a project file", Spec);
+        }
+        JsonElement evaluated = await EvaluateAsync(project, cancellationToken).ConfigureAwait(false);
+        var requests = new List<MicroVmImageRequest>();
+        if (evaluated.GetProperty("Items").TryGetProperty("MicroVmImage", out JsonElement items))
+        {
+            foreach (JsonElement item in items.EnumerateArray())
+            {
+                string reference = item.GetProperty("Identity").GetString()!;
+                requests.Add(MicroVmImageRequest.FromMetadata(reference, key => item.TryGetProperty(key, out JsonElement v) ? v.GetString() : null));
+            }
+        }
+        string lockPath = evaluated.GetProperty("Properties").GetProperty("SupermachineLockFile").GetString() ?? "";
+        // Line endings differ between checkouts of the same commit; the content does not.
+        string lockText = File.Exists(lockPath) ? File.ReadAllText(lockPath).Replace("\r\n", "\n") : "";
+        string hash = ImageInputs.Hash(requests, lockText, Program.Version);
+        string os = OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "osx" : "win";
+        Console.WriteLine($"supermachine-{os}-{RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant()}-{hash[..20]}");
+        return Program.Success;
+    }
+
+    private static async Task<JsonElement> EvaluateAsync(string project, CancellationToken cancellationToken)
+    {
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        var psi = new ProcessStartInfo(dotnet)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in new[] { "msbuild", project, "-nologo", "-getItem:MicroVmImage", "-getProperty:SupermachineLockFile" })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+        using Process process = Process.Start(psi)!;
+        Task<string> error = process.StandardError.ReadToEndAsync(cancellationToken);
+        string output = await process.StandardOutput.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw Diagnostic.Error("SM2306", project, (output + await error.ConfigureAwait(false)).Trim());
+        }
+        return JsonDocument.Parse(output).RootElement;
+    }
 }

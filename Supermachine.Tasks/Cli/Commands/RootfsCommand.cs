@@ -29,13 +29,13 @@ internal static class RootfsCommand
         var clock = Stopwatch.StartNew();
         using var registry = new RegistryClient(RegistryOptions.FromEnvironment());
         var puller = new ImagePuller(new ContentStore(), registry);
-        var progress = new PullProgressPrinter(Console.Error);
+        var progress = new PullProgressSummary(line => Console.Error.Write("\r" + line + "   "), TimeSpan.FromMilliseconds(200));
         PulledImage pulled = await puller.PullAsync(image, new PullOptions
         {
             Platform = command.Value("platform") is string p ? Platform.Parse(p) : null,
             Progress = progress,
         }, cancellationToken).ConfigureAwait(false);
-        progress.Done();
+        Console.Error.WriteLine();
         Console.Error.WriteLine($"pulled {pulled.Source} {pulled.ManifestDigest} ({pulled.Layers.Count} layers, {pulled.Platform}) in {clock.Elapsed.TotalSeconds:F1}s");
 
         clock.Restart();
@@ -44,31 +44,5 @@ internal static class RootfsCommand
         int written = await DirectoryTreeWriter.WriteAsync(flattener.FlattenAsync(cancellationToken), directory, new DirectoryTreeWriterOptions { Warning = warn }, cancellationToken).ConfigureAwait(false);
         Console.Error.WriteLine($"wrote {written} entries to {directory} in {clock.Elapsed.TotalSeconds:F1}s");
         return 0;
-    }
-
-    /// <summary>One status line on stderr: bytes of all blobs so far against their total.</summary>
-    private sealed class PullProgressPrinter(TextWriter output) : IProgress<PullProgress>
-    {
-        private readonly Dictionary<string, (long Done, long Total)> _blobs = [];
-        private long _lastPrint;
-
-        public void Report(PullProgress value)
-        {
-            lock (_blobs)
-            {
-                _blobs[value.Digest] = (value.BytesDone, value.BytesTotal);
-                long now = Environment.TickCount64;
-                if (now - _lastPrint < 200 && value.BytesDone != value.BytesTotal)
-                {
-                    return;
-                }
-                _lastPrint = now;
-                long done = _blobs.Values.Sum(b => b.Done);
-                long total = _blobs.Values.Sum(b => b.Total);
-                output.Write($"\rpulling {done / 1048576.0:F1}/{total / 1048576.0:F1} MiB ({_blobs.Values.Count(b => b.Done == b.Total)}/{_blobs.Count} blobs)   ");
-            }
-        }
-
-        public void Done() => output.WriteLine();
     }
 }

@@ -1,14 +1,59 @@
+using System.Globalization;
+using System.Net;
+
 namespace Supermachine.Tasks.Cli.Commands;
 
 internal static class RunCommand
 {
     public static readonly CommandSpec Spec = new(
         "run",
-        "SNAPSHOT_DIR",
-        "Restore SNAPSHOT_DIR and serve until Ctrl+C.",
+        "SNAPSHOT_DIR|IMAGE",
+        "Start SNAPSHOT_DIR (restoring its snapshot) or IMAGE and serve until Ctrl+C.",
         MinArguments: 1,
         MaxArguments: 1,
         Options: [
-            new OptionSpec("publish", "p", "HOST:GUEST", "Forward host 127.0.0.1:HOST to guest port GUEST.", Repeatable: true)],
-        Run: (command, cancellationToken) => NotImplemented.Run("supermachine run", "Boot an image in a microVM"));
+            new OptionSpec("publish", "p", "HOST:GUEST", "Forward host 127.0.0.1:HOST to guest port GUEST.", Repeatable: true),
+            new OptionSpec("port", null, "PORT", "For IMAGE: guest port to wait for before serving."),
+            new OptionSpec("env", "e", "K=V", "For IMAGE: environment variable for the workload.", Repeatable: true)],
+        Run: RunAsync);
+
+    private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
+    {
+        var published = new List<(int Host, int Guest)>();
+        foreach (string mapping in command.Values("publish"))
+        {
+            string[] parts = mapping.Split(':');
+            if (parts.Length != 2 || !ushort.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out ushort host) || !ushort.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort guest) || guest == 0)
+            {
+                throw new UsageException($"--publish takes HOST:GUEST port numbers, not '{mapping}'", Spec);
+            }
+            published.Add((host, guest));
+        }
+
+        var (vm, temporary) = await ImageStarter.StartAsync(command, command.Arguments[0], cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using (vm)
+            {
+                foreach (var (host, guest) in published)
+                {
+                    IPEndPoint endpoint = vm.Publish(guest, host);
+                    Console.WriteLine($"{endpoint} -> guest port {guest}");
+                }
+                Console.WriteLine($"{vm.Image.Name} is {(vm.Restored ? "restored" : "running")} ({vm.StartDuration.TotalMilliseconds:F0} ms); Ctrl+C stops it.");
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                return Program.Success;
+            }
+        }
+        finally
+        {
+            ImageStarter.Cleanup(temporary);
+        }
+    }
 }

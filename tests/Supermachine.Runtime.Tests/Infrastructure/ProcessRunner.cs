@@ -66,4 +66,16 @@ public static class ProcessRunner
         process.WaitForExit();
         return new ProcessResult(process.ExitCode, stdout.ToString(), stderr.ToString());
     }
+
+    /// <summary>Runs a tool to completion and returns its stdout, failing the test with its output when it fails.</summary>
+    public static string Run(string tool, IReadOnlyList<string> arguments, TimeSpan? timeout = null, IDictionary<string, string>? environment = null)
+    {
+        ProcessResult result = RunAsync(tool, arguments, environment: environment?.ToDictionary(p => p.Key, p => (string?)p.Value), timeout: timeout ?? TimeSpan.FromMinutes(2))
+            .GetAwaiter().GetResult();
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{tool} {string.Join(' ', arguments)} exited {result.ExitCode}: {result.StandardError}{result.StandardOutput}");
+        }
+        return result.StandardOutput;
+    }
 }

@@ -26,38 +26,3 @@ public static class OciTestFixtures
         return dir;
     }
 }
-
-/// <summary>Runs a tool to completion, failing the test with its output when it fails.</summary>
-public static class ProcessRunner
-{
-    public static string Run(string tool, IReadOnlyList<string> arguments, TimeSpan? timeout = null, IDictionary<string, string>? environment = null)
-    {
-        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in arguments)
-        {
-            start.ArgumentList.Add(a);
-        }
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
-        {
-            start.Environment[k] = v;
-        }
-        using var process = Process.Start(start)!;
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.AppendLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.AppendLine(e.Data); } } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        if (!process.WaitForExit(timeout ?? TimeSpan.FromMinutes(2)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{tool} {string.Join(' ', arguments)} timed out");
-        }
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{tool} {string.Join(' ', arguments)} exited {process.ExitCode}: {stderr}{stdout}");
-        }
-        return stdout.ToString();
-    }
-}

@@ -1,3 +1,4 @@
+using Supermachine.Tests.Infrastructure;
 using Supermachine.FileSystem;
 using Supermachine.Oci;
 using Supermachine.Oci.Layers;

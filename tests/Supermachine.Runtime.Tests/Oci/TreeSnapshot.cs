@@ -1,3 +1,4 @@
+using Supermachine.Tests.Infrastructure;
 using System.Security.Cryptography;
 
 namespace Supermachine.Tests.Oci;

@@ -1,0 +1,21 @@
+namespace Supermachine.Bake;
+
+/// <summary>
+/// The files of a baked image directory. Every name is relative, so the directory moves as one
+/// piece. The kernel and initramfs travel with it because a RAM snapshot only restores on the
+/// guest it was taken from.
+/// </summary>
+public static class ArtifactLayout
+{
+    public const string Rootfs = "rootfs.squashfs";
+
+    public const string Kernel = "vmlinuz";
+
+    public const string Initramfs = "initramfs.img";
+
+    /// <summary>The engine's snapshot files (device state, guest RAM, its own description).</summary>
+    public const string SnapshotDirectory = "snapshot";
+
+    /// <summary>The folder under an app's output that holds its baked images, one folder per name.</summary>
+    public const string OutputFolder = "microvms";
+}

@@ -1,0 +1,83 @@
+using Supermachine.Diagnostics;
+using Supermachine.Guest;
+using Supermachine.Vmm;
+
+namespace Supermachine.Bake;
+
+/// <summary>
+/// A running guest and the agent connection to it: the one place that turns "start the engine"
+/// plus "say hello to the agent" into a usable guest, for cold boots and restores alike. Both the
+/// bake and <see cref="MicroVm"/> stand on it.
+/// </summary>
+internal sealed class GuestInstance : IAsyncDisposable
+{
+    private GuestInstance(IVirtualMachine machine, AgentConnection agent)
+    {
+        Machine = machine;
+        Agent = agent;
+    }
+
+    public IVirtualMachine Machine { get; }
+
+    public AgentConnection Agent { get; }
+
+    public static async Task<GuestInstance> BootAsync(IVmBackend backend, VmMachineSpec spec, TimeSpan helloTimeout, CancellationToken cancellationToken)
+    {
+        IVirtualMachine machine = await backend.StartAsync(spec, cancellationToken).ConfigureAwait(false);
+        return await ConnectAsync(machine, "the agent's hello after boot", helloTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    public static async Task<GuestInstance> RestoreAsync(IVmBackend backend, VmMachineSpec spec, string snapshotDirectory, TimeSpan helloTimeout, CancellationToken cancellationToken)
+    {
+        IVirtualMachine machine = await backend.RestoreAsync(spec, snapshotDirectory, cancellationToken).ConfigureAwait(false);
+        return await ConnectAsync(machine, "the agent's hello after restore", helloTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<GuestInstance> ConnectAsync(IVirtualMachine machine, string waitingFor, TimeSpan helloTimeout, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            Stream channel = await machine.ConnectAgentAsync(cancellationToken).ConfigureAwait(false);
+            AgentConnection agent = await AgentConnection.ConnectAsync(channel, new AgentConnectionOptions { HelloTimeout = helloTimeout }, cancellationToken).ConfigureAwait(false);
+            return new GuestInstance(machine, agent);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The console says more than a missing hello: a panic, an engine exit or a plain timeout.
+            SupermachineException diagnosis = machine.DiagnoseFailure(waitingFor, clock.Elapsed);
+            await machine.DisposeAsync().ConfigureAwait(false);
+            throw new SupermachineException(diagnosis.Code, diagnosis.Text, e);
+        }
+        catch
+        {
+            await machine.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Tails of the workload log and the console, for errors about the workload.</summary>
+    public async Task<string> DescribeWorkloadAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            WorkloadLog log = await Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false);
+            string state = log.Running ? "still running" : log.Exited ? $"exited with code {log.ExitCode}" : log.Signal is int s ? $"killed by signal {s}" : "not running";
+            string text = log.Text;
+            return $"The workload is {state}. Its log ends with:\n{(text.Length > 4000 ? text[^4000..] : text)}";
+        }
+        catch (Exception e) when (e is SupermachineException or IOException or TimeoutException)
+        {
+            return "The workload log could not be read. The console ends with:\n" + Machine.ReadConsoleTail(4000);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Agent.DisposeAsync().ConfigureAwait(false);
+        // Nothing in a test or app guest needs a clean power-off: the root filesystem is read-only and
+        // the upper layer is RAM. Stopping at once keeps disposal fast and leaves no process behind.
+        await Machine.StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+        await Machine.DisposeAsync().ConfigureAwait(false);
+    }
+}

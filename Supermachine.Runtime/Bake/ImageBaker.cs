@@ -1,0 +1,286 @@
+using System.Diagnostics;
+using Supermachine.Diagnostics;
+using Supermachine.Guest;
+using Supermachine.Oci;
+using Supermachine.Oci.Layers;
+using Supermachine.Oci.Locking;
+using Supermachine.Oci.Manifests;
+using Supermachine.Oci.Registry;
+using Supermachine.Oci.Storage;
+using Supermachine.Squashfs;
+using Supermachine.Vmm;
+using Supermachine.Vmm.Qemu;
+
+namespace Supermachine.Bake;
+
+/// <summary>How <see cref="ImageBaker"/> bakes. The defaults need no configuration.</summary>
+public sealed class BakeOptions
+{
+    /// <summary>The engine; null uses QEMU.</summary>
+    public IVmBackend? Backend { get; init; }
+
+    /// <summary>Accelerator to bake with; null measures (SUPERMACHINE_ACCELERATOR overrides).</summary>
+    public Accelerator? Accelerator { get; init; }
+
+    /// <summary>Content store root; null is SUPERMACHINE_CACHE or ~/.cache/supermachine.</summary>
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>Registry settings; null reads SUPERMACHINE_REGISTRY_MIRRORS and SUPERMACHINE_INSECURE_REGISTRIES.</summary>
+    public RegistryOptions? Registry { get; init; }
+
+    /// <summary>Locked digests to pull by, recording new resolutions (the SDK's microvms.lock.json).</summary>
+    public ImageLockFile? LockFile { get; init; }
+
+    public bool RefreshLock { get; init; }
+
+    /// <summary>Take the RAM snapshot; false leaves a cold-bootable image (rootfs, kernel, initramfs, manifest).</summary>
+    public bool Snapshot { get; init; } = true;
+
+    /// <summary>How long the workload may take to listen on its port (emulated guests are slow).</summary>
+    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Reuse and fill the shared bake cache (CACHE/bakes) keyed by fingerprint.</summary>
+    public bool UseCache { get; init; } = true;
+
+    /// <summary>Coded warnings ("SM4xxx: ..."), e.g. a cached image from another engine that is re-baked.</summary>
+    public Action<string>? Warning { get; init; }
+
+    /// <summary>Phase lines a person watches: pulling x/y MiB, writing rootfs, booting, waiting, snapshotting.</summary>
+    public Action<string>? Progress { get; init; }
+
+    /// <summary>Detail lines for verbose logs (accelerator reason, timings per phase).</summary>
+    public Action<string>? Detail { get; init; }
+}
+
+/// <summary>
+/// The bake: pull (or read a local source), flatten the layers straight into a squashfs, boot the
+/// guest once, start the workload, wait until it is ready, snapshot, and commit the directory in
+/// one rename. A failure or cancellation at any step leaves no directory behind.
+/// </summary>
+public static class ImageBaker
+{
+    public static async Task<MicroVmImage> BakeAsync(MicroVmImageRequest request, string outputDirectory, BakeOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        options ??= new BakeOptions();
+        Action<string> progress = options.Progress ?? (_ => { });
+        Action<string> detail = options.Detail ?? (_ => { });
+        string destination = Path.GetFullPath(outputDirectory);
+        var clock = Stopwatch.StartNew();
+        IVmBackend backend = options.Backend ?? new QemuBackend(new QemuBackendOptions { Log = detail });
+
+        // Everything the fingerprint needs comes first and is cheap: a locked pull of a cached image
+        // reads only the manifest, and the guest files are hashed, not booted.
+        PulledImage pulled = await PullAsync(request, options, progress, cancellationToken).ConfigureAwait(false);
+        detail($"pulled {pulled.ManifestDigest} ({pulled.Layers.Count} layers) in {clock.ElapsedMilliseconds} ms");
+        GuestAssets assets = GuestAssets.Locate();
+        byte[] initramfs = BuildInitramfs(assets);
+        var assetHashes = new Dictionary<string, string>
+        {
+            ["kernel"] = await SnapshotDirectory.HashFileAsync(assets.KernelPath, cancellationToken).ConfigureAwait(false),
+            ["initramfs"] = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(initramfs)),
+            ["agent"] = await SnapshotDirectory.HashFileAsync(assets.AgentPath, cancellationToken).ConfigureAwait(false),
+        };
+        AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
+        detail($"accelerator {accelerator}");
+        var engine = new SnapshotManifest.EngineRecord { Name = backend.Name, Version = backend.Version };
+        string acceleratorName = accelerator.Accelerator.ToString().ToLowerInvariant();
+        string fingerprint = BakeFingerprint.Compute(new BakeInputs
+        {
+            Request = request,
+            ImageDigest = pulled.ManifestDigest,
+            Platform = pulled.Platform.ToString(),
+            MemoryMiB = request.MemoryMiB ?? 256,
+            Vcpus = request.Vcpus ?? 1,
+            EngineName = engine.Name,
+            EngineVersion = engine.Version,
+            Accelerator = acceleratorName,
+            // The engine picks the CPU model from its version and accelerator, both already in.
+            CpuModel = "",
+            AssetHashes = assetHashes,
+        });
+
+        // 1. The output already holds this very bake.
+        if (TryLoad(destination) is { } existing)
+        {
+            if (existing.Manifest.Fingerprint == fingerprint && existing.HasSnapshot == options.Snapshot)
+            {
+                progress($"{request.Name}: up to date");
+                return existing;
+            }
+            if (existing.Manifest.Engine != engine || existing.Manifest.Machine.Accelerator != acceleratorName)
+            {
+                options.Warning?.Invoke(Diagnostic.Format("SM4001", request.Name,
+                    $"{existing.Manifest.Engine.Name} {existing.Manifest.Engine.Version} ({existing.Manifest.Machine.Accelerator})",
+                    $"{engine.Name} {engine.Version} ({acceleratorName})"));
+            }
+        }
+
+        // 2. The shared cache: another project, an earlier build or a restored CI cache baked it.
+        BakeCache? cache = options.UseCache && options.Snapshot ? new BakeCache(options.CacheDirectory) : null;
+        FileStream? entryLock = cache is null ? null : await FileLock.AcquireAsync(cache.PathFor(fingerprint) + ".lock", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (cache?.TryGet(fingerprint) is { } hit)
+            {
+                BakeCache.Materialize(hit.Directory, destination);
+                progress($"{request.Name}: reused the cached bake {fingerprint[7..19]}");
+                return MicroVmImage.Load(destination);
+            }
+
+            // 3. Bake, into the cache when there is one, then link it into the output.
+            string target = cache?.PathFor(fingerprint) ?? destination;
+            await BakeIntoAsync(request, target, pulled, assets, initramfs, assetHashes, fingerprint, accelerator, engine, backend, options, cancellationToken).ConfigureAwait(false);
+            if (cache is not null)
+            {
+                BakeCache.Materialize(target, destination);
+            }
+            progress($"{request.Name}: baked in {clock.Elapsed.TotalSeconds:F1} s");
+            return MicroVmImage.Load(destination);
+        }
+        finally
+        {
+            if (entryLock is not null)
+            {
+                await entryLock.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task BakeIntoAsync(
+        MicroVmImageRequest request,
+        string destination,
+        PulledImage pulled,
+        GuestAssets assets,
+        byte[] initramfs,
+        IReadOnlyDictionary<string, string> assetHashes,
+        string fingerprint,
+        AcceleratorChoice accelerator,
+        SnapshotManifest.EngineRecord engine,
+        IVmBackend backend,
+        BakeOptions options,
+        CancellationToken cancellationToken)
+    {
+        Action<string> progress = options.Progress ?? (_ => { });
+        Action<string> detail = options.Detail ?? (_ => { });
+        string staging = destination.TrimEnd(Path.DirectorySeparatorChar) + ".staging-" + Environment.ProcessId;
+        if (Directory.Exists(staging))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+        Directory.CreateDirectory(staging);
+        try
+        {
+            // Flatten straight into the root filesystem, no extracted tree.
+            progress($"{request.Name}: writing the root filesystem");
+            var phase = Stopwatch.StartNew();
+            var flattener = LayerFlattener.For(pulled, new LayerFlattenerOptions { Warning = m => progress("warning: " + m) });
+            await SquashfsWriter.WriteAsync(flattener.FlattenAsync(cancellationToken), Path.Combine(staging, ArtifactLayout.Rootfs), null, cancellationToken).ConfigureAwait(false);
+            detail($"rootfs {new FileInfo(Path.Combine(staging, ArtifactLayout.Rootfs)).Length / 1048576.0:F1} MiB in {phase.ElapsedMilliseconds} ms");
+
+            // The guest it boots with travels with it: a snapshot only restores on its own kernel.
+            File.Copy(assets.KernelPath, Path.Combine(staging, ArtifactLayout.Kernel));
+            await File.WriteAllBytesAsync(Path.Combine(staging, ArtifactLayout.Initramfs), initramfs, cancellationToken).ConfigureAwait(false);
+
+            WorkloadSpec workload = WorkloadResolver.Resolve(pulled.Config.Config, request);
+            var workloadRecord = new SnapshotManifest.WorkloadRecord
+            {
+                Argv = workload.Arguments,
+                Environment = workload.Environment,
+                WorkingDirectory = workload.WorkingDirectory ?? "/",
+                User = workload.User ?? "",
+                Port = request.Port,
+            };
+            var machineRecord = new SnapshotManifest.MachineRecord
+            {
+                MemoryMiB = request.MemoryMiB ?? 256,
+                Vcpus = request.Vcpus ?? 1,
+                Accelerator = accelerator.Accelerator.ToString().ToLowerInvariant(),
+                Architecture = pulled.Platform.Architecture,
+            };
+
+            // Boot once, start the workload, wait until it is ready, snapshot.
+            if (options.Snapshot)
+            {
+                progress($"{request.Name}: booting ({machineRecord.Accelerator})");
+                phase.Restart();
+                var spec = new VmMachineSpec
+                {
+                    KernelPath = Path.Combine(staging, ArtifactLayout.Kernel),
+                    InitrdPath = Path.Combine(staging, ArtifactLayout.Initramfs),
+                    RootfsPath = Path.Combine(staging, ArtifactLayout.Rootfs),
+                    MemoryMiB = machineRecord.MemoryMiB,
+                    Vcpus = machineRecord.Vcpus,
+                    Accelerator = accelerator.Accelerator,
+                    Snapshottable = true,
+                };
+                await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                detail($"agent up after {phase.ElapsedMilliseconds} ms");
+                progress(request.Port is int p ? $"{request.Name}: waiting for port {p}" : $"{request.Name}: starting the workload");
+                await MicroVm.StartWorkloadAsync(guest, request.Name, workloadRecord, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                detail($"workload ready after {phase.ElapsedMilliseconds} ms");
+                progress($"{request.Name}: snapshotting");
+                VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
+                machineRecord = machineRecord with { CpuModel = info.CpuModel, MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus };
+                engine = new SnapshotManifest.EngineRecord { Name = info.Engine, Version = info.EngineVersion };
+            }
+
+            var manifest = new SnapshotManifest
+            {
+                Name = request.Name,
+                Reference = request.Reference,
+                ImageDigest = pulled.ManifestDigest,
+                Workload = workloadRecord,
+                Machine = machineRecord,
+                Engine = engine,
+                Assets = assetHashes,
+                Fingerprint = fingerprint,
+                HasSnapshot = options.Snapshot,
+                Files = [],
+                CreatedBy = "supermachine " + typeof(ImageBaker).Assembly.GetName().Version,
+            };
+            await SnapshotDirectory.CommitAsync(staging, destination, manifest, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+        }
+    }
+
+    private static MicroVmImage? TryLoad(string directory)
+    {
+        try
+        {
+            return File.Exists(Path.Combine(directory, SnapshotManifest.FileName)) ? MicroVmImage.Load(directory) : null;
+        }
+        catch (SupermachineException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[] BuildInitramfs(GuestAssets assets)
+    {
+        var buffer = new MemoryStream();
+        InitramfsBuilder.Write(buffer, assets);
+        return buffer.ToArray();
+    }
+
+    private static async Task<PulledImage> PullAsync(MicroVmImageRequest request, BakeOptions options, Action<string> progress, CancellationToken cancellationToken)
+    {
+        using var registry = new RegistryClient(options.Registry ?? RegistryOptions.FromEnvironment());
+        var puller = new ImagePuller(new ContentStore(options.CacheDirectory), registry);
+        progress($"{request.Name}: pulling {request.Reference}");
+        var reporter = new PullProgressSummary(line => progress($"{request.Name}: {line}"), TimeSpan.FromSeconds(1));
+        return await puller.PullAsync(request.Reference, new PullOptions
+        {
+            Platform = request.Platform is string p ? Platform.Parse(p) : null,
+            LockFile = options.LockFile,
+            RefreshLock = options.RefreshLock,
+            Progress = reporter,
+        }, cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,114 @@
+using System.Text;
+using Supermachine.Diagnostics;
+using Supermachine.Guest;
+using Supermachine.Oci.Manifests;
+
+namespace Supermachine.Bake;
+
+/// <summary>
+/// Turns an image's config plus the request's overrides into the process the agent starts, the
+/// way `docker run IMAGE [COMMAND]` does: a Command replaces Cmd and keeps Entrypoint; Env
+/// entries are added to the image's, later ones winning.
+/// </summary>
+public static class WorkloadResolver
+{
+    public static WorkloadSpec Resolve(ImageConfig config, MicroVmImageRequest request)
+    {
+        IReadOnlyList<string> cmd = request.Command is { } command ? SplitCommand(command, request.Reference) : config.Cmd ?? [];
+        var argv = new List<string>(config.Entrypoint ?? []);
+        argv.AddRange(cmd);
+
+        var env = new List<string>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        void Set(string key, string value)
+        {
+            string entry = key + "=" + value;
+            if (index.TryGetValue(key, out int i))
+            {
+                env[i] = entry;
+            }
+            else
+            {
+                index[key] = env.Count;
+                env.Add(entry);
+            }
+        }
+        foreach (string entry in config.Env ?? [])
+        {
+            int eq = entry.IndexOf('=');
+            Set(eq < 0 ? entry : entry[..eq], eq < 0 ? "" : entry[(eq + 1)..]);
+        }
+        if (!index.ContainsKey("PATH"))
+        {
+            Set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        }
+        foreach (var (key, value) in request.Environment)
+        {
+            Set(key, value);
+        }
+
+        return new WorkloadSpec
+        {
+            Arguments = argv,
+            Environment = env,
+            WorkingDirectory = string.IsNullOrEmpty(config.WorkingDir) ? "/" : config.WorkingDir,
+            User = string.IsNullOrEmpty(config.User) ? null : config.User,
+        };
+    }
+
+    /// <summary>Splits a command line as a POSIX shell would for words and quotes (no expansion).</summary>
+    public static IReadOnlyList<string> SplitCommand(string command, string image)
+    {
+        var words = new List<string>();
+        var word = new StringBuilder();
+        bool inWord = false;
+        char quote = '\0';
+        for (int i = 0; i < command.Length; i++)
+        {
+            char c = command[i];
+            if (quote == '\'')
+            {
+                if (c == '\'') { quote = '\0'; } else { word.Append(c); }
+            }
+            else if (quote == '"')
+            {
+                if (c == '"') { quote = '\0'; }
+                else if (c == '\\' && i + 1 < command.Length && command[i + 1] is '"' or '\\' or '$' or '`') { word.Append(command[++i]); }
+                else { word.Append(c); }
+            }
+            else if (c is '\'' or '"')
+            {
+                quote = c;
+                inWord = true;
+            }
+            else if (c == '\\' && i + 1 < command.Length)
+            {
+                word.Append(command[++i]);
+                inWord = true;
+            }
+            else if (char.IsWhiteSpace(c))
+            {
+                if (inWord)
+                {
+                    words.Add(word.ToString());
+                    word.Clear();
+                    inWord = false;
+                }
+            }
+            else
+            {
+                word.Append(c);
+                inWord = true;
+            }
+        }
+        if (quote != '\0')
+        {
+            throw Diagnostic.Error("SM2303", image, "Command", command, "a complete command line (a quote is not closed)");
+        }
+        if (inWord)
+        {
+            words.Add(word.ToString());
+        }
+        return words;
+    }
+}

@@ -1,0 +1,256 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Supermachine.Bake;
+using Supermachine.Diagnostics;
+using Supermachine.Guest;
+using Supermachine.Vmm;
+using Supermachine.Vmm.Qemu;
+
+namespace Supermachine;
+
+/// <summary>
+/// A running microVM started from a baked image: restored from its snapshot when it has one (the
+/// workload is already serving), else booted cold. Talk to it through forwarded ports
+/// (<see cref="GetEndpoint"/>), commands (<see cref="ExecAsync(IReadOnlyList{string}, CancellationToken)"/>)
+/// and files. Disposing it stops the guest; nothing of it outlives the process.
+/// </summary>
+public sealed class MicroVm : IAsyncDisposable
+{
+    private static readonly Lazy<QemuBackend> SharedBackend = new(() => new QemuBackend());
+
+    private readonly GuestInstance _guest;
+    private readonly ConcurrentDictionary<int, AgentPortForwarder> _forwarders = new();
+    private readonly ConcurrentBag<AgentPortForwarder> _published = [];
+    private int _disposed;
+
+    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration)
+    {
+        Image = image;
+        _guest = guest;
+        Restored = restored;
+        StartDuration = startDuration;
+    }
+
+    /// <summary>The image this VM was started from.</summary>
+    public MicroVmImage Image { get; }
+
+    /// <summary>True when it came back from the image's snapshot, false for a cold boot.</summary>
+    public bool Restored { get; }
+
+    /// <summary>From the call to a ready guest (agent answering, workload serving).</summary>
+    public TimeSpan StartDuration { get; }
+
+    public Accelerator Accelerator => _guest.Machine.Accelerator;
+
+    /// <summary>Starts the image an app's build baked as <paramref name="name"/> (under AppContext.BaseDirectory/microvms).</summary>
+    public static Task<MicroVm> StartAsync(string name, MicroVmOptions? options = null, CancellationToken cancellationToken = default) =>
+        StartAsync(MicroVmImage.Find(name), options, cancellationToken);
+
+    /// <summary>Starts <paramref name="image"/>: a restore when it has a snapshot, else a cold boot that starts its workload.</summary>
+    public static async Task<MicroVm> StartAsync(MicroVmImage image, MicroVmOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        options ??= new MicroVmOptions();
+        var clock = Stopwatch.StartNew();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.StartTimeout);
+        IVmBackend backend = options.Backend ?? SharedBackend.Value;
+        if (options.VerifyIntegrity)
+        {
+            await image.VerifyOnceAsync(timeout.Token).ConfigureAwait(false);
+        }
+
+        bool restore = image.HasSnapshot && !options.ColdBoot;
+        var spec = new VmMachineSpec
+        {
+            KernelPath = image.KernelPath,
+            InitrdPath = image.InitramfsPath,
+            RootfsPath = image.RootfsPath,
+            MemoryMiB = options.MemoryMiB ?? NonZero(image.Manifest.Machine.MemoryMiB, 256),
+            Vcpus = options.Vcpus ?? NonZero(image.Manifest.Machine.Vcpus, 1),
+            Accelerator = options.Accelerator,
+            Snapshottable = true,
+        };
+
+        GuestInstance guest;
+        if (restore)
+        {
+            VmSnapshotInfo snapshot = backend.ReadSnapshot(image.SnapshotPath);
+            backend.EnsureCompatible(snapshot, options.Accelerator);
+            guest = await GuestInstance.RestoreAsync(backend, spec, image.SnapshotPath, options.StartTimeout, timeout.Token).ConfigureAwait(false);
+        }
+        else
+        {
+            guest = await GuestInstance.BootAsync(backend, spec, options.StartTimeout, timeout.Token).ConfigureAwait(false);
+            try
+            {
+                await StartWorkloadAsync(guest, image.Name, image.Manifest.Workload, options.StartTimeout, timeout.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await guest.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+        options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
+        return new MicroVm(image, guest, restore, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// Starts the workload and waits until it is ready: its port listens, or for a workload without
+    /// a port, it has started. A workload that exits or never listens is SM3256 with its log.
+    /// </summary>
+    internal static async Task StartWorkloadAsync(GuestInstance guest, string name, SnapshotManifest.WorkloadRecord workload, TimeSpan readyTimeout, CancellationToken cancellationToken)
+    {
+        await guest.Agent.StartWorkloadAsync(new WorkloadSpec
+        {
+            Arguments = workload.Argv,
+            Environment = workload.Environment,
+            WorkingDirectory = workload.WorkingDirectory,
+            User = workload.User.Length == 0 ? null : workload.User,
+        }, cancellationToken).ConfigureAwait(false);
+        if (workload.Port is int port)
+        {
+            try
+            {
+                await guest.Agent.WaitForPortAsync(port, readyTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SupermachineException or TimeoutException)
+            {
+                throw Diagnostic.Error(e, "SM3256", name, $"port {port} never listened ({e.Message}).", await guest.DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
+            }
+        }
+        if (workload.Argv.Count > 0)
+        {
+            WorkloadLog log = await guest.Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false);
+            if (!log.Running)
+            {
+                throw Diagnostic.Error("SM3256", name, "it is not running.", await guest.DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The host end of guest port <paramref name="guestPort"/>: 127.0.0.1 and an ephemeral port whose
+    /// connections are forwarded into the guest. The listener opens on first use and lives as long as the VM.
+    /// </summary>
+    public IPEndPoint GetEndpoint(int guestPort)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ArgumentOutOfRangeException.ThrowIfLessThan(guestPort, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(guestPort, 65535);
+        return _forwarders.GetOrAdd(guestPort, port => AgentPortForwarder.Start(_guest.Agent, port)).EndPoint;
+    }
+
+    /// <summary>
+    /// Forwards host 127.0.0.1:<paramref name="hostPort"/> (0 for an ephemeral port) to guest port
+    /// <paramref name="guestPort"/>, as `docker run -p` does but on loopback only.
+    /// </summary>
+    public IPEndPoint Publish(int guestPort, int hostPort)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (hostPort == 0)
+        {
+            return GetEndpoint(guestPort);
+        }
+        AgentPortForwarder forwarder = AgentPortForwarder.Start(_guest.Agent, guestPort, hostPort);
+        _published.Add(forwarder);
+        return forwarder.EndPoint;
+    }
+
+    /// <summary>"127.0.0.1:PORT" of <see cref="GetEndpoint"/>, the form most clients take (redis, memcached, ...).</summary>
+    public string GetConnectionString(int guestPort)
+    {
+        IPEndPoint endpoint = GetEndpoint(guestPort);
+        return $"{endpoint.Address}:{endpoint.Port}";
+    }
+
+    /// <summary>Runs <paramref name="command"/> in the guest with the workload's environment and user, as `docker exec` does.</summary>
+    public Task<ExecResult> ExecAsync(IReadOnlyList<string> command, CancellationToken cancellationToken = default) =>
+        ExecAsync(new ExecRequest(command), cancellationToken);
+
+    /// <summary>Runs a command in the guest with the given environment, directory, user, input and time limit.</summary>
+    public Task<ExecResult> ExecAsync(ExecRequest request, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return _guest.Agent.ExecAsync(request, cancellationToken);
+    }
+
+    /// <summary>Starts a command and streams its standard input, output and error.</summary>
+    public Task<AgentProcess> StartProcessAsync(ExecRequest request, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return _guest.Agent.StartExecAsync(request, cancellationToken);
+    }
+
+    public Task WriteFileAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
+        _guest.Agent.WriteFileAsync(path, content, cancellationToken: cancellationToken);
+
+    public Task<byte[]> ReadFileAsync(string path, CancellationToken cancellationToken = default) =>
+        _guest.Agent.ReadFileAsync(path, cancellationToken: cancellationToken);
+
+    /// <summary>What the workload wrote to stdout and stderr (the last MiB), and whether it still runs.</summary>
+    public Task<WorkloadLog> GetWorkloadLogAsync(CancellationToken cancellationToken = default) =>
+        _guest.Agent.GetWorkloadLogAsync(cancellationToken);
+
+    /// <summary>The guest's serial console, most recent part: for diagnosing a guest, not for parsing.</summary>
+    public string ReadConsoleTail(int maxBytes = 8192) => _guest.Machine.ReadConsoleTail(maxBytes);
+
+    /// <summary>
+    /// Saves this VM as a new image in <paramref name="directory"/> (e.g. after seeding test data):
+    /// restorable like a baked one, with everything written so far. The VM keeps running.
+    /// </summary>
+    public async Task<MicroVmImage> SnapshotAsync(string directory, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        string destination = Path.GetFullPath(directory);
+        string staging = destination.TrimEnd(Path.DirectorySeparatorChar) + ".staging-" + Environment.ProcessId;
+        if (Directory.Exists(staging))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+        Directory.CreateDirectory(staging);
+        try
+        {
+            foreach (string file in new[] { ArtifactLayout.Rootfs, ArtifactLayout.Kernel, ArtifactLayout.Initramfs })
+            {
+                File.Copy(Path.Combine(Image.Directory, file), Path.Combine(staging, file));
+            }
+            VmSnapshotInfo info = await _guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
+            await _guest.Machine.ResumeAsync(cancellationToken).ConfigureAwait(false);
+            SnapshotManifest manifest = Image.Manifest with
+            {
+                HasSnapshot = true,
+                Machine = Image.Manifest.Machine with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus, CpuModel = info.CpuModel, Accelerator = info.Accelerator.ToString().ToLowerInvariant() },
+                Engine = new SnapshotManifest.EngineRecord { Name = info.Engine, Version = info.EngineVersion },
+                // Its state is its own: no other bake shares this fingerprint.
+                Fingerprint = "snapshot:" + Guid.NewGuid().ToString("N"),
+            };
+            await SnapshotDirectory.CommitAsync(staging, destination, manifest, cancellationToken).ConfigureAwait(false);
+            return MicroVmImage.Load(destination);
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        foreach (AgentPortForwarder forwarder in _forwarders.Values.Concat(_published))
+        {
+            await forwarder.DisposeAsync().ConfigureAwait(false);
+        }
+        await _guest.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static int NonZero(int value, int fallback) => value > 0 ? value : fallback;
+}

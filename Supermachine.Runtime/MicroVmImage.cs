@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using Supermachine.Bake;
+using Supermachine.Diagnostics;
+
+namespace Supermachine;
+
+/// <summary>
+/// A baked image on disk: a directory with manifest.json, the root filesystem, the guest kernel and
+/// initramfs, and (usually) a RAM snapshot to restore. Made by `dotnet build` with a MicroVmImage
+/// item, by `supermachine bake`, or by <see cref="MicroVm.SnapshotAsync"/>.
+/// </summary>
+public sealed class MicroVmImage
+{
+    private static readonly ConcurrentDictionary<string, Task> Verified = new(StringComparer.Ordinal);
+
+    private MicroVmImage(string directory, SnapshotManifest manifest)
+    {
+        Directory = directory;
+        Manifest = manifest;
+    }
+
+    /// <summary>The image's directory (absolute).</summary>
+    public string Directory { get; }
+
+    public SnapshotManifest Manifest { get; }
+
+    public string Name => Manifest.Name;
+
+    /// <summary>True when a RAM snapshot is there, so a start restores instead of booting.</summary>
+    public bool HasSnapshot => Manifest.HasSnapshot;
+
+    public string RootfsPath => Path.Combine(Directory, ArtifactLayout.Rootfs);
+
+    public string KernelPath => Path.Combine(Directory, ArtifactLayout.Kernel);
+
+    public string InitramfsPath => Path.Combine(Directory, ArtifactLayout.Initramfs);
+
+    public string SnapshotPath => Path.Combine(Directory, ArtifactLayout.SnapshotDirectory);
+
+    /// <summary>Loads the image in <paramref name="directory"/> (SM3251-SM3254 when it is not a complete one).</summary>
+    public static MicroVmImage Load(string directory)
+    {
+        string full = Path.GetFullPath(directory);
+        return new MicroVmImage(full, SnapshotDirectory.Load(full));
+    }
+
+    /// <summary>
+    /// Finds the image an app's build baked under the name <paramref name="name"/>:
+    /// <c>microvms/NAME</c> beside the app (<see cref="AppContext.BaseDirectory"/>) unless
+    /// <paramref name="baseDirectory"/> says where.
+    /// </summary>
+    public static MicroVmImage Find(string name, string? baseDirectory = null)
+    {
+        string root = Path.Combine(baseDirectory ?? AppContext.BaseDirectory, ArtifactLayout.OutputFolder);
+        string directory = Path.Combine(root, name);
+        if (!ArtifactName.IsValid(name) || !System.IO.Directory.Exists(directory))
+        {
+            string known = System.IO.Directory.Exists(root)
+                ? string.Join(", ", System.IO.Directory.EnumerateDirectories(root).Select(Path.GetFileName).Order(StringComparer.Ordinal))
+                : "";
+            throw Diagnostic.Error("SM3255", name, root, known.Length == 0 ? "none" : known);
+        }
+        return Load(directory);
+    }
+
+    /// <summary>
+    /// Hashes every file against the manifest, once per process and directory: a truncated or
+    /// altered image fails here (SM3254) instead of booting garbage, and the many restores of a
+    /// test run pay for it once.
+    /// </summary>
+    internal Task VerifyOnceAsync(CancellationToken cancellationToken)
+    {
+        string key = Directory + "|" + File.GetLastWriteTimeUtc(Path.Combine(Directory, SnapshotManifest.FileName)).Ticks;
+        Task verification = Verified.GetOrAdd(key, _ => SnapshotDirectory.VerifyAsync(Directory, Manifest, CancellationToken.None));
+        if (verification.IsFaulted)
+        {
+            Verified.TryRemove(key, out _);
+        }
+        return verification.WaitAsync(cancellationToken);
+    }
+}

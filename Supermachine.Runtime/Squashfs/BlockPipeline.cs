@@ -1,0 +1,152 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+
+namespace Supermachine.Squashfs;
+
+/// <summary>
+/// Compresses data blocks on all cores and appends them to one stream in submission order, so the
+/// layout never depends on thread timing. A bounded queue keeps memory flat: a producer faster
+/// than the compressors waits.
+/// </summary>
+internal sealed class BlockPipeline : IAsyncDisposable
+{
+    /// <summary>Called in submission order once a block is on the stream: its position and size word.</summary>
+    public delegate void Placed(long position, uint sizeWord);
+
+    private readonly record struct Pending(Task<(byte[]? Compressed, int Length)> Work, byte[] Raw, int RawLength, Placed OnPlaced);
+
+    private readonly SquashfsCodec _codec;
+    private readonly Stream _target;
+    private readonly int _bufferSize;
+    private readonly Channel<Pending> _queue;
+    private readonly Task _writer;
+    private readonly BlockingCollection<(byte[] Raw, int Length, TaskCompletionSource<(byte[]?, int)> Done)> _work = [];
+    private readonly Thread[] _compressors;
+
+    public BlockPipeline(SquashfsCodec codec, Stream target, int blockSize, int parallelism)
+    {
+        _codec = codec;
+        _target = target;
+        _bufferSize = SquashfsCodec.Bound(blockSize);
+        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Math.Max(1, parallelism) * 4)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        // Dedicated threads rather than thread-pool tasks: the producer's own continuations run on
+        // the pool, and queueing them behind long compressions would serialise reading with compressing.
+        _compressors = new Thread[Math.Max(1, parallelism)];
+        for (int i = 0; i < _compressors.Length; i++)
+        {
+            _compressors[i] = new Thread(Compress) { IsBackground = true, Name = "squashfs compressor" };
+            _compressors[i].Start();
+        }
+        _writer = Task.Run(WriteLoopAsync);
+    }
+
+    /// <summary>Buffers handed to <see cref="SubmitAsync"/> come from here and go back once written.</summary>
+    public static byte[] RentBlock(int blockSize) => ArrayPool<byte>.Shared.Rent(blockSize);
+
+    /// <summary>
+    /// Queues <paramref name="raw"/>[0..length) for compression; the pipeline owns the buffer from now on.
+    /// </summary>
+    public async ValueTask SubmitAsync(byte[] raw, int length, Placed onPlaced, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource<(byte[]?, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            await _queue.Writer.WriteAsync(new Pending(done.Task, raw, length, onPlaced), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
+        }
+        _work.Add((raw, length, done), CancellationToken.None);
+    }
+
+    private void Compress()
+    {
+        foreach (var (raw, length, done) in _work.GetConsumingEnumerable())
+        {
+            try
+            {
+                byte[] output = ArrayPool<byte>.Shared.Rent(_bufferSize);
+                int n = _codec.Compress(raw.AsSpan(0, length), output);
+                if (n < 0)
+                {
+                    ArrayPool<byte>.Shared.Return(output);
+                    done.SetResult((null, length));
+                }
+                else
+                {
+                    done.SetResult((output, n));
+                }
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        }
+    }
+
+    /// <summary>Waits until every submitted block is on the stream; rethrows the first failure.</summary>
+    public async Task CompleteAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writer.ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        _work.CompleteAdding();
+        try
+        {
+            await _writer.ConfigureAwait(false);
+        }
+        catch
+        {
+            // The failure was already reported by CompleteAsync or SubmitAsync.
+        }
+        foreach (Thread t in _compressors)
+        {
+            t.Join();
+        }
+        _work.Dispose();
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        try
+        {
+            await foreach (Pending p in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+            {
+                (byte[]? compressed, int n) = await p.Work.ConfigureAwait(false);
+                long position = _target.Position;
+                if (compressed is null)
+                {
+                    _target.Write(p.Raw, 0, p.RawLength);
+                    p.OnPlaced(position, (uint)p.RawLength | SquashfsFormat.DataUncompressedBit);
+                }
+                else
+                {
+                    _target.Write(compressed, 0, n);
+                    ArrayPool<byte>.Shared.Return(compressed);
+                    p.OnPlaced(position, (uint)n);
+                }
+                ArrayPool<byte>.Shared.Return(p.Raw);
+            }
+        }
+        catch (Exception e)
+        {
+            _queue.Writer.TryComplete(e);
+            // Let queued work finish so no task is left unobserved.
+            while (_queue.Reader.TryRead(out Pending rest))
+            {
+                try { await rest.Work.ConfigureAwait(false); } catch { }
+            }
+            throw;
+        }
+    }
+}

@@ -1,0 +1,1124 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using Supermachine.Diagnostics;
+using Supermachine.FileSystem;
+
+namespace Supermachine.Squashfs;
+
+/// <summary>
+/// The state of one image being written: the tree received so far, content spooled as compressed
+/// blocks (and raw tails), and at the end the layout into the final file.
+/// </summary>
+internal sealed class ImageBuilder : IAsyncDisposable
+{
+    private readonly SquashfsWriterOptions _options;
+    private readonly SquashfsCodec _codec;
+    private readonly int _blockSize;
+    private readonly string _outputPath;
+    private readonly FileStream _spool;
+    private readonly FileStream _tails;
+    private readonly BlockPipeline _data;
+    private readonly FileStream _fragmentSpool;
+    private readonly BlockPipeline _streamedFragments;
+    private readonly List<(long Start, uint Word)> _streamedFragmentTable = [];
+    private readonly List<FileContent> _streamedTails = [];
+    private byte[]? _streamedCurrent;
+    private int _streamedUsed;
+    private readonly TreeNode _root;
+    private readonly List<TreeNode> _hardLinks = [];
+    private readonly Dictionary<(long, UInt128), FileContent> _contents = [];
+    private long _maxTime;
+    private long _entries;
+    private long _contentBytes;
+    private long _lastProgress = Environment.TickCount64;
+
+    public ImageBuilder(SquashfsWriterOptions options, string outputPath)
+    {
+        _options = options;
+        _codec = SquashfsCodec.Create(options.Compression, options.CompressionLevel);
+        _blockSize = options.BlockSize;
+        _outputPath = outputPath;
+        // Spools live beside the output (same filesystem, never a RAM-backed /tmp) and vanish on close.
+        _spool = new FileStream(outputPath + ".spool", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        _tails = new FileStream(outputPath + ".tails", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        _data = new BlockPipeline(_codec, _spool, _blockSize, options.MaxDegreeOfParallelism);
+        _fragmentSpool = new FileStream(outputPath + ".fragments", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        _streamedFragments = new BlockPipeline(_codec, _fragmentSpool, _blockSize, options.MaxDegreeOfParallelism);
+        _root = new TreeNode("") { Entry = ImplicitDirectory(""), Children = [] };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _data.DisposeAsync().ConfigureAwait(false);
+        await _streamedFragments.DisposeAsync().ConfigureAwait(false);
+        if (_streamedCurrent is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_streamedCurrent);
+        }
+        await _spool.DisposeAsync().ConfigureAwait(false);
+        await _fragmentSpool.DisposeAsync().ConfigureAwait(false);
+        await _tails.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static FileSystemEntry ImplicitDirectory(string path) =>
+        new() { Path = path, Type = FileSystemEntryType.Directory, Mode = 0x1ED /* 0755 */ };
+
+    // ---------------------------------------------------------------- receiving entries
+
+    public async ValueTask AddAsync(FileSystemEntry entry, CancellationToken cancellationToken)
+    {
+        string[] parts = SplitPath(entry.Path);
+        CheckRepresentable(entry);
+        _entries++;
+        _maxTime = Math.Max(_maxTime, entry.ModificationTime);
+
+        if (parts.Length == 0)
+        {
+            if (entry.Type != FileSystemEntryType.Directory)
+            {
+                throw Diagnostic.Error("SM2103", "/", $"the root must be a directory, not a {Describe(entry.Type)}");
+            }
+            _root.Entry = entry;
+            return;
+        }
+
+        TreeNode parent = _root;
+        for (int i = 0; i < parts.Length - 1; i++)
+        {
+            if (!parent.Children!.TryGetValue(parts[i], out TreeNode? next))
+            {
+                string path = string.Join('/', parts, 0, i + 1);
+                next = new TreeNode(parts[i]) { Entry = ImplicitDirectory(path), Children = [] };
+                parent.Children.Add(parts[i], next);
+            }
+            else if (!next.IsDirectory)
+            {
+                throw Diagnostic.Error("SM2105", entry.Path, string.Join('/', parts, 0, i + 1), Describe(next.Entry.Type));
+            }
+            parent = next;
+        }
+
+        string name = parts[^1];
+        if (parent.Children!.TryGetValue(name, out TreeNode? existing) && existing.IsDirectory && entry.Type == FileSystemEntryType.Directory)
+        {
+            existing.Entry = entry;
+            return;
+        }
+
+        var node = new TreeNode(name) { Entry = entry };
+        switch (entry.Type)
+        {
+            case FileSystemEntryType.Directory:
+                node.Children = [];
+                break;
+            case FileSystemEntryType.RegularFile:
+                node.Content = await ReadContentAsync(entry, cancellationToken).ConfigureAwait(false);
+                break;
+            case FileSystemEntryType.HardLink:
+                _hardLinks.Add(node);
+                break;
+        }
+        parent.Children[name] = node;
+        ReportProgress("reading", force: false);
+    }
+
+    private void ReportProgress(string phase, bool force)
+    {
+        if (_options.Progress is null)
+        {
+            return;
+        }
+        long now = Environment.TickCount64;
+        if (force || now - _lastProgress >= 500)
+        {
+            _lastProgress = now;
+            _options.Progress.Report(new SquashfsProgress(phase, _entries, _contentBytes));
+        }
+    }
+
+    private static string[] SplitPath(string path)
+    {
+        if (path is null)
+        {
+            throw Diagnostic.Error("SM2101", "(null)", "the path is missing");
+        }
+        if (path.Length == 0)
+        {
+            return [];
+        }
+        if (path.Contains('\0'))
+        {
+            throw Diagnostic.Error("SM2101", path.Replace("\0", "\\0"), "it contains a NUL character");
+        }
+        string[] parts = path.Split('/');
+        foreach (string part in parts)
+        {
+            if (part.Length == 0 || part is "." or "..")
+            {
+                throw Diagnostic.Error("SM2101", path, part.Length == 0 ? "it has an empty component (leading, trailing or double '/')" : $"it has a '{part}' component");
+            }
+            int bytes = Encoding.UTF8.GetByteCount(part);
+            if (bytes > SquashfsFormat.MaxNameLength)
+            {
+                throw Diagnostic.Error("SM2102", part, bytes);
+            }
+        }
+        return parts;
+    }
+
+    private static void CheckRepresentable(FileSystemEntry e)
+    {
+        string path = e.Path.Length == 0 ? "/" : e.Path;
+        if (e.ModificationTime is < 0 or > uint.MaxValue)
+        {
+            throw Diagnostic.Error("SM2103", path, $"its mtime {e.ModificationTime} is outside 1970..2106 (squashfs stores 32-bit unsigned seconds)");
+        }
+        if (e.Mode is < 0 or > 0xFFF)
+        {
+            throw Diagnostic.Error("SM2103", path, $"its mode {Convert.ToString(e.Mode, 8)} has bits beyond 07777");
+        }
+        if (e.Uid < 0 || e.Gid < 0)
+        {
+            throw Diagnostic.Error("SM2103", path, $"its owner {e.Uid}:{e.Gid} is negative");
+        }
+        switch (e.Type)
+        {
+            case FileSystemEntryType.CharacterDevice or FileSystemEntryType.BlockDevice:
+                if (e.DeviceMajor is < 0 or > 0xFFF || e.DeviceMinor is < 0 or > 0xFFFFF)
+                {
+                    throw Diagnostic.Error("SM2103", path, $"device {e.DeviceMajor}:{e.DeviceMinor} needs more than 12 bits of major or 20 of minor");
+                }
+                break;
+            case FileSystemEntryType.Symlink:
+                if (string.IsNullOrEmpty(e.LinkTarget))
+                {
+                    throw Diagnostic.Error("SM2103", path, "it is a symlink without a target");
+                }
+                break;
+            case FileSystemEntryType.HardLink:
+                if (string.IsNullOrEmpty(e.LinkTarget))
+                {
+                    throw Diagnostic.Error("SM2103", path, "it is a hard link without a target");
+                }
+                break;
+            case FileSystemEntryType.RegularFile:
+                if (e.Size < 0)
+                {
+                    throw Diagnostic.Error("SM2103", path, $"its size {e.Size} is negative");
+                }
+                break;
+        }
+        foreach (string name in e.ExtendedAttributes.Keys)
+        {
+            int type = XattrType(name);
+            if (type < 0)
+            {
+                throw Diagnostic.Error("SM2103", path, $"its extended attribute '{name}' is not in a namespace squashfs stores (user., trusted., security.)");
+            }
+            if (Encoding.UTF8.GetByteCount(name) - SquashfsFormat.XattrPrefixes[type].Length > ushort.MaxValue)
+            {
+                throw Diagnostic.Error("SM2103", path, $"its extended attribute name '{name}' is too long");
+            }
+        }
+    }
+
+    private static int XattrType(string name)
+    {
+        for (int i = 0; i < SquashfsFormat.XattrPrefixes.Length; i++)
+        {
+            if (name.StartsWith(SquashfsFormat.XattrPrefixes[i], StringComparison.Ordinal) && name.Length > SquashfsFormat.XattrPrefixes[i].Length)
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static string Describe(FileSystemEntryType type) => type switch
+    {
+        FileSystemEntryType.RegularFile => "regular file",
+        FileSystemEntryType.HardLink => "hard link",
+        FileSystemEntryType.CharacterDevice => "character device",
+        FileSystemEntryType.BlockDevice => "block device",
+        _ => type.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>
+    /// Reads a file's content now (the producer may be a tar stream that moves on), sending whole
+    /// blocks to the compressors and keeping the tail raw for fragment packing at the end.
+    /// </summary>
+    private async ValueTask<FileContent> ReadContentAsync(FileSystemEntry entry, CancellationToken cancellationToken)
+    {
+        if (entry.OpenContent is null)
+        {
+            if (entry.Size == 0)
+            {
+                return new FileContent();
+            }
+            throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but has no content to open");
+        }
+
+        var content = new FileContent { Size = entry.Size };
+        long declaredBlocks = (entry.Size + _blockSize - 1) / _blockSize;
+        content.Blocks = new uint[declaredBlocks];
+        using var hash = _options.Deduplicate ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+        byte[]? tail = null;
+        int tailLength = 0;
+        long total = 0;
+        int index = 0;
+        Stream stream;
+        try
+        {
+            stream = entry.OpenContent();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Diagnostic.Error(e, "SM2107", entry.Path, e.Message);
+        }
+        await using (stream.ConfigureAwait(false))
+        {
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                byte[] buffer = BlockPipeline.RentBlock(_blockSize);
+                int n;
+                try
+                {
+                    // Synchronous on purpose: an async read of a plain FileStream is a thread-pool work
+                    // item that queues behind the compressors, which serialises reading with compression.
+                    n = stream.ReadAtLeast(buffer.AsSpan(0, _blockSize), _blockSize, throwOnEndOfStream: false);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    throw Diagnostic.Error(e, "SM2107", entry.Path, e.Message);
+                }
+                if (n == 0)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    break;
+                }
+                total += n;
+                if (total > entry.Size)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
+                }
+                hash?.AppendData(buffer, 0, n);
+                _contentBytes += n;
+
+                bool last = n < _blockSize || total == entry.Size;
+                bool toFragment = last && n < _blockSize && (index == 0 || _options.AlwaysUseFragments);
+                if (toFragment)
+                {
+                    tail = buffer;
+                    tailLength = n;
+                    break;
+                }
+                if (buffer.AsSpan(0, n).IndexOfAnyExcept((byte)0) < 0)
+                {
+                    content.Blocks[index++] = 0;
+                    content.SparseBytes += n;
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+                else
+                {
+                    int slot = index++;
+                    await _data.SubmitAsync(buffer, n, (position, word) =>
+                    {
+                        if (content.SpoolStart < 0)
+                        {
+                            content.SpoolStart = position;
+                        }
+                        content.SpoolLength += word & ~SquashfsFormat.DataUncompressedBit;
+                        content.Blocks[slot] = word;
+                    }, cancellationToken).ConfigureAwait(false);
+                }
+                if (last && total == entry.Size)
+                {
+                    // Declared size reached: a stream that still has bytes is caught by the probe below.
+                    byte[] probe = new byte[1];
+                    if (stream.Read(probe) > 0)
+                    {
+                        throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
+                    }
+                    break;
+                }
+            }
+        }
+
+        if (total != entry.Size)
+        {
+            if (tail is not null)
+            {
+                ArrayPool<byte>.Shared.Return(tail);
+            }
+            throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content has {total}");
+        }
+        if (index != content.Blocks.Length)
+        {
+            Array.Resize(ref content.Blocks, index);
+        }
+
+        if (hash is not null && total > 0)
+        {
+            Span<byte> digest = stackalloc byte[32];
+            hash.GetHashAndReset(digest);
+            var key = (total, BinaryPrimitives.ReadUInt128LittleEndian(digest));
+            if (_contents.TryGetValue(key, out FileContent? same))
+            {
+                // Any blocks already spooled for this copy are simply never laid out.
+                if (tail is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(tail);
+                }
+                return same;
+            }
+            _contents.Add(key, content);
+        }
+        if (tail is not null)
+        {
+            content.TailSpoolOffset = _tails.Position;
+            content.TailLength = tailLength;
+            _tails.Write(tail, 0, tailLength);
+            await PackStreamedAsync(content, tail.AsMemory(0, tailLength), cancellationToken).ConfigureAwait(false);
+            ArrayPool<byte>.Shared.Return(tail);
+        }
+        return content;
+    }
+
+    /// <summary>
+    /// Packs tails into fragments in arrival order and compresses them while the stream goes on, so
+    /// small-file trees compress during reading. The layout uses this packing only when it equals
+    /// the packing in image order (always, for a sorted walk such as <see cref="DirectoryTreeReader"/>);
+    /// otherwise the tails are packed again at the end. Either way the bytes are the same.
+    /// </summary>
+    private async ValueTask PackStreamedAsync(FileContent content, ReadOnlyMemory<byte> tail, CancellationToken cancellationToken)
+    {
+        if (_streamedCurrent is not null && _streamedUsed + tail.Length > _blockSize)
+        {
+            await SubmitStreamedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        _streamedCurrent ??= BlockPipeline.RentBlock(_blockSize);
+        content.StreamedFragment = (uint)_streamedFragmentTable.Count;
+        content.StreamedFragmentOffset = (uint)_streamedUsed;
+        tail.Span.CopyTo(_streamedCurrent.AsSpan(_streamedUsed));
+        _streamedUsed += tail.Length;
+        _streamedTails.Add(content);
+    }
+
+    private async ValueTask SubmitStreamedAsync(CancellationToken cancellationToken)
+    {
+        int slot = _streamedFragmentTable.Count;
+        _streamedFragmentTable.Add(default);
+        byte[] block = _streamedCurrent!;
+        _streamedCurrent = null;
+        int used = _streamedUsed;
+        _streamedUsed = 0;
+        await _streamedFragments.SubmitAsync(block, used, (position, word) => _streamedFragmentTable[slot] = (position, word), cancellationToken).ConfigureAwait(false);
+    }
+
+    // ---------------------------------------------------------------- laying out the image
+
+    public async Task FinishAsync(CancellationToken cancellationToken)
+    {
+        await _data.CompleteAsync().ConfigureAwait(false);
+        if (_streamedCurrent is not null)
+        {
+            await SubmitStreamedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await _streamedFragments.CompleteAsync().ConfigureAwait(false);
+        await _fragmentSpool.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await _spool.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await _tails.FlushAsync(cancellationToken).ConfigureAwait(false);
+        ResolveHardLinks();
+        ReportProgress("writing", force: true);
+
+        var regularFiles = new List<TreeNode>();
+        CollectFiles(_root, regularFiles);
+
+        await using var output = new FileStream(_outputPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+        output.Write(new byte[SquashfsFormat.SuperblockSize]);
+
+        CopyDataBlocks(regularFiles, output, cancellationToken);
+        List<(long Start, uint Word)> fragments = await WriteFragmentsAsync(regularFiles, output, cancellationToken).ConfigureAwait(false);
+
+        var layout = new MetadataLayout(this);
+        layout.Write(output, fragments, cancellationToken);
+        ReportProgress("done", force: true);
+    }
+
+    private void ResolveHardLinks()
+    {
+        foreach (TreeNode link in _hardLinks)
+        {
+            if (!ReferenceEquals(Find(link.Entry.Path), link))
+            {
+                continue; // replaced by a later entry
+            }
+            TreeNode? target = Find(link.Entry.LinkTarget!.Trim('/'));
+            for (int hops = 0; target?.Entry.Type == FileSystemEntryType.HardLink; hops++)
+            {
+                target = hops > _hardLinks.Count ? null : Find(target.Entry.LinkTarget!.Trim('/'));
+            }
+            if (target is null)
+            {
+                throw Diagnostic.Error("SM2104", link.Entry.Path, link.Entry.LinkTarget, "which is not in the input");
+            }
+            if (target.IsDirectory)
+            {
+                throw Diagnostic.Error("SM2104", link.Entry.Path, link.Entry.LinkTarget, "which is a directory");
+            }
+            link.Inode = target;
+            target.LinkCount++;
+        }
+    }
+
+    private TreeNode? Find(string path)
+    {
+        TreeNode node = _root;
+        if (path.Length == 0)
+        {
+            return node;
+        }
+        foreach (string part in path.Split('/'))
+        {
+            if (node.Children is null || !node.Children.TryGetValue(part, out TreeNode? next))
+            {
+                return null;
+            }
+            node = next;
+        }
+        return node;
+    }
+
+    /// <summary>Regular files (their own inode, not links) in layout order: depth first, sorted, as mksquashfs reads them.</summary>
+    private static void CollectFiles(TreeNode directory, List<TreeNode> files)
+    {
+        var stack = new Stack<(TreeNode Dir, int Index)>();
+        stack.Push((directory, 0));
+        while (stack.Count > 0)
+        {
+            (TreeNode dir, int i) = stack.Pop();
+            List<TreeNode> children = dir.Sorted();
+            for (; i < children.Count; i++)
+            {
+                TreeNode child = children[i];
+                if (child.Entry.Type == FileSystemEntryType.RegularFile)
+                {
+                    files.Add(child);
+                }
+                else if (child.IsDirectory)
+                {
+                    stack.Push((dir, i + 1));
+                    stack.Push((child, 0));
+                    break;
+                }
+            }
+        }
+    }
+
+    private void CopyDataBlocks(List<TreeNode> files, FileStream output, CancellationToken cancellationToken)
+    {
+        foreach (TreeNode file in files)
+        {
+            FileContent c = file.Content!;
+            if (c.Placed)
+            {
+                continue;
+            }
+            c.Placed = true;
+            c.Start = output.Position;
+            CopyRange(_spool, c.SpoolStart, c.SpoolLength, output, cancellationToken);
+        }
+    }
+
+    private static void CopyRange(FileStream from, long start, long length, FileStream output, CancellationToken cancellationToken)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            while (length > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int n = RandomAccess.Read(from.SafeFileHandle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, length)), start);
+                if (n <= 0)
+                {
+                    throw new IOException("a spool file ended early");
+                }
+                output.Write(buffer, 0, n);
+                start += n;
+                length -= n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task<List<(long Start, uint Word)>> WriteFragmentsAsync(List<TreeNode> files, FileStream output, CancellationToken cancellationToken)
+    {
+        // The tails in image order, each content once.
+        var imageOrder = new List<FileContent>(_streamedTails.Count);
+        var seen = new HashSet<FileContent>(ReferenceEqualityComparer.Instance);
+        foreach (TreeNode file in files)
+        {
+            FileContent c = file.Content!;
+            if (c.TailLength > 0 && seen.Add(c))
+            {
+                imageOrder.Add(c);
+            }
+        }
+        if (imageOrder.SequenceEqual(_streamedTails, ReferenceEqualityComparer.Instance))
+        {
+            long at = output.Position;
+            CopyRange(_fragmentSpool, 0, _fragmentSpool.Length, output, cancellationToken);
+            foreach (FileContent c in imageOrder)
+            {
+                c.Fragment = c.StreamedFragment;
+                c.FragmentOffset = c.StreamedFragmentOffset;
+            }
+            return _streamedFragmentTable.Select(f => (at + f.Start, f.Word)).ToList();
+        }
+
+        var fragments = new List<(long Start, uint Word)>();
+        await using var pipeline = new BlockPipeline(_codec, output, _blockSize, _options.MaxDegreeOfParallelism);
+        byte[]? current = null;
+        int used = 0;
+
+        async ValueTask SubmitCurrentAsync()
+        {
+            int slot = fragments.Count;
+            fragments.Add(default);
+            await pipeline.SubmitAsync(current!, used, (position, word) => fragments[slot] = (position, word), cancellationToken).ConfigureAwait(false);
+            current = null;
+            used = 0;
+        }
+
+        foreach (TreeNode file in files)
+        {
+            FileContent c = file.Content!;
+            if (c.TailLength == 0 || c.Fragment != SquashfsFormat.NoFragment)
+            {
+                continue;
+            }
+            if (current is not null && used + c.TailLength > _blockSize)
+            {
+                await SubmitCurrentAsync().ConfigureAwait(false);
+            }
+            current ??= BlockPipeline.RentBlock(_blockSize);
+            c.Fragment = (uint)fragments.Count;
+            c.FragmentOffset = (uint)used;
+            if (RandomAccess.Read(_tails.SafeFileHandle, current.AsSpan(used, c.TailLength), c.TailSpoolOffset) != c.TailLength)
+            {
+                throw new IOException("the tail spool ended early");
+            }
+            used += c.TailLength;
+        }
+        if (current is not null)
+        {
+            await SubmitCurrentAsync().ConfigureAwait(false);
+        }
+        await pipeline.CompleteAsync().ConfigureAwait(false);
+        return fragments;
+    }
+
+    // ---------------------------------------------------------------- metadata
+
+    /// <summary>Inode and directory tables, then the lookup tables and the superblock.</summary>
+    private sealed class MetadataLayout(ImageBuilder image)
+    {
+        private readonly MetadataWriter _inodes = new(image._codec);
+        private readonly MetadataWriter _directories = new(image._codec);
+        private readonly Dictionary<uint, ushort> _idIndex = [];
+        private readonly List<uint> _ids = [];
+        private readonly Dictionary<string, uint> _xattrIndex = new(StringComparer.Ordinal);
+        private readonly List<(byte[] Bytes, int Count)> _xattrSets = [];
+        private readonly List<ulong> _inodeRefs = [];
+        private readonly MemoryStream _scratch = new();
+        private uint _nextInode = 1;
+
+        public void Write(FileStream output, List<(long Start, uint Word)> fragments, CancellationToken cancellationToken)
+        {
+            NumberInodes(image._root);
+            CollectIds(image._root);
+            uint inodeCount = _nextInode - 1;
+            _inodeRefs.AddRange(new ulong[inodeCount]);
+            ulong rootRef = WriteDirectory(image._root, inodeCount + 1, cancellationToken);
+            _inodes.Finish();
+            _directories.Finish();
+
+            var sb = new Superblock
+            {
+                InodeCount = inodeCount,
+                ModificationTime = (uint)(image._options.ModificationTime ?? image._maxTime),
+                BlockSize = (uint)image._blockSize,
+                FragmentCount = (uint)fragments.Count,
+                Compression = image._codec.Id,
+                BlockLog = (ushort)System.Numerics.BitOperations.Log2((uint)image._blockSize),
+                IdCount = (ushort)_ids.Count,
+                VersionMajor = 4,
+                VersionMinor = 0,
+                RootInode = rootRef,
+                XattrIdTableStart = SquashfsFormat.NoTable,
+                ExportTableStart = SquashfsFormat.NoTable,
+            };
+            sb.Flags = SquashfsFormat.Exportable;
+            if (image._options.Deduplicate)
+            {
+                sb.Flags |= SquashfsFormat.Duplicates;
+            }
+            if (image._options.Compression == SquashfsCompression.None)
+            {
+                sb.Flags |= SquashfsFormat.UncompressedInodes | SquashfsFormat.UncompressedData | SquashfsFormat.UncompressedFragments
+                    | SquashfsFormat.UncompressedXattrs | SquashfsFormat.UncompressedIds;
+            }
+            if (_xattrSets.Count == 0)
+            {
+                sb.Flags |= SquashfsFormat.NoXattrs;
+            }
+
+            // The kernel insists on this order: inodes, directories, fragments, export, ids, xattrs.
+            sb.InodeTableStart = (ulong)output.Position;
+            _inodes.Output.WriteTo(output);
+            sb.DirectoryTableStart = (ulong)output.Position;
+            _directories.Output.WriteTo(output);
+
+            sb.FragmentTableStart = (ulong)WriteTable(output, w =>
+            {
+                foreach ((long start, uint word) in fragments)
+                {
+                    w.WriteUInt64((ulong)start);
+                    w.WriteUInt32(word);
+                    w.WriteUInt32(0);
+                }
+            });
+            sb.ExportTableStart = (ulong)WriteTable(output, w =>
+            {
+                foreach (ulong inodeRef in _inodeRefs)
+                {
+                    w.WriteUInt64(inodeRef);
+                }
+            });
+            sb.IdTableStart = (ulong)WriteTable(output, w =>
+            {
+                foreach (uint id in _ids)
+                {
+                    w.WriteUInt32(id);
+                }
+            });
+            if (_xattrSets.Count > 0)
+            {
+                sb.XattrIdTableStart = (ulong)WriteXattrs(output);
+            }
+
+            sb.BytesUsed = (ulong)output.Position;
+            long padded = (output.Position + SquashfsFormat.ImagePadding - 1) / SquashfsFormat.ImagePadding * SquashfsFormat.ImagePadding;
+            output.Write(new byte[padded - output.Position]);
+            Span<byte> superblock = stackalloc byte[SquashfsFormat.SuperblockSize];
+            sb.Write(superblock);
+            output.Position = 0;
+            output.Write(superblock);
+            output.Flush(flushToDisk: false);
+        }
+
+        /// <summary>Metadata blocks of the entries, then the index of their absolute positions; returns the index's position.</summary>
+        private long WriteTable(FileStream output, Action<MetadataWriter> fill)
+        {
+            var w = new MetadataWriter(image._codec);
+            fill(w);
+            w.Finish();
+            long start = output.Position;
+            w.Output.WriteTo(output);
+            long index = output.Position;
+            Span<byte> b = stackalloc byte[8];
+            foreach (long block in w.BlockStarts)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(b, (ulong)(start + block));
+                output.Write(b);
+            }
+            return index;
+        }
+
+        private long WriteXattrs(FileStream output)
+        {
+            var kv = new MetadataWriter(image._codec);
+            var refs = new List<ulong>();
+            foreach ((byte[] bytes, _) in _xattrSets)
+            {
+                refs.Add(SquashfsFormat.InodeRef(kv.BlockStart, kv.Offset));
+                kv.Write(bytes);
+            }
+            kv.Finish();
+            long kvStart = output.Position;
+            kv.Output.WriteTo(output);
+
+            var ids = new MetadataWriter(image._codec);
+            for (int i = 0; i < _xattrSets.Count; i++)
+            {
+                ids.WriteUInt64(refs[i]);
+                ids.WriteUInt32((uint)_xattrSets[i].Count);
+                ids.WriteUInt32((uint)_xattrSets[i].Bytes.Length);
+            }
+            ids.Finish();
+            long idsStart = output.Position;
+            ids.Output.WriteTo(output);
+
+            long header = output.Position;
+            Span<byte> b = stackalloc byte[16];
+            BinaryPrimitives.WriteUInt64LittleEndian(b, (ulong)kvStart);
+            BinaryPrimitives.WriteUInt32LittleEndian(b[8..], (uint)_xattrSets.Count);
+            BinaryPrimitives.WriteUInt32LittleEndian(b[12..], 0);
+            output.Write(b);
+            foreach (long block in ids.BlockStarts)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(b, (ulong)(idsStart + block));
+                output.Write(b[..8]);
+            }
+            return header;
+        }
+
+        /// <summary>Inode numbers in the order inodes are written: a directory's subdirectories, its other children, then itself.</summary>
+        private void NumberInodes(TreeNode root)
+        {
+            var stack = new Stack<(TreeNode Dir, int Index)>();
+            stack.Push((root, 0));
+            while (stack.Count > 0)
+            {
+                (TreeNode dir, int i) = stack.Pop();
+                List<TreeNode> children = dir.Sorted();
+                bool descended = false;
+                for (; i < children.Count; i++)
+                {
+                    if (children[i].IsDirectory)
+                    {
+                        stack.Push((dir, i + 1));
+                        stack.Push((children[i], 0));
+                        descended = true;
+                        break;
+                    }
+                }
+                if (descended)
+                {
+                    continue;
+                }
+                foreach (TreeNode child in children)
+                {
+                    TreeNode inode = child.Inode ?? child;
+                    if (!inode.IsDirectory && inode.InodeNumber == 0)
+                    {
+                        inode.InodeNumber = _nextInode++;
+                    }
+                }
+                dir.InodeNumber = _nextInode++;
+            }
+        }
+
+        private void CollectIds(TreeNode root)
+        {
+            var all = new SortedSet<uint>();
+            var stack = new Stack<TreeNode>();
+            stack.Push(root);
+            while (stack.Count > 0)
+            {
+                TreeNode node = stack.Pop();
+                all.Add((uint)node.Entry.Uid);
+                all.Add((uint)node.Entry.Gid);
+                if (node.Children is not null)
+                {
+                    foreach (TreeNode child in node.Children.Values)
+                    {
+                        stack.Push(child);
+                    }
+                }
+            }
+            if (all.Count > SquashfsFormat.MaxIds)
+            {
+                throw Diagnostic.Error("SM2103", "/", $"the input uses {all.Count} distinct owner and group ids; squashfs holds at most {SquashfsFormat.MaxIds}");
+            }
+            foreach (uint id in all)
+            {
+                _idIndex[id] = (ushort)_ids.Count;
+                _ids.Add(id);
+            }
+        }
+
+        /// <summary>Writes the inodes of a directory's subtree, its listing and its own inode; returns that inode's reference.</summary>
+        private ulong WriteDirectory(TreeNode dir, uint parentInode, CancellationToken cancellationToken)
+        {
+            List<TreeNode> children = dir.Sorted();
+            int subdirectories = 0;
+            foreach (TreeNode child in children)
+            {
+                if (child.IsDirectory)
+                {
+                    subdirectories++;
+                    cancellationToken.ThrowIfCancellationRequested();
+                    child.InodeRef = WriteDirectory(child, dir.InodeNumber, cancellationToken);
+                }
+            }
+            foreach (TreeNode child in children)
+            {
+                TreeNode inode = child.Inode ?? child;
+                if (!inode.IsDirectory && !inode.InodeWritten)
+                {
+                    inode.InodeRef = WriteInode(inode);
+                    inode.InodeWritten = true;
+                }
+            }
+
+            byte[] listing = BuildListing(children, out List<(int Position, byte[] Name)> index);
+            long listingPosition = _directories.Position;
+            long listingBlock = _directories.BlockStart;
+            int listingOffset = _directories.Offset;
+            _directories.Write(listing);
+
+            FileSystemEntry e = dir.Entry;
+            uint xattr = XattrIndex(e);
+            uint fileSize = (uint)listing.Length + 3;
+            uint nlink = (uint)(2 + subdirectories);
+            _scratch.SetLength(0);
+            var w = new BinaryWriter(_scratch);
+            bool extended = index.Count > 0 || xattr != SquashfsFormat.NoXattr || fileSize > ushort.MaxValue || listingBlock > uint.MaxValue;
+            WriteHeader(w, extended ? (ushort)(SquashfsFormat.Directory + SquashfsFormat.ExtendedOffset) : SquashfsFormat.Directory, e, dir.InodeNumber);
+            if (extended)
+            {
+                w.Write(nlink);
+                w.Write(fileSize);
+                w.Write((uint)listingBlock);
+                w.Write(parentInode);
+                w.Write((ushort)index.Count);
+                w.Write((ushort)listingOffset);
+                w.Write(xattr);
+                foreach ((int position, byte[] name) in index)
+                {
+                    w.Write((uint)position);
+                    w.Write((uint)_directories.BlockStartAt(listingPosition + position));
+                    w.Write((uint)(name.Length - 1));
+                    w.Write(name);
+                }
+            }
+            else
+            {
+                w.Write((uint)listingBlock);
+                w.Write(nlink);
+                w.Write((ushort)fileSize);
+                w.Write((ushort)listingOffset);
+                w.Write(parentInode);
+            }
+            return Emit(dir.InodeNumber);
+        }
+
+        /// <summary>
+        /// A directory's entries under headers (each header: up to 256 entries whose inodes share a
+        /// metadata block and lie within ±32767 inode numbers), plus an index entry wherever the
+        /// listing crosses another 8 KiB so lookups in large directories can skip ahead.
+        /// </summary>
+        private static byte[] BuildListing(List<TreeNode> children, out List<(int Position, byte[] Name)> index)
+        {
+            index = [];
+            var listing = new MemoryStream();
+            var w = new BinaryWriter(listing);
+            int headerAt = -1;
+            int count = 0;
+            uint headerBlock = 0;
+            uint headerInode = 0;
+            int indexAnchor = 0;
+
+            void CloseHeader()
+            {
+                if (headerAt >= 0)
+                {
+                    long end = listing.Position;
+                    listing.Position = headerAt;
+                    w.Write((uint)(count - 1));
+                    listing.Position = end;
+                }
+            }
+
+            foreach (TreeNode child in children)
+            {
+                TreeNode inode = child.Inode ?? child;
+                uint block = (uint)(inode.InodeRef >> 16);
+                ushort offset = (ushort)(inode.InodeRef & 0xFFFF);
+                long delta = (long)inode.InodeNumber - headerInode;
+                int entrySize = 8 + child.NameBytes.Length;
+                bool crossing = headerAt >= 0 && listing.Position + entrySize - indexAnchor > SquashfsFormat.MetadataBlockSize;
+                if (headerAt < 0 || crossing || count == SquashfsFormat.DirectoryHeaderMaxEntries || block != headerBlock || delta is > short.MaxValue or < short.MinValue)
+                {
+                    CloseHeader();
+                    if (crossing)
+                    {
+                        index.Add(((int)listing.Position, child.NameBytes));
+                        indexAnchor = (int)listing.Position;
+                    }
+                    headerAt = (int)listing.Position;
+                    count = 0;
+                    headerBlock = block;
+                    headerInode = inode.InodeNumber;
+                    w.Write(0u);
+                    w.Write(block);
+                    w.Write(headerInode);
+                }
+                w.Write(offset);
+                w.Write((short)((long)inode.InodeNumber - headerInode));
+                w.Write(BasicType(inode.Entry.Type));
+                w.Write((ushort)(child.NameBytes.Length - 1));
+                w.Write(child.NameBytes);
+                count++;
+            }
+            CloseHeader();
+            return listing.ToArray();
+        }
+
+        private static ushort BasicType(FileSystemEntryType type) => type switch
+        {
+            FileSystemEntryType.Directory => SquashfsFormat.Directory,
+            FileSystemEntryType.RegularFile => SquashfsFormat.File,
+            FileSystemEntryType.Symlink => SquashfsFormat.Symlink,
+            FileSystemEntryType.BlockDevice => SquashfsFormat.BlockDevice,
+            FileSystemEntryType.CharacterDevice => SquashfsFormat.CharDevice,
+            FileSystemEntryType.Fifo => SquashfsFormat.Fifo,
+            FileSystemEntryType.Socket => SquashfsFormat.Socket,
+            _ => throw new InvalidOperationException($"no inode type for {type}"),
+        };
+
+        private ulong WriteInode(TreeNode node)
+        {
+            FileSystemEntry e = node.Entry;
+            uint xattr = XattrIndex(e);
+            bool hasXattr = xattr != SquashfsFormat.NoXattr;
+            uint nlink = node.LinkCount;
+            _scratch.SetLength(0);
+            var w = new BinaryWriter(_scratch);
+            switch (e.Type)
+            {
+                case FileSystemEntryType.RegularFile:
+                {
+                    FileContent c = node.Content!;
+                    // Sparse files take the extended form too, as mksquashfs writes them (it records the bytes saved).
+                    bool extended = hasXattr || nlink > 1 || c.SparseBytes > 0 || c.Start > uint.MaxValue || c.Size > uint.MaxValue;
+                    WriteHeader(w, extended ? (ushort)(SquashfsFormat.File + SquashfsFormat.ExtendedOffset) : SquashfsFormat.File, e, node.InodeNumber);
+                    long start = c.Blocks.Length == 0 ? 0 : c.Start;
+                    if (extended)
+                    {
+                        w.Write((ulong)start);
+                        w.Write((ulong)c.Size);
+                        w.Write((ulong)c.SparseBytes);
+                        w.Write(nlink);
+                        w.Write(c.Fragment);
+                        w.Write(c.FragmentOffset);
+                        w.Write(xattr);
+                    }
+                    else
+                    {
+                        w.Write((uint)start);
+                        w.Write(c.Fragment);
+                        w.Write(c.FragmentOffset);
+                        w.Write((uint)c.Size);
+                    }
+                    foreach (uint word in c.Blocks)
+                    {
+                        w.Write(word);
+                    }
+                    break;
+                }
+                case FileSystemEntryType.Symlink:
+                {
+                    byte[] target = Encoding.UTF8.GetBytes(e.LinkTarget!);
+                    WriteHeader(w, hasXattr ? (ushort)(SquashfsFormat.Symlink + SquashfsFormat.ExtendedOffset) : SquashfsFormat.Symlink, e, node.InodeNumber);
+                    w.Write(nlink);
+                    w.Write((uint)target.Length);
+                    w.Write(target);
+                    if (hasXattr)
+                    {
+                        w.Write(xattr);
+                    }
+                    break;
+                }
+                case FileSystemEntryType.CharacterDevice or FileSystemEntryType.BlockDevice:
+                {
+                    bool block = e.Type == FileSystemEntryType.BlockDevice;
+                    ushort type = block ? SquashfsFormat.BlockDevice : SquashfsFormat.CharDevice;
+                    WriteHeader(w, hasXattr ? (ushort)(type + SquashfsFormat.ExtendedOffset) : type, e, node.InodeNumber);
+                    w.Write(nlink);
+                    w.Write(SquashfsFormat.EncodeDevice(e.DeviceMajor, e.DeviceMinor));
+                    if (hasXattr)
+                    {
+                        w.Write(xattr);
+                    }
+                    break;
+                }
+                case FileSystemEntryType.Fifo or FileSystemEntryType.Socket:
+                {
+                    bool fifo = e.Type == FileSystemEntryType.Fifo;
+                    ushort type = fifo ? SquashfsFormat.Fifo : SquashfsFormat.Socket;
+                    WriteHeader(w, hasXattr ? (ushort)(type + SquashfsFormat.ExtendedOffset) : type, e, node.InodeNumber);
+                    w.Write(nlink);
+                    if (hasXattr)
+                    {
+                        w.Write(xattr);
+                    }
+                    break;
+                }
+                default:
+                    throw new InvalidOperationException($"no inode for {e.Type}");
+            }
+            return Emit(node.InodeNumber);
+        }
+
+        private void WriteHeader(BinaryWriter w, ushort type, FileSystemEntry e, uint number)
+        {
+            w.Write(type);
+            // Permission bits only: the type lives in the inode type, and recent kernels refuse an
+            // inode whose mode carries type bits (mksquashfs writes them the same way).
+            w.Write((ushort)e.Mode);
+            w.Write(_idIndex[(uint)e.Uid]);
+            w.Write(_idIndex[(uint)e.Gid]);
+            w.Write((uint)e.ModificationTime);
+            w.Write(number);
+        }
+
+        /// <summary>Appends the inode built in the scratch buffer to the inode table; returns its reference.</summary>
+        private ulong Emit(uint number)
+        {
+            ulong reference = SquashfsFormat.InodeRef(_inodes.BlockStart, _inodes.Offset);
+            _inodes.Write(_scratch.GetBuffer().AsSpan(0, (int)_scratch.Length));
+            _inodeRefs[(int)number - 1] = reference;
+            return reference;
+        }
+
+        /// <summary>The index of the entry's attribute set in the xattr id table (sets are stored once), or none.</summary>
+        private uint XattrIndex(FileSystemEntry e)
+        {
+            if (e.ExtendedAttributes.Count == 0)
+            {
+                return SquashfsFormat.NoXattr;
+            }
+            var bytes = new MemoryStream();
+            var w = new BinaryWriter(bytes);
+            foreach (KeyValuePair<string, byte[]> pair in e.ExtendedAttributes.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                int type = XattrType(pair.Key);
+                byte[] name = Encoding.UTF8.GetBytes(pair.Key[SquashfsFormat.XattrPrefixes[type].Length..]);
+                w.Write((ushort)type);
+                w.Write((ushort)name.Length);
+                w.Write(name);
+                w.Write((uint)pair.Value.Length);
+                w.Write(pair.Value);
+            }
+            byte[] set = bytes.ToArray();
+            string key = Convert.ToBase64String(set);
+            if (!_xattrIndex.TryGetValue(key, out uint id))
+            {
+                id = (uint)_xattrSets.Count;
+                _xattrSets.Add((set, e.ExtendedAttributes.Count));
+                _xattrIndex.Add(key, id);
+            }
+            return id;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using Supermachine.Bake;
+using Supermachine.Diagnostics;
+using Supermachine.Oci.Locking;
+using Supermachine.Oci.Manifests;
+using Supermachine.Oci.References;
+using Supermachine.Oci.Storage;
+
+namespace Supermachine.Tasks.Cli.Commands;
+
+/// <summary>Command-line options to the same <see cref="MicroVmImageRequest"/> an MSBuild item makes, validated the same way.</summary>
+internal static class ImageRequests
+{
+    public static MicroVmImageRequest FromCommandLine(ParsedCommand command, string reference)
+    {
+        string? cmd = command.Trailing.Count > 0
+            ? string.Join(' ', command.Trailing.Select(Quote))
+            : command.Value("cmd");
+        var metadata = new Dictionary<string, string?>(StringComparer.Ordinal)
+        {
+            ["Name"] = command.Value("name"),
+            ["Port"] = command.Value("port"),
+            ["Env"] = string.Join(';', command.Values("env")),
+            ["Command"] = cmd,
+            ["MemoryMiB"] = command.Value("memory"),
+            ["Vcpus"] = command.Value("vcpus"),
+            ["Platform"] = command.Value("platform"),
+        };
+        return MicroVmImageRequest.FromMetadata(reference, key => metadata.GetValueOrDefault(key));
+    }
+
+    /// <summary>The lock mode the SDK passes to the host: Default (record new resolutions), Locked (refuse unrecorded ones) or Refresh.</summary>
+    public static string LockMode => Environment.GetEnvironmentVariable("SUPERMACHINE_LOCK_MODE") is { Length: > 0 } m ? m : "Default";
+
+    private static string? LockFilePath => Environment.GetEnvironmentVariable("SUPERMACHINE_LOCK_FILE") is { Length: > 0 } p ? p : null;
+
+    /// <summary>The lock file the SDK passes to the host, or null when baking by hand; Locked mode refuses a reference it lacks (SM2305).</summary>
+    public static ImageLockFile? LoadLockFile(MicroVmImageRequest request)
+    {
+        if (LockFilePath is not string path)
+        {
+            return null;
+        }
+        ImageLockFile lockFile = ImageLockFile.Load(path);
+        if (LockMode == "Locked" && Lockable(request) is ImageReference reference && lockFile.TryGet(reference, PlatformOf(request)) is null)
+        {
+            throw Diagnostic.Error("SM2305", request.Reference, path);
+        }
+        return lockFile;
+    }
+
+    /// <summary>
+    /// Records the digest a bake resolved. Parallel bakes of one project share the lock file, so each
+    /// merges its own entry into the current file under a cross-process lock.
+    /// </summary>
+    public static async Task RecordAsync(MicroVmImageRequest request, string digest, CancellationToken cancellationToken)
+    {
+        if (LockFilePath is not string path || LockMode == "Locked" || Lockable(request) is not ImageReference reference)
+        {
+            return;
+        }
+        await using FileStream guard = await FileLock.AcquireAsync(path + ".lock", cancellationToken).ConfigureAwait(false);
+        ImageLockFile current = ImageLockFile.Load(path);
+        current.Set(reference, PlatformOf(request), digest);
+        if (current.IsChanged)
+        {
+            await current.SaveAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // Only registry references by tag resolve to something that can change; local sources and digests cannot.
+    private static ImageReference? Lockable(MicroVmImageRequest request) =>
+        !request.Reference.Contains("-layout:", StringComparison.Ordinal) && !request.Reference.Contains("-archive:", StringComparison.Ordinal)
+        && ImageReference.TryParse(request.Reference, out ImageReference? parsed, out _) && parsed.Digest is null ? parsed : null;
+
+    private static string PlatformOf(MicroVmImageRequest request) =>
+        (request.Platform is string p ? Platform.Parse(p) : Platform.Host).ToString();
+
+    private static string Quote(string word) =>
+        word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,@%+".Contains(c)) ? word : "'" + word.Replace("'", "'\\''") + "'";
+}

@@ -1,0 +1,49 @@
+using Supermachine.Bake;
+
+namespace Supermachine.Tasks.Cli.Commands;
+
+/// <summary>
+/// What exec and run start: a baked directory (restored when it has a snapshot), or an image
+/// reference baked first into a temporary cold-bootable directory.
+/// </summary>
+internal static class ImageStarter
+{
+    public static async Task<(MicroVm Vm, string? Temporary)> StartAsync(ParsedCommand command, string target, CancellationToken cancellationToken)
+    {
+        string? temporary = null;
+        MicroVmImage image;
+        if (File.Exists(Path.Combine(target, SnapshotManifest.FileName)))
+        {
+            image = MicroVmImage.Load(target);
+        }
+        else
+        {
+            temporary = Path.Combine(Path.GetTempPath(), "supermachine-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
+            image = await ImageBaker.BakeAsync(ImageRequests.FromCommandLine(command, target), temporary, new BakeOptions
+            {
+                Snapshot = false,
+                Progress = HostOutput.Progress,
+                Detail = HostOutput.Detail,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        try
+        {
+            MicroVm vm = await MicroVm.StartAsync(image, new MicroVmOptions { Log = HostOutput.Detail }, cancellationToken).ConfigureAwait(false);
+            HostOutput.Detail($"{(vm.Restored ? "restored" : "booted")} {image.Name} in {vm.StartDuration.TotalMilliseconds:F0} ms");
+            return (vm, temporary);
+        }
+        catch
+        {
+            Cleanup(temporary);
+            throw;
+        }
+    }
+
+    public static void Cleanup(string? temporary)
+    {
+        if (temporary is not null && Directory.Exists(temporary))
+        {
+            Directory.Delete(temporary, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,166 @@
+using System.Text.Json;
+using Supermachine.Tests.Infrastructure;
+using Supermachine.Tests.Oci;
+
+namespace Supermachine.Tasks.Tests.Sdk;
+
+/// <summary>
+/// The SDK end to end, as a user runs it: real dotnet build, build again, publish, test and clean of
+/// throwaway projects against the packed packages, baking redis:7 from a registry on 127.0.0.1
+/// reached through SupermachineRegistryMirrors, under the real engine.
+/// </summary>
+public class SdkBakeTests : IAsyncLifetime
+{
+    private RegistryServer _registry = null!;
+    private readonly string _cache = Directory.CreateTempSubdirectory("sm-sdk-cache-").FullName;
+    private readonly string _packages = Directory.CreateTempSubdirectory("sm-sdk-packages-").FullName;
+
+    public async Task InitializeAsync()
+    {
+        _registry = await RegistryServer.StartAsync(new RegistryAuth.None());
+        _registry.Push($"oci:{OciTestFixtures.Layout}:redis", "library/redis:7");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _registry.DisposeAsync();
+        Directory.Delete(_cache, recursive: true);
+        Directory.Delete(_packages, recursive: true);
+    }
+
+    private string Project(string items, string extraProperties = "", bool test = false) => $"""
+        <Project Sdk="Supermachine.Sdk/$(SdkVersion)">
+          <PropertyGroup>
+            {(test ? "" : "<OutputType>Exe</OutputType>")}
+            <TargetFramework>net10.0</TargetFramework>
+            <ImplicitUsings>enable</ImplicitUsings>
+            <Nullable>enable</Nullable>
+            <SupermachineRegistryMirrors>docker.io=http://{_registry.Host}</SupermachineRegistryMirrors>
+            <SupermachineCacheDir>{_cache}</SupermachineCacheDir>
+            {extraProperties}
+          </PropertyGroup>
+          <ItemGroup>{items}</ItemGroup>
+          {(test ? """
+          <ItemGroup>
+            <PackageReference Include="Microsoft.NET.Test.Sdk" Version="18.0.1" />
+            <PackageReference Include="xunit" Version="2.9.3" />
+            <PackageReference Include="xunit.runner.visualstudio" Version="3.1.5" PrivateAssets="all" />
+          </ItemGroup>
+          """ : "")}
+        </Project>
+        """;
+
+    private static void Succeeded(ProcessResult r) => Assert.True(r.ExitCode == 0, r.Output);
+
+    [RequiresToolFact("qemu-system-x86_64", "docker-registry", "skopeo")]
+    public async Task Build_bakes_once_then_skips_publishes_rebakes_on_change_and_cleans()
+    {
+        using var app = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />"""), packagesFolder: _packages);
+        app.WriteFile("Program.cs", "Console.WriteLine(\"app\");");
+        string artifact = Path.Combine(app.Directory, "bin", "Debug", "net10.0", "microvms", "redis_7");
+
+        ProcessResult first = await app.DotnetAsync("build", "-nologo", "-v:n");
+        Succeeded(first);
+        Assert.Contains("redis_7: pulling", first.StandardOutput);
+        SnapshotManifestView manifest = SnapshotManifestView.Read(artifact);
+        Assert.True(manifest.HasSnapshot);
+        Assert.True(File.Exists(Path.Combine(artifact, "snapshot", "ram")));
+        // Tags resolve to digests on the first build and are recorded beside the project.
+        string lockText = await File.ReadAllTextAsync(Path.Combine(app.Directory, "microvms.lock.json"));
+        Assert.Contains("docker.io/library/redis:7", lockText);
+        Assert.Contains(manifest.ImageDigest, lockText);
+
+        ProcessResult again = await app.DotnetAsync("build", "-nologo", "-v:d");
+        Succeeded(again);
+        Assert.Contains("Skipping target \"SupermachineBake\" because all output files are up-to-date", again.StandardOutput);
+        Assert.DoesNotContain("redis_7: pulling", again.StandardOutput);
+
+        ProcessResult publish = await app.DotnetAsync("publish", "-nologo", "-o", "pub");
+        Succeeded(publish);
+        Assert.True(File.Exists(Path.Combine(app.Directory, "pub", "microvms", "redis_7", "manifest.json")));
+        Assert.True(File.Exists(Path.Combine(app.Directory, "pub", "microvms", "redis_7", "snapshot", "vmstate")));
+
+        // A changed Env is a different workload: a new fingerprint and a new bake.
+        File.WriteAllText(app.ProjectPath, File.ReadAllText(app.ProjectPath).Replace("Port=\"6379\"", "Port=\"6379\" Env=\"GREETING=changed\""));
+        ProcessResult changed = await app.DotnetAsync("build", "-nologo", "-v:n");
+        Succeeded(changed);
+        Assert.Contains("redis_7: booting", changed.StandardOutput);
+        SnapshotManifestView rebaked = SnapshotManifestView.Read(artifact);
+        Assert.NotEqual(manifest.Fingerprint, rebaked.Fingerprint);
+        Assert.Contains("GREETING=changed", rebaked.Json);
+
+        // The cache key is computed without network and follows the inputs.
+        string tasks = Path.Combine(_packages, "supermachine.sdk", ThrowawayProject.Version, "tasks", "net10.0", "Supermachine.Tasks.dll");
+        ProcessResult key1 = await ProcessRunner.RunAsync("dotnet", [tasks, "cache-key", app.ProjectPath], app.Directory);
+        ProcessResult key2 = await ProcessRunner.RunAsync("dotnet", [tasks, "cache-key", app.ProjectPath], app.Directory);
+        Succeeded(key1);
+        Assert.Matches(@"^supermachine-linux-x64-[0-9a-f]{20}$", key1.StandardOutput.Trim());
+        Assert.Equal(key1.StandardOutput, key2.StandardOutput);
+        File.WriteAllText(app.ProjectPath, File.ReadAllText(app.ProjectPath).Replace("GREETING=changed", "GREETING=other"));
+        ProcessResult key3 = await ProcessRunner.RunAsync("dotnet", [tasks, "cache-key", app.ProjectPath], app.Directory);
+        Assert.NotEqual(key1.StandardOutput, key3.StandardOutput);
+
+        ProcessResult clean = await app.DotnetAsync("clean", "-nologo");
+        Succeeded(clean);
+        Assert.False(Directory.Exists(artifact));
+    }
+
+    [RequiresToolFact("qemu-system-x86_64", "docker-registry", "skopeo")]
+    public async Task Dotnet_test_restores_the_baked_image_per_test_and_a_second_project_reuses_the_cache()
+    {
+        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />""", test: true), name: "RedisTests", packagesFolder: _packages);
+        tests.WriteFile("RedisTests.cs", """
+            using Supermachine;
+            using Xunit;
+            public class RedisTests
+            {
+                [Fact]
+                public async Task Ping()
+                {
+                    await using MicroVm vm = await MicroVm.StartAsync("redis_7");
+                    Assert.True(vm.Restored);
+                    var r = await vm.ExecAsync(["redis-cli", "ping"]);
+                    Assert.Equal("PONG\n", r.StandardOutput);
+                }
+            }
+            """);
+        ProcessResult test = await tests.DotnetAsync("test", "-nologo", "--logger", "trx;LogFileName=results.trx", "--results-directory", "results");
+        Succeeded(test);
+        // The test really ran (and passed) in the restored guest: read the runner's own counts.
+        string trx = await File.ReadAllTextAsync(Path.Combine(tests.Directory, "results", "results.trx"));
+        Assert.Matches("<Counters total=\"1\" executed=\"1\" passed=\"1\" failed=\"0\"", trx);
+
+        using var second = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />"""), name: "Second", packagesFolder: _packages);
+        second.WriteFile("Program.cs", "Console.WriteLine(1);");
+        ProcessResult reuse = await second.DotnetAsync("build", "-nologo", "-v:n");
+        Succeeded(reuse);
+        Assert.Contains("reused the cached bake", reuse.StandardOutput);
+        Assert.DoesNotContain("redis_7: booting", reuse.StandardOutput);
+    }
+
+    [RequiresToolFact("docker-registry", "skopeo")]
+    public async Task Locked_mode_fails_for_a_reference_missing_from_the_lock_file()
+    {
+        using var app = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />""", "<SupermachineLockMode>Locked</SupermachineLockMode>"), packagesFolder: _packages);
+        app.WriteFile("Program.cs", "Console.WriteLine(1);");
+
+        ProcessResult r = await app.DotnetAsync("build", "-nologo");
+
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("error SM2305", r.StandardOutput);
+        Assert.Contains("'redis:7' is not in the lock file", r.StandardOutput);
+        Assert.False(File.Exists(Path.Combine(app.Directory, "microvms.lock.json")));
+    }
+
+    /// <summary>The few manifest fields these tests read, straight from the JSON a user would see.</summary>
+    private sealed record SnapshotManifestView(string Json, string Fingerprint, string ImageDigest, bool HasSnapshot)
+    {
+        public static SnapshotManifestView Read(string directory)
+        {
+            string json = File.ReadAllText(Path.Combine(directory, "manifest.json"));
+            using JsonDocument doc = JsonDocument.Parse(json);
+            JsonElement root = doc.RootElement;
+            return new(json, root.GetProperty("fingerprint").GetString()!, root.GetProperty("imageDigest").GetString()!, root.GetProperty("hasSnapshot").GetBoolean());
+        }
+    }
+}
