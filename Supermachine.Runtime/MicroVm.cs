@@ -112,9 +112,22 @@ public sealed class MicroVm : IAsyncDisposable
         }, cancellationToken).ConfigureAwait(false);
         if (workload.Port is int port)
         {
+            // Watch the workload while waiting: one that dies fails now, not when the wait times out.
+            using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            Task listening = guest.Agent.WaitForPortAsync(port, readyTimeout, waiting.Token);
+            while (!listening.IsCompleted)
+            {
+                await Task.WhenAny(listening, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (!listening.IsCompleted && !(await guest.Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false)).Running)
+                {
+                    await waiting.CancelAsync().ConfigureAwait(false);
+                    throw Diagnostic.Error("SM3256", name, $"it exited before listening on port {port}.", await guest.DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
+                }
+            }
             try
             {
-                await guest.Agent.WaitForPortAsync(port, readyTimeout, cancellationToken).ConfigureAwait(false);
+                await listening.ConfigureAwait(false);
             }
             catch (Exception e) when (e is SupermachineException or TimeoutException)
             {

@@ -36,7 +36,10 @@ public sealed class BakeOptions
     /// <summary>Take the RAM snapshot; false leaves a cold-bootable image (rootfs, kernel, initramfs, manifest).</summary>
     public bool Snapshot { get; init; } = true;
 
-    /// <summary>How long the workload may take to listen on its port (emulated guests are slow).</summary>
+    /// <summary>How long the guest may take to boot until its agent answers (emulated guests are slow).</summary>
+    public TimeSpan BootTimeout { get; init; } = TimeSpan.FromMinutes(3);
+
+    /// <summary>How long the workload may take, once started, to listen on its port.</summary>
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Reuse and fill the shared bake cache (CACHE/bakes) keyed by fingerprint.</summary>
@@ -214,7 +217,7 @@ public static class ImageBaker
                     Accelerator = accelerator.Accelerator,
                     Snapshottable = true,
                 };
-                await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.BootTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"agent up after {phase.ElapsedMilliseconds} ms");
                 progress(request.Port is int p ? $"{request.Name}: waiting for port {p}" : $"{request.Name}: starting the workload");
                 await MicroVm.StartWorkloadAsync(guest, request.Name, workloadRecord, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
