@@ -24,13 +24,6 @@ internal sealed class PaxXattrSniffer(Stream inner) : ReadOnlyWrapperStream(inne
     /// <summary>The raw xattrs of entry <paramref name="ordinal"/>, if its PAX header had any.</summary>
     public IReadOnlyDictionary<string, byte[]>? For(int ordinal) => _byEntry.GetValueOrDefault(ordinal);
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {

@@ -8,6 +8,18 @@ internal abstract class ReadOnlyWrapperStream(Stream inner) : Stream
 {
     protected Stream Inner { get; } = inner;
 
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
     public override void Flush()
     {
     }
