@@ -119,7 +119,9 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
                 args.Add(value.Trim());
             }
         }
+        Add("--name", "Name");
         Add("--port", "Port");
+        Add("--platform", "Platform");
         Add("--memory", "MemoryMiB");
         Add("--vcpus", "Vcpus");
         Add("--cmd", "Command");
