@@ -37,7 +37,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
     public ImageBuilder(SquashfsWriterOptions options, string outputPath)
     {
         _options = options;
-        _codec = SquashfsCodec.Create(options.Compression, options.CompressionLevel);
+        _codec = SquashfsCodec.Create(options.Compression, options.CompressionLevel, options.BlockSize);
         _blockSize = options.BlockSize;
         _outputPath = outputPath;
         // Spools live beside the output (same filesystem, never a RAM-backed /tmp) and vanish on close.

@@ -12,6 +12,9 @@ public enum SquashfsCompression
     /// <summary>zstd through the system libzstd (level 15 by default as mksquashfs does); kernels from 4.14.</summary>
     Zstd,
 
+    /// <summary>xz (LZMA2) through the system liblzma, preset 6 with a block-sized dictionary as mksquashfs does; smallest, slowest.</summary>
+    Xz,
+
     /// <summary>Nothing compressed (the image still says gzip, with every "uncompressed" flag set).</summary>
     None,
 }
@@ -35,10 +38,11 @@ internal abstract class SquashfsCodec
 
     public static int Bound(int length) => length + (length >> 4) + 128;
 
-    public static SquashfsCodec Create(SquashfsCompression compression, int? level) => compression switch
+    public static SquashfsCodec Create(SquashfsCompression compression, int? level, int blockSize) => compression switch
     {
         SquashfsCompression.Gzip => new GzipCodec(level ?? 9),
         SquashfsCompression.Zstd => new ZstdCodec(level ?? 15),
+        SquashfsCompression.Xz => new XzCodec(level ?? 6, blockSize),
         SquashfsCompression.None => new NoneCodec(),
         _ => throw new ArgumentOutOfRangeException(nameof(compression)),
     };
@@ -48,6 +52,7 @@ internal abstract class SquashfsCodec
     {
         SquashfsFormat.GzipId => new GzipCodec(9),
         SquashfsFormat.ZstdId => new ZstdCodec(15),
+        SquashfsFormat.XzId when LibLzma.IsAvailable => new XzCodec(6, SquashfsWriterOptions.DefaultBlockSize),
         _ => null,
     };
 
@@ -137,6 +142,32 @@ internal abstract class SquashfsCodec
                 return (int)LibZstd.Check(LibZstd.Decompress(d, (nuint)destination.Length, s, (nuint)source.Length));
             }
         }
+    }
+
+    private sealed class XzCodec : SquashfsCodec
+    {
+        private readonly uint _preset;
+        private readonly uint _dictionary;
+
+        public XzCodec(int level, int blockSize)
+        {
+            if (!LibLzma.IsAvailable)
+            {
+                throw Diagnostics.Diagnostic.Error("SM2111");
+            }
+            _preset = (uint)level;
+            _dictionary = (uint)blockSize;
+        }
+
+        public override ushort Id => SquashfsFormat.XzId;
+
+        public override int Compress(ReadOnlySpan<byte> source, byte[] destination)
+        {
+            int n = LibLzma.Compress(source, destination, _preset, _dictionary);
+            return n >= 0 && n < source.Length ? n : -1;
+        }
+
+        public override int Decompress(ReadOnlySpan<byte> source, Span<byte> destination) => LibLzma.Decompress(source, destination);
     }
 
     private sealed class NoneCodec : SquashfsCodec

@@ -53,7 +53,7 @@ public sealed class SquashfsReader : IDisposable
         {
             throw Corrupt($"it claims {_sb.BytesUsed} bytes but the file has {_length} (truncated?)");
         }
-        _codec = SquashfsCodec.ForId(_sb.Compression) ?? throw Corrupt($"it uses compressor id {_sb.Compression}, which this reader does not support (gzip and zstd are)");
+        _codec = SquashfsCodec.ForId(_sb.Compression) ?? throw Corrupt($"it uses compressor id {_sb.Compression}, which this reader does not support (gzip, zstd and, with liblzma, xz are)");
     }
 
     /// <summary>Opens the image at <paramref name="path"/> and reads its tables.</summary>
@@ -98,6 +98,7 @@ public sealed class SquashfsReader : IDisposable
     public long InodeCount => _sb.InodeCount;
 
     public SquashfsCompression Compression => _sb.Compression == SquashfsFormat.ZstdId ? SquashfsCompression.Zstd
+        : _sb.Compression == SquashfsFormat.XzId ? SquashfsCompression.Xz
         : (_sb.Flags & SquashfsFormat.UncompressedData) != 0 ? SquashfsCompression.None : SquashfsCompression.Gzip;
 
     public void Dispose() => _file.Dispose();

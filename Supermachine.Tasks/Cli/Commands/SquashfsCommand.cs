@@ -14,7 +14,7 @@ internal static class SquashfsCommand
         MinArguments: 2,
         MaxArguments: 2,
         Options: [
-            new OptionSpec("compression", null, "gzip|zstd|none", "Compressor for data and metadata (default gzip)."),
+            new OptionSpec("compression", null, "gzip|zstd|xz|none", "Compressor for data and metadata (default gzip)."),
             new OptionSpec("block-size", null, "BYTES", "Data block size (default 131072).")],
         Run: RunAsync);
 
@@ -49,6 +49,7 @@ internal static class SquashfsCommand
         {
             null or "gzip" => SquashfsCompression.Gzip,
             "zstd" => SquashfsCompression.Zstd,
+            "xz" => SquashfsCompression.Xz,
             "none" => SquashfsCompression.None,
             string other => throw Diagnostic.Error("SM2110", $"compression '{other}' is not one of gzip, zstd, none"),
         };

@@ -89,6 +89,7 @@ public sealed class SquashfsWriterTests : IDisposable
     [Theory]
     [InlineData(SquashfsCompression.Gzip)]
     [InlineData(SquashfsCompression.Zstd)]
+    [InlineData(SquashfsCompression.Xz)]
     [InlineData(SquashfsCompression.None)]
     public async Task Every_entry_kind_round_trips_through_the_reader(SquashfsCompression compression)
     {
