@@ -11,6 +11,15 @@ export SUPERMACHINE_SETUP_CACHE
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
+# apt-get update once per boot when the package lists are missing: apt-cache and apt-get download
+# (the kernel and fixture steps) find nothing before it, even when every package is installed.
+ensure_apt_lists() {
+  if [ -f /tmp/.supermachine-apt-updated ] || ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then return 0; fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq && touch /tmp/.supermachine-apt-updated
+}
+
 # Installs the Debian packages given that are not installed yet; runs apt-get update at most once.
 ensure_packages() {
   local missing=()
