@@ -51,6 +51,34 @@ public sealed partial class BakeCache
     }
 
     /// <summary>
+    /// A cached bake of the same reference made by another engine or accelerator (a CI cache restored
+    /// from a different machine, say): it cannot be used, and the caller says so before re-baking.
+    /// </summary>
+    public SnapshotManifest? FindFromOtherEngine(string reference, SnapshotManifest.EngineRecord engine, string accelerator)
+    {
+        if (!Directory.Exists(Root))
+        {
+            return null;
+        }
+        foreach (string entry in Directory.EnumerateDirectories(Root).Order(StringComparer.Ordinal))
+        {
+            try
+            {
+                SnapshotManifest manifest = SnapshotDirectory.Load(entry);
+                if (manifest.Reference == reference && (manifest.Engine != engine || manifest.Machine.Accelerator != accelerator))
+                {
+                    return manifest;
+                }
+            }
+            catch (SupermachineException)
+            {
+                // Damaged or half-made entries are not worth a warning; TryGet removes them when hit.
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
     /// Makes <paramref name="destination"/> a copy of the image in <paramref name="source"/>: hard links
     /// where the file system allows (instant, no extra space), else copies. Replaces what was there in
     /// one rename.

@@ -104,6 +104,7 @@ public static class ImageBaker
         });
 
         // 1. The output already holds this very bake.
+        SnapshotManifest? foreign = null;
         if (TryLoad(destination) is { } existing)
         {
             if (existing.Manifest.Fingerprint == fingerprint && existing.HasSnapshot == options.Snapshot)
@@ -113,9 +114,7 @@ public static class ImageBaker
             }
             if (existing.Manifest.Engine != engine || existing.Manifest.Machine.Accelerator != acceleratorName)
             {
-                options.Warning?.Invoke(Diagnostic.Format("SM4001", request.Name,
-                    $"{existing.Manifest.Engine.Name} {existing.Manifest.Engine.Version} ({existing.Manifest.Machine.Accelerator})",
-                    $"{engine.Name} {engine.Version} ({acceleratorName})"));
+                foreign = existing.Manifest;
             }
         }
 
@@ -131,7 +130,16 @@ public static class ImageBaker
                 return MicroVmImage.Load(destination);
             }
 
-            // 3. Bake, into the cache when there is one, then link it into the output.
+            // 3. Bake, into the cache when there is one, then link it into the output. A bake of the
+            // same image by another engine (in the output, or in a cache restored from elsewhere)
+            // cannot be used: say so.
+            foreign ??= cache?.FindFromOtherEngine(request.Reference, engine, acceleratorName);
+            if (foreign is not null)
+            {
+                options.Warning?.Invoke(Diagnostic.Format("SM4001", request.Name,
+                    $"{foreign.Engine.Name} {foreign.Engine.Version} ({foreign.Machine.Accelerator})",
+                    $"{engine.Name} {engine.Version} ({acceleratorName})"));
+            }
             string target = cache?.PathFor(fingerprint) ?? destination;
             await BakeIntoAsync(request, target, pulled, assets, initramfs, assetHashes, fingerprint, accelerator, engine, backend, options, cancellationToken).ConfigureAwait(false);
             if (cache is not null)

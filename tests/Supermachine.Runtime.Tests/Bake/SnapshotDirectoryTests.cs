@@ -89,3 +89,40 @@ public class SnapshotDirectoryTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 }
+
+public class BakeCacheTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("sm-bakecache-").FullName;
+
+    [Fact]
+    public async Task A_cached_bake_from_another_engine_is_found_for_the_warning_and_never_used()
+    {
+        var cache = new BakeCache(_root);
+        string fingerprint = "sha256:" + new string('c', 64);
+        string staging = Path.Combine(_root, "staging");
+        Directory.CreateDirectory(staging);
+        await File.WriteAllTextAsync(Path.Combine(staging, "rootfs.squashfs"), "x");
+        var manifest = new SnapshotManifest
+        {
+            Name = "redis_7",
+            Reference = "redis:7",
+            ImageDigest = "sha256:" + new string('1', 64),
+            Workload = new(),
+            Machine = new() { Accelerator = "kvm" },
+            Engine = new() { Name = "qemu", Version = "9.0.0" },
+            Assets = new Dictionary<string, string>(),
+            Fingerprint = fingerprint,
+            Files = [],
+        };
+        await SnapshotDirectory.CommitAsync(staging, cache.PathFor(fingerprint), manifest);
+
+        var here = new SnapshotManifest.EngineRecord { Name = "qemu", Version = "7.2.22" };
+        Assert.Equal("9.0.0", cache.FindFromOtherEngine("redis:7", here, "tcg")?.Engine.Version);
+        Assert.Null(cache.FindFromOtherEngine("postgres:16", here, "tcg"));
+        Assert.Null(cache.FindFromOtherEngine("redis:7", new() { Name = "qemu", Version = "9.0.0" }, "kvm"));
+        // Its fingerprint differs from any bake made here, so it is never materialized.
+        Assert.Null(cache.TryGet("sha256:" + new string('d', 64)));
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+}
