@@ -218,12 +218,7 @@ public sealed class MicroVm : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         string destination = Path.GetFullPath(directory);
-        string staging = destination.TrimEnd(Path.DirectorySeparatorChar) + ".staging-" + Environment.ProcessId;
-        if (Directory.Exists(staging))
-        {
-            Directory.Delete(staging, recursive: true);
-        }
-        Directory.CreateDirectory(staging);
+        string staging = SnapshotDirectory.CreateStaging(destination);
         try
         {
             foreach (string file in new[] { ArtifactLayout.Rootfs, ArtifactLayout.Kernel, ArtifactLayout.Initramfs })
@@ -245,10 +240,7 @@ public sealed class MicroVm : IAsyncDisposable
         }
         finally
         {
-            if (Directory.Exists(staging))
-            {
-                Directory.Delete(staging, recursive: true);
-            }
+            SnapshotDirectory.DeleteIfPresent(staging);
         }
     }
 

@@ -90,11 +90,7 @@ public sealed partial class BakeCache
         {
             return;
         }
-        string staging = full + ".staging-" + Environment.ProcessId;
-        if (Directory.Exists(staging))
-        {
-            Directory.Delete(staging, recursive: true);
-        }
+        string staging = SnapshotDirectory.CreateStaging(full);
         foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {
             string target = Path.Combine(staging, Path.GetRelativePath(source, file));

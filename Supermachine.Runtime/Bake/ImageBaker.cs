@@ -174,12 +174,7 @@ public static class ImageBaker
     {
         Action<string> progress = options.Progress ?? (_ => { });
         Action<string> detail = options.Detail ?? (_ => { });
-        string staging = destination.TrimEnd(Path.DirectorySeparatorChar) + ".staging-" + Environment.ProcessId;
-        if (Directory.Exists(staging))
-        {
-            Directory.Delete(staging, recursive: true);
-        }
-        Directory.CreateDirectory(staging);
+        string staging = SnapshotDirectory.CreateStaging(destination);
         try
         {
             // Flatten straight into the root filesystem, no extracted tree.
@@ -254,10 +249,7 @@ public static class ImageBaker
         }
         finally
         {
-            if (Directory.Exists(staging))
-            {
-                Directory.Delete(staging, recursive: true);
-            }
+            SnapshotDirectory.DeleteIfPresent(staging);
         }
     }
 

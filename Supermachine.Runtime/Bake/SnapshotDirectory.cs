@@ -96,6 +96,27 @@ public static class SnapshotDirectory
     }
 
     /// <summary>
+    /// A fresh, empty sibling of <paramref name="destination"/> to build in ("DEST.staging-PID"),
+    /// cleared of whatever a killed earlier attempt of this process id left there.
+    /// </summary>
+    internal static string CreateStaging(string destination)
+    {
+        string staging = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar) + ".staging-" + Environment.ProcessId;
+        DeleteIfPresent(staging);
+        Directory.CreateDirectory(staging);
+        return staging;
+    }
+
+    /// <summary>Removes <paramref name="directory"/> and everything in it, if it is there.</summary>
+    internal static void DeleteIfPresent(string directory)
+    {
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>
     /// Puts the complete directory <paramref name="staging"/> at <paramref name="destination"/>,
     /// moving any previous one aside first: a reader sees the old directory or the new one, never a mix.
     /// </summary>
@@ -109,10 +130,7 @@ public static class SnapshotDirectory
             Directory.Move(full, trash);
         }
         Directory.Move(staging, full);
-        if (Directory.Exists(trash))
-        {
-            Directory.Delete(trash, recursive: true);
-        }
+        DeleteIfPresent(trash);
     }
 
     /// <summary>"sha256:hex" of a file's content.</summary>

@@ -41,9 +41,9 @@ internal static class ImageStarter
 
     public static void Cleanup(string? temporary)
     {
-        if (temporary is not null && Directory.Exists(temporary))
+        if (temporary is not null)
         {
-            Directory.Delete(temporary, recursive: true);
+            SnapshotDirectory.DeleteIfPresent(temporary);
         }
     }
 }
