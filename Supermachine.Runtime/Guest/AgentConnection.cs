@@ -120,10 +120,16 @@ public sealed class AgentConnection : IAsyncDisposable
                 Duration = clock.Elapsed,
             };
         }
-        catch
+        catch (Exception e)
         {
             await process.DisposeAsync().ConfigureAwait(false);
             await Task.WhenAny(Task.WhenAll(stdout, stderr, feed)).ConfigureAwait(false);
+            // A cancelled collector ends the command, so the other one may fail first with a
+            // disposed stream: the caller asked to cancel, and that is what it is told.
+            if (cancellationToken.IsCancellationRequested && e is not OperationCanceledException)
+            {
+                throw new OperationCanceledException("The command was cancelled.", e, cancellationToken);
+            }
             throw;
         }
     }
