@@ -4,7 +4,8 @@
  * As PID 1 it loads the kernel modules shipped in the initramfs, mounts the image's squashfs
  * read-only under a tmpfs overlay, chroots into it, and then serves the host over one
  * virtio-serial port ("sm.agent") with the framed, multiplexed protocol of PROTOCOL.md: exec,
- * file transfer, port forwarding, wait-for-port, the workload and its log, shutdown.
+ * file transfer, port forwarding, wait-for-port, the workload and its log, shutdown, and the
+ * export of the overlay's changes as an OCI layer.
  *
  * Run as an ordinary process with --listen PATH (a unix socket it creates) it skips every PID 1
  * duty and serves the same protocol to one host connection at a time, so the protocol is tested
@@ -907,15 +908,16 @@ static void ex_dir(int dfd, const char *prefix)
     DIR *d = fdopendir(dfd);
     if (!d) ex_fail(errno, "reading directory /%s: %s", prefix, strerror(errno));
     char **names = NULL;
-    size_t count = 0;
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d))) {
+    size_t count = 0, cap = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de && errno) ex_fail(errno, "reading directory /%s: %s", prefix, strerror(errno));
+        if (!de) break;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-        names = xrealloc(names, (count + 1) * sizeof *names);
+        if (count == cap) names = xrealloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
         names[count++] = xstrdup(de->d_name);
     }
-    if (errno) ex_fail(errno, "reading directory /%s: %s", prefix, strerror(errno));
     qsort(names, count, sizeof *names, cmp_names);
     int fd = dirfd(d);
     size_t plen = strlen(prefix);
