@@ -7,6 +7,7 @@ using Supermachine.Guest;
 using Supermachine.Oci;
 using Supermachine.Oci.Locking;
 using Supermachine.Oci.Manifests;
+using Supermachine.Oci.References;
 using Supermachine.Oci.Registry;
 using Supermachine.Oci.Storage;
 using Supermachine.Vmm;
@@ -149,7 +150,8 @@ public static class DockerfileBuilder
             RootFs = new ImageConfigFile.RootFsSection { Type = "layers", DiffIds = chain.Layers.Select(l => l.DiffId).ToList() },
         };
         byte[] configBytes = JsonSerializer.SerializeToUtf8Bytes(configFile, OciJson.Options);
-        string configDigest = await store.PutAsync(configBytes, cancellationToken).ConfigureAwait(false);
+        string configDigest = OciDigest.Compute(configBytes);
+        await store.PutAsync(configBytes, cancellationToken).ConfigureAwait(false);
         var layers = chain.Layers.Select(l => new Descriptor { MediaType = l.MediaType, Digest = l.Digest, Size = l.Size }).ToList();
         var manifest = new ImageManifest
         {
@@ -158,7 +160,9 @@ public static class DockerfileBuilder
             Config = new Descriptor { MediaType = MediaTypes.OciConfig, Digest = configDigest, Size = configBytes.Length },
             Layers = layers,
         };
-        string manifestDigest = await store.PutAsync(JsonSerializer.SerializeToUtf8Bytes(manifest, OciJson.Options), cancellationToken).ConfigureAwait(false);
+        byte[] manifestBytes = JsonSerializer.SerializeToUtf8Bytes(manifest, OciJson.Options);
+        string manifestDigest = OciDigest.Compute(manifestBytes);
+        await store.PutAsync(manifestBytes, cancellationToken).ConfigureAwait(false);
         return new PulledImage
         {
             Source = "dockerfile:" + dockerfilePath,

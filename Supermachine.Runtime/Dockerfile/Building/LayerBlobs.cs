@@ -29,7 +29,10 @@ internal static class LayerBlobs
                 Stream? content = entry.Type == FileSystemEntryType.RegularFile ? entry.OpenContent?.Invoke() : null;
                 try
                 {
-                    tarEntry.DataStream = content;
+                    if (content is not null)
+                    {
+                        tarEntry.DataStream = content;
+                    }
                     await writer.WriteEntryAsync(tarEntry, ct).ConfigureAwait(false);
                 }
                 finally
