@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Supermachine.Diagnostics;
+using Supermachine.Dockerfile.Building;
 using Supermachine.Guest;
 using Supermachine.Oci;
 using Supermachine.Oci.Layers;
@@ -74,8 +75,10 @@ public static class ImageBaker
 
         // Everything the fingerprint needs comes first and is cheap: a locked pull of a cached image
         // reads only the manifest, and the guest files are hashed, not booted.
-        PulledImage pulled = await PullAsync(request, options, progress, cancellationToken).ConfigureAwait(false);
-        detail($"pulled {pulled.ManifestDigest} ({pulled.Layers.Count} layers) in {clock.ElapsedMilliseconds} ms");
+        PulledImage pulled = request.Dockerfile is not null
+            ? await BuildAsync(request, backend, options, progress, cancellationToken).ConfigureAwait(false)
+            : await PullAsync(request, options, progress, cancellationToken).ConfigureAwait(false);
+        detail($"image {pulled.ManifestDigest} ({pulled.Layers.Count} layers) in {clock.ElapsedMilliseconds} ms");
         GuestAssets assets = GuestAssets.Locate();
         byte[] initramfs = BuildInitramfs(assets);
         var assetHashes = new Dictionary<string, string>
@@ -270,6 +273,37 @@ public static class ImageBaker
         var buffer = new MemoryStream();
         InitramfsBuilder.Write(buffer, assets);
         return buffer.ToArray();
+    }
+
+    // A Dockerfile image is built into the content store like a pulled one; the rest of the bake
+    // (commit of all layers into one squashfs, boot, snapshot) is the same.
+    private static async Task<PulledImage> BuildAsync(MicroVmImageRequest request, IVmBackend backend, BakeOptions options, Action<string> progress, CancellationToken cancellationToken)
+    {
+        string dockerfile = Path.GetFullPath(request.Dockerfile!);
+        progress($"{request.Name}: building {dockerfile}");
+        DockerfileBuildResult built = await DockerfileBuilder.BuildAsync(new DockerfileBuildRequest
+        {
+            DockerfilePath = dockerfile,
+            ContextDirectory = request.Context ?? Path.GetDirectoryName(dockerfile)!,
+            BuildArgs = request.BuildArgs.ToDictionary(StringComparer.Ordinal),
+            Target = request.Target,
+            Platform = request.Platform,
+        }, new DockerfileBuildOptions
+        {
+            Backend = backend,
+            Accelerator = options.Accelerator,
+            CacheDirectory = options.CacheDirectory,
+            Registry = options.Registry,
+            LockFile = options.LockFile,
+            RefreshLock = options.RefreshLock,
+            BootTimeout = options.BootTimeout,
+            Progress = line => progress($"{request.Name}: {line}"),
+        }, cancellationToken).ConfigureAwait(false);
+        foreach (string unused in built.UnusedBuildArgs)
+        {
+            options.Warning?.Invoke(Diagnostic.Format("SM4002", request.Name, unused));
+        }
+        return built.Image;
     }
 
     private static async Task<PulledImage> PullAsync(MicroVmImageRequest request, BakeOptions options, Action<string> progress, CancellationToken cancellationToken)

@@ -63,6 +63,25 @@ public sealed record MicroVmImageRequest
         };
     }
 
+    /// <summary>
+    /// The request with its Dockerfile and Context as absolute paths: relative ones are taken from
+    /// <paramref name="baseDirectory"/> (the project's directory, or the command line's working
+    /// directory), and a missing Context is the Dockerfile's directory.
+    /// </summary>
+    public MicroVmImageRequest WithFullPaths(string baseDirectory)
+    {
+        if (Dockerfile is null)
+        {
+            return Context is null ? this : throw Diagnostic.Error("SM2303", Reference, "Context", Context, "used together with Dockerfile (Context is the build context of a Dockerfile)");
+        }
+        string dockerfile = Path.GetFullPath(Dockerfile, baseDirectory);
+        return this with
+        {
+            Dockerfile = dockerfile,
+            Context = Path.GetFullPath(Context ?? Path.GetDirectoryName(dockerfile)!, baseDirectory),
+        };
+    }
+
     /// <summary>Throws SM2301 when two requests would write the same artifact folder.</summary>
     public static void EnsureUniqueNames(IEnumerable<MicroVmImageRequest> requests)
     {

@@ -28,6 +28,13 @@ public static partial class DirectoryTreeReader
         }
     }
 
+    /// <summary>
+    /// The bytes a file occupies on disk (its allocated 512-byte blocks): what a sparse file, such
+    /// as a snapshot's RAM file, really costs. Elsewhere than Linux, its length.
+    /// </summary>
+    public static long AllocatedBytes(string path) =>
+        OperatingSystem.IsLinux() ? (long)Native.LStat(path).Blocks * 512 : new FileInfo(path).Length;
+
     /// <summary>As <see cref="ReadAsync"/>, synchronously.</summary>
     public static IEnumerable<FileSystemEntry> Read(string directory)
     {
@@ -200,6 +207,7 @@ public static partial class DirectoryTreeReader
             [FieldOffset(28)] public ushort Mode;
             [FieldOffset(32)] public ulong Ino;
             [FieldOffset(40)] public ulong Size;
+            [FieldOffset(48)] public ulong Blocks;
             [FieldOffset(112)] public long MtimeSeconds;
             [FieldOffset(128)] public uint RdevMajor;
             [FieldOffset(132)] public uint RdevMinor;

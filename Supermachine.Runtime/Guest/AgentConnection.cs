@@ -271,6 +271,37 @@ public sealed class AgentConnection : IAsyncDisposable
         };
     }
 
+    /// <summary>
+    /// Writes what changed in the guest's filesystem since boot (the overlay's upper directory) to
+    /// <paramref name="destination"/> as an uncompressed OCI image layer tar: deletions as
+    /// <c>.wh.NAME</c> files, directories that replaced a lower one with <c>.wh..wh..opq</c>, xattrs
+    /// in PAX records (overlayfs's own dropped), hard links as links. Entries are sorted, so the
+    /// same changes give the same bytes (modification times aside). Run it while nothing writes.
+    /// </summary>
+    public async Task ExportChangesAsync(Stream destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        byte[] body = new PayloadWriter().U8((byte)OpenKind.ExportChanges).U32(0).ToArray();
+        MuxStream stream = await OpenAsync(body, cancellationToken).ConfigureAwait(false);
+        Func<Exception, Exception> fail = e => Diagnostic.Error(e, "SM3012", e.Message);
+        try
+        {
+            await AwaitOpenedAsync(stream, fail, cancellationToken).ConfigureAwait(false);
+            byte[] buffer = new byte[AgentProtocol.MaxPayload];
+            int n;
+            while ((n = await Guard(stream.Inbound(1).ReadAsync(buffer, cancellationToken).AsTask(), fail).ConfigureAwait(false)) > 0)
+            {
+                await destination.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            }
+            await Guard(stream.Exited.WaitAsync(cancellationToken), fail).ConfigureAwait(false);
+        }
+        catch
+        {
+            await stream.AbortAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>Starts the image's process (once); returns its guest pid, 0 when the spec has no arguments.</summary>
     public async Task<int> StartWorkloadAsync(WorkloadSpec workload, CancellationToken cancellationToken = default)
     {

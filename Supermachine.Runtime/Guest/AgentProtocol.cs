@@ -28,6 +28,7 @@ internal enum OpenKind : byte
     WorkloadLog = 6,
     WorkloadStart = 7,
     Shutdown = 8,
+    ExportChanges = 9,
 }
 
 /// <summary>One frame as read from the channel; the payload belongs to the frame.</summary>

@@ -109,7 +109,10 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
 
     internal static IReadOnlyList<string> BakeArgumentsFor(ITaskItem image)
     {
-        var args = new List<string> { "bake", image.ItemSpec, image.GetMetadata("ArtifactDirectory") };
+        string dockerfile = image.GetMetadata("Dockerfile");
+        var args = string.IsNullOrWhiteSpace(dockerfile)
+            ? new List<string> { "bake", image.ItemSpec, image.GetMetadata("ArtifactDirectory") }
+            : ["build", image.GetMetadata("Context"), image.GetMetadata("ArtifactDirectory"), "--file", dockerfile];
         void Add(string option, string metadata)
         {
             string value = image.GetMetadata(metadata);
@@ -125,12 +128,19 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         Add("--memory", "MemoryMiB");
         Add("--vcpus", "Vcpus");
         Add("--cmd", "Command");
-        foreach (string pair in image.GetMetadata("Env").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            args.Add("--env");
-            args.Add(pair);
-        }
+        Add("--target", "BuildTarget");
+        AddEach("--env", "Env");
+        AddEach("--build-arg", "BuildArgs");
         return args;
+
+        void AddEach(string option, string metadata)
+        {
+            foreach (string pair in image.GetMetadata(metadata).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                args.Add(option);
+                args.Add(pair);
+            }
+        }
     }
 
     private IReadOnlyList<string> BakeArguments(ITaskItem image) => BakeArgumentsFor(image);

@@ -2,6 +2,7 @@ using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
+using Supermachine.Dockerfile.Context;
 
 namespace Supermachine.Tasks;
 
@@ -19,8 +20,15 @@ public sealed class ResolveMicroVmImages : Microsoft.Build.Utilities.Task
 
     public string ProjectFile { get; set; } = "";
 
+    /// <summary>Directories whose files never count as build inputs (the project's bin and obj: they change with every build).</summary>
+    public string[] ExcludedInputDirectories { get; set; } = [];
+
     [Output]
     public ITaskItem[] ResolvedImages { get; private set; } = [];
+
+    /// <summary>Files a Dockerfile image is built from (the Dockerfile, the context minus .dockerignore): the bake reruns when one changes.</summary>
+    [Output]
+    public ITaskItem[] InputFiles { get; private set; } = [];
 
     /// <summary>A hash of every item and its metadata: the bake target's input stamp changes only when this does.</summary>
     [Output]
@@ -30,16 +38,31 @@ public sealed class ResolveMicroVmImages : Microsoft.Build.Utilities.Task
     {
         try
         {
-            var requests = Images.Select(i => MicroVmImageRequest.FromMetadata(i.ItemSpec, i.GetMetadata)).ToList();
+            string projectDirectory = Path.GetDirectoryName(Path.GetFullPath(ProjectFile.Length == 0 ? "." : ProjectFile))!;
+            var requests = Images.Select(i => MicroVmImageRequest.FromMetadata(i.ItemSpec, i.GetMetadata).WithFullPaths(projectDirectory)).ToList();
             MicroVmImageRequest.EnsureUniqueNames(requests);
             ResolvedImages = Images.Zip(requests, (item, request) =>
             {
                 var resolved = new TaskItem(item);
                 resolved.SetMetadata("Name", request.Name);
                 resolved.SetMetadata("ArtifactDirectory", Path.Combine(ArtifactsDirectory, request.Name) + Path.DirectorySeparatorChar);
+                if (request.Dockerfile is not null)
+                {
+                    // Paths relative to the project, made absolute here so the host (another working directory) reads the same files.
+                    resolved.SetMetadata("Dockerfile", request.Dockerfile);
+                    resolved.SetMetadata("Context", request.Context);
+                }
                 return (ITaskItem)resolved;
             }).ToArray();
             InputsHash = ImageInputs.Hash(requests);
+            string[] excluded = ExcludedInputDirectories.Select(d => Path.TrimEndingDirectorySeparator(Path.GetFullPath(d, projectDirectory)) + Path.DirectorySeparatorChar).ToArray();
+            InputFiles = requests
+                .Where(r => r.Dockerfile is not null)
+                .SelectMany(r => BuildContextDirectory.Open(r.Context!, r.Dockerfile).ListInputFiles().Append(r.Dockerfile!))
+                .Where(f => !excluded.Any(d => f.StartsWith(d, StringComparison.Ordinal)))
+                .Distinct(StringComparer.Ordinal)
+                .Select(f => (ITaskItem)new TaskItem(f))
+                .ToArray();
             return true;
         }
         catch (SupermachineException e)

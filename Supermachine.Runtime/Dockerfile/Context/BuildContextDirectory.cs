@@ -54,7 +54,7 @@ public sealed class BuildContextDirectory
     }
 
     /// <summary>Every entry not ignored, sorted by path (ordinal).</summary>
-    public IReadOnlyList<ContextEntry> Entries => _entries ??= Walk();
+    public IReadOnlyList<ContextEntry> Entries => _entries ??= Walk(hash: true);
 
     /// <summary>
     /// The entries <paramref name="sources"/> select, minus <paramref name="excludes"/> (COPY --exclude).
@@ -66,29 +66,22 @@ public sealed class BuildContextDirectory
         var selected = new SortedDictionary<string, ContextEntry>(StringComparer.Ordinal);
         foreach (string source in sources)
         {
-            string cleaned = GoPath.Clean("/" + source.Replace('\\', '/')).TrimStart('/');
             bool any = false;
-            if (cleaned.Length == 0)
+            foreach (string root in MatchRoots(source, Entries.Select(e => e.Path)))
             {
-                foreach (ContextEntry entry in Entries)
+                if (root.Length == 0)
                 {
-                    any |= Add(entry, entry.Path);
+                    foreach (ContextEntry entry in Entries)
+                    {
+                        any |= Add(entry, entry.Path);
+                    }
+                    // The whole context is a valid source even when empty.
+                    any = true;
                 }
-                // The whole context is a valid source even when empty.
-                any = true;
-            }
-            else if (HasWildcard(cleaned))
-            {
-                Regex pattern = WildcardToRegex(cleaned);
-                var matchedRoots = Entries.Where(e => pattern.IsMatch(e.Path)).Select(e => e.Path).ToList();
-                foreach (string root in matchedRoots)
+                else
                 {
                     any |= AddTree(root);
                 }
-            }
-            else
-            {
-                any = AddTree(cleaned);
             }
             if (!any)
             {
@@ -128,6 +121,25 @@ public sealed class BuildContextDirectory
     }
 
     /// <summary>
+    /// The root paths a COPY/ADD source names among <paramref name="paths"/> (root-relative, '/'-separated):
+    /// the cleaned path itself, every path a wildcard pattern matches (Go's filepath.Match rules, '*'
+    /// within one component), or "" for the whole tree. Shared by the context and by COPY --from.
+    /// </summary>
+    public static IReadOnlyList<string> MatchRoots(string source, IEnumerable<string> paths)
+    {
+        string cleaned = GoPath.Clean("/" + source.Replace('\\', '/')).TrimStart('/');
+        if (cleaned.Length == 0 || !HasWildcard(cleaned))
+        {
+            return [cleaned];
+        }
+        Regex pattern = WildcardToRegex(cleaned);
+        return paths.Where(p => pattern.IsMatch(p)).ToList();
+    }
+
+    /// <summary>True when a source is a wildcard pattern (it may match several roots).</summary>
+    public static bool HasWildcard(string path) => path.IndexOfAny(['*', '?', '[']) >= 0;
+
+    /// <summary>
     /// <c>sha256:</c> digest of the selection of a COPY/ADD from the context (see <see cref="Select"/>).
     /// Same files, same digest; any change of a selected file's content, mode, name or presence
     /// changes it. Files outside the selection, ignored files and timestamps do not.
@@ -155,8 +167,6 @@ public sealed class BuildContextDirectory
         }
         return "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset());
     }
-
-    private static bool HasWildcard(string path) => path.IndexOfAny(['*', '?', '[']) >= 0;
 
     // Go's filepath.Match syntax over the whole relative path: '*' and '?' stay within one component.
     private static Regex WildcardToRegex(string pattern)
@@ -199,12 +209,19 @@ public sealed class BuildContextDirectory
         return new Regex(regex.Append("\\z").ToString(), RegexOptions.CultureInvariant);
     }
 
-    private List<ContextEntry> Walk()
+    /// <summary>
+    /// Full paths of the files and symlinks a build may read (not ignored), without hashing them:
+    /// the SDK's incremental check uses them as inputs.
+    /// </summary>
+    public IEnumerable<string> ListInputFiles() =>
+        Walk(hash: false).Where(e => e.Kind != 'd').Select(e => Path.Combine(Root, e.Path));
+
+    private List<ContextEntry> Walk(bool hash)
     {
         var entries = new List<ContextEntry>();
         try
         {
-            WalkDirectory(new DirectoryInfo(Root), "", entries);
+            WalkDirectory(new DirectoryInfo(Root), "", entries, hash);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -214,7 +231,7 @@ public sealed class BuildContextDirectory
         return entries;
     }
 
-    private void WalkDirectory(DirectoryInfo directory, string relative, List<ContextEntry> entries)
+    private void WalkDirectory(DirectoryInfo directory, string relative, List<ContextEntry> entries, bool hash)
     {
         foreach (FileSystemInfo info in directory.EnumerateFileSystemInfos())
         {
@@ -238,13 +255,13 @@ public sealed class BuildContextDirectory
                 // An ignored directory may still hold re-included paths ("!dir/keep").
                 if (!ignored || _ignore.HasExceptions)
                 {
-                    WalkDirectory(sub, path, entries);
+                    WalkDirectory(sub, path, entries, hash);
                 }
                 continue;
             }
             if (!ignored && info is FileInfo file)
             {
-                entries.Add(new ContextEntry(path, 'f', mode, file.Length, HashFile(file), null));
+                entries.Add(new ContextEntry(path, 'f', mode, file.Length, hash ? HashFile(file) : "", null));
             }
         }
     }

@@ -155,7 +155,7 @@ public sealed class ContentStore
         }
     }
 
-    /// <summary>Stores <paramref name="content"/> (small documents: manifests, configs) under its own digest.</summary>
+    /// <summary>Stores <paramref name="content"/> (small documents: manifests, configs) under its own digest; returns the blob's path.</summary>
     public Task<string> PutAsync(byte[] content, CancellationToken cancellationToken = default) =>
         EnsureAsync(OciDigest.Compute(content), content.Length, _ => Task.FromResult<Stream>(new MemoryStream(content, writable: false)), "memory", null, cancellationToken);
 

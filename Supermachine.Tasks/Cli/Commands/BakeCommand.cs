@@ -11,23 +11,28 @@ internal static class BakeCommand
         "Pull, flatten, boot once, wait until ready and snapshot IMAGE into SNAPSHOT_DIR.",
         MinArguments: 2,
         MaxArguments: 2,
-        Options: [
-            new OptionSpec("port", "p", "PORT", "Guest port that must listen before the snapshot is taken."),
-            new OptionSpec("env", "e", "K=V", "Environment variable for the workload.", Repeatable: true),
-            new OptionSpec("memory", "m", "MIB", "Guest memory in MiB (default 256)."),
-            new OptionSpec("vcpus", null, "N", "Guest vCPUs (default 1)."),
-            new OptionSpec("name", null, "NAME", "Name recorded in the manifest (default: derived from IMAGE)."),
-            new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
-            new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
-            new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot).")],
-        Run: RunAsync,
+        Options: Options("IMAGE"),
+        Run: (command, cancellationToken) => BakeAsync(command, ImageRequests.FromCommandLine(command, command.Arguments[0]), cancellationToken),
         AcceptsTrailingArguments: true);
 
-    private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
+    /// <summary>The options of every verb that bakes (bake, build): what the workload is and how the guest is sized.</summary>
+    public static OptionSpec[] Options(string what) =>
+    [
+        new OptionSpec("port", "p", "PORT", "Guest port that must listen before the snapshot is taken."),
+        new OptionSpec("env", "e", "K=V", "Environment variable for the workload.", Repeatable: true),
+        new OptionSpec("memory", "m", "MIB", "Guest memory in MiB (default 256)."),
+        new OptionSpec("vcpus", null, "N", "Guest vCPUs (default 1)."),
+        new OptionSpec("name", null, "NAME", $"Name recorded in the manifest (default: derived from {what})."),
+        new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
+        new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
+        new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),
+    ];
+
+    /// <summary>Bakes <paramref name="request"/> into the directory given as the command's last argument.</summary>
+    public static async Task<int> BakeAsync(ParsedCommand command, MicroVmImageRequest request, CancellationToken cancellationToken)
     {
-        MicroVmImageRequest request = ImageRequests.FromCommandLine(command, command.Arguments[0]);
         ImageLockFile? lockFile = ImageRequests.LoadLockFile(request);
-        MicroVmImage image = await ImageBaker.BakeAsync(request, command.Arguments[1], new BakeOptions
+        MicroVmImage image = await ImageBaker.BakeAsync(request, command.Arguments[^1], new BakeOptions
         {
             Snapshot = !command.Has("no-snapshot"),
             LockFile = lockFile,

@@ -10,7 +10,8 @@ namespace Supermachine.Tasks.Cli.Commands;
 /// <summary>Command-line options to the same <see cref="MicroVmImageRequest"/> an MSBuild item makes, validated the same way.</summary>
 internal static class ImageRequests
 {
-    public static MicroVmImageRequest FromCommandLine(ParsedCommand command, string reference)
+    /// <summary>The request of `bake IMAGE` or, with <paramref name="buildContext"/>, of `build CONTEXT` (-f, --build-arg, --target).</summary>
+    public static MicroVmImageRequest FromCommandLine(ParsedCommand command, string reference, string? buildContext = null)
     {
         string? cmd = command.Trailing.Count > 0
             ? string.Join(' ', command.Trailing.Select(Quote))
@@ -25,7 +26,14 @@ internal static class ImageRequests
             ["Vcpus"] = command.Value("vcpus"),
             ["Platform"] = command.Value("platform"),
         };
-        return MicroVmImageRequest.FromMetadata(reference, key => metadata.GetValueOrDefault(key));
+        if (buildContext is not null)
+        {
+            metadata["Dockerfile"] = command.Value("file") ?? Path.Combine(buildContext, "Dockerfile");
+            metadata["Context"] = buildContext;
+            metadata["BuildArgs"] = string.Join(';', command.Values("build-arg"));
+            metadata["BuildTarget"] = command.Value("target");
+        }
+        return MicroVmImageRequest.FromMetadata(reference, key => metadata.GetValueOrDefault(key)).WithFullPaths(Environment.CurrentDirectory);
     }
 
     /// <summary>The lock mode the SDK passes to the host: Default (record new resolutions), Locked (refuse unrecorded ones) or Refresh.</summary>
@@ -68,8 +76,10 @@ internal static class ImageRequests
     }
 
     // Only registry references by tag resolve to something that can change; local sources and digests cannot.
+    // A Dockerfile image is named, not resolved: its digest is what it builds to.
     private static ImageReference? Lockable(MicroVmImageRequest request) =>
-        !request.Reference.Contains("-layout:", StringComparison.Ordinal) && !request.Reference.Contains("-archive:", StringComparison.Ordinal)
+        request.Dockerfile is null
+        && !request.Reference.Contains("-layout:", StringComparison.Ordinal) && !request.Reference.Contains("-archive:", StringComparison.Ordinal)
         && ImageReference.TryParse(request.Reference, out ImageReference? parsed, out _) && parsed.Digest is null ? parsed : null;
 
     private static string PlatformOf(MicroVmImageRequest request) =>

@@ -10,11 +10,11 @@ public class DiagnosticTests
     [Fact]
     public void Error_carries_the_code_and_the_formatted_message()
     {
-        SupermachineException e = Diagnostic.Error("SM9001", "supermachine bake", "Snapshots");
-        Assert.Equal("SM9001", e.Code);
-        Assert.StartsWith("SM9001: ", e.Message);
-        Assert.Contains("supermachine bake", e.Message);
-        Assert.Contains("Snapshots", e.Text);
+        SupermachineException e = Diagnostic.Error("SM2217", "Dockerfile", 3, "https://example.test/a.tgz");
+        Assert.Equal("SM2217", e.Code);
+        Assert.StartsWith("SM2217: ", e.Message);
+        Assert.Contains("line 3", e.Message);
+        Assert.Contains("https://example.test/a.tgz", e.Text);
     }
 
     [Fact]

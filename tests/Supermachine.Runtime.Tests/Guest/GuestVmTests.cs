@@ -92,6 +92,55 @@ public class GuestVmTests(ITestOutputHelper output)
         Assert.Contains("powering off", vm.ConsoleTail());
     }
 
+    [RequiresToolFact("qemu-system-x86_64", "musl-gcc", "mksquashfs")]
+    public async Task Changes_made_in_the_guest_export_as_an_oci_layer()
+    {
+        await WithinAsync(ExportCore());
+    }
+
+    private async Task ExportCore()
+    {
+        string rootfs = GuestFixtureImages.Busybox;
+        _ = AgentBinary.Path;
+        await using ThrowawayQemu vm = _vm = ThrowawayQemu.Boot(rootfs);
+        await using AgentConnection agent = await AgentConnection.ConnectAsync(await vm.ConnectAgentAsync(), Slow);
+        // A new file, a deleted lower file, a lower directory replaced by a new one (opaque), a
+        // renamed lower directory (redirect_dir=off: mv gets EXDEV and copies), a 16 MiB file.
+        ExecResult step = await agent.ExecAsync(new ExecRequest(["sh", "-c", """
+            set -e
+            echo fresh > /root/new.txt
+            rm /usr/share/initramfs-tools/hooks/zz-busybox
+            rm -rf /usr/share/lintian
+            mkdir /usr/share/lintian
+            echo again > /usr/share/lintian/note
+            mv /usr/share/initramfs-tools/conf-hooks.d /usr/share/moved
+            dd if=/dev/urandom of=/root/blob bs=1M count=16 2>/dev/null
+            set -- $(sha256sum /root/blob); echo $1
+            grep ' / overlay' /proc/mounts
+            """]));
+        output.WriteLine(step.StandardOutput + step.StandardError);
+        Assert.True(step.ExitCode == 0, step.StandardError);
+
+        var layer = new MemoryStream();
+        var clock = Stopwatch.StartNew();
+        await agent.ExportChangesAsync(layer);
+        output.WriteLine($"export of {layer.Length / 1024} KiB of changes under TCG: {clock.Elapsed.TotalSeconds:F2} s");
+        List<(System.Formats.Tar.TarEntry Entry, byte[] Data)> entries = ExportChangesTests.ReadAll(layer.ToArray());
+        output.WriteLine(string.Join('\n', entries.Select(e => $"{e.Entry.EntryType} {e.Entry.Name}")));
+        byte[] Data(string name) => entries.Single(e => e.Entry.Name == name).Data;
+        IEnumerable<string> names = entries.Select(e => e.Entry.Name);
+
+        Assert.Equal("fresh\n", System.Text.Encoding.UTF8.GetString(Data("root/new.txt")));
+        Assert.Contains("usr/share/initramfs-tools/hooks/.wh.zz-busybox", names);
+        Assert.Contains("usr/share/lintian/.wh..wh..opq", names);
+        Assert.Equal("again\n", System.Text.Encoding.UTF8.GetString(Data("usr/share/lintian/note")));
+        Assert.DoesNotContain("usr/share/lintian/overrides/", names);
+        Assert.Contains("usr/share/initramfs-tools/.wh.conf-hooks.d", names);
+        Assert.Equal(16, Data("usr/share/moved/busybox").Length);
+        Assert.Equal(step.StandardOutput.Split('\n')[0], Convert.ToHexStringLower(SHA256.HashData(Data("root/blob"))));
+        Assert.True(names.ToList().IndexOf("usr/") < names.ToList().IndexOf("usr/share/"), "parents come before children");
+    }
+
     [RequiresToolFact("qemu-system-x86_64", "musl-gcc", "mksquashfs", "redis-cli")]
     public async Task Redis_workload_runs_as_its_user_and_answers_through_a_forwarded_port()
     {

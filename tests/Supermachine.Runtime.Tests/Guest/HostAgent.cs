@@ -27,10 +27,12 @@ internal sealed class HostAgent : IAsyncDisposable
 
     public Process Process => _process;
 
-    public static HostAgent Start()
+    /// <summary>Starts the agent; <paramref name="upper"/> is the directory EXPORT_CHANGES exports (--upper).</summary>
+    public static HostAgent Start(string? upper = null)
     {
         string dir = System.IO.Directory.CreateTempSubdirectory("sm-agent-test").FullName;
-        var psi = new ProcessStartInfo(AgentBinary.Path, ["--listen", System.IO.Path.Combine(dir, "agent.sock")])
+        string[] args = upper is null ? ["--listen", System.IO.Path.Combine(dir, "agent.sock")] : ["--listen", System.IO.Path.Combine(dir, "agent.sock"), "--upper", upper];
+        var psi = new ProcessStartInfo(AgentBinary.Path, args)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,

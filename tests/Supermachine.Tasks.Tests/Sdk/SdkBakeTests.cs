@@ -19,6 +19,7 @@ public class SdkBakeTests : IAsyncLifetime
     {
         _registry = await RegistryServer.StartAsync(new RegistryAuth.None());
         _registry.Push($"oci:{OciTestFixtures.Layout}:redis", "library/redis:7");
+        _registry.Push($"oci:{OciTestFixtures.Layout}:busybox", "library/busybox:latest");
     }
 
     public async Task DisposeAsync()
@@ -136,6 +137,53 @@ public class SdkBakeTests : IAsyncLifetime
         Succeeded(reuse);
         Assert.Contains("reused the cached bake", reuse.StandardOutput);
         Assert.DoesNotContain("redis_7: booting", reuse.StandardOutput);
+    }
+
+    [RequiresToolFact("qemu-system-x86_64", "docker-registry", "skopeo")]
+    public async Task A_Dockerfile_image_is_built_in_dotnet_build_restored_in_dotnet_test_and_rebuilt_when_its_context_changes()
+    {
+        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="api" Dockerfile="Dockerfile" BuildArgs="GREETING=built by RUN" />""", test: true), name: "ApiTests", packagesFolder: _packages);
+        tests.WriteFile("Dockerfile", """
+            FROM busybox
+            ARG GREETING
+            RUN mkdir -p /srv && echo "$GREETING" > /srv/run.txt
+            COPY message.txt /srv/message.txt
+            CMD ["sleep", "100000"]
+            """);
+        tests.WriteFile(".dockerignore", "bin/\nobj/\n.packages/\nresults/\n*.cs\n");
+        tests.WriteFile("message.txt", "first\n");
+        tests.WriteFile("ApiTests.cs", """
+            using Supermachine;
+            using Xunit;
+            public class ApiTests
+            {
+                [Fact]
+                public async Task Reads_what_the_Dockerfile_wrote()
+                {
+                    await using MicroVm vm = await MicroVm.StartAsync("api");
+                    Assert.True(vm.Restored);
+                    Assert.Equal("built by RUN\n", System.Text.Encoding.UTF8.GetString(await vm.ReadFileAsync("/srv/run.txt")));
+                    Assert.Equal("first\n", System.Text.Encoding.UTF8.GetString(await vm.ReadFileAsync("/srv/message.txt")));
+                }
+            }
+            """);
+        ProcessResult test = await tests.DotnetAsync("test", "-nologo", "--logger", "trx;LogFileName=results.trx", "--results-directory", "results");
+        Succeeded(test);
+        string trx = await File.ReadAllTextAsync(Path.Combine(tests.Directory, "results", "results.trx"));
+        Assert.Matches("<Counters total=\"1\" executed=\"1\" passed=\"1\" failed=\"0\"", trx);
+        string artifact = Path.Combine(tests.Directory, "bin", "Debug", "net10.0", "microvms", "api");
+        string firstDigest = SnapshotManifestView.Read(artifact).ImageDigest;
+
+        // Unchanged inputs: MSBuild skips the bake. A changed context file: rebuilt, the RUN before it from the step cache.
+        ProcessResult again = await tests.DotnetAsync("build", "-nologo", "-v:n");
+        Succeeded(again);
+        Assert.DoesNotContain("api: building", again.StandardOutput);
+        tests.WriteFile("message.txt", "second\n");
+        ProcessResult changed = await tests.DotnetAsync("build", "-nologo", "-v:n");
+        Succeeded(changed);
+        Assert.Contains("api: building", changed.StandardOutput);
+        Assert.Contains("1 cached", changed.StandardOutput);
+        Assert.NotEqual(firstDigest, SnapshotManifestView.Read(artifact).ImageDigest);
     }
 
     [RequiresToolFact("docker-registry", "skopeo")]

@@ -1,8 +1,7 @@
 using Supermachine.Diagnostics;
-using Supermachine.Guest;
 using Supermachine.Vmm;
 
-namespace Supermachine.Bake;
+namespace Supermachine.Guest;
 
 /// <summary>
 /// A running guest and the agent connection to it: the one place that turns "start the engine"
