@@ -25,14 +25,11 @@ internal static class CopyLayerBuilder
         CopySourceTree sources,
         FilesystemView target,
         string dockerfile,
+        string scratchDirectory,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         int line = step.Instruction.Line;
         string keyword = step.IsAdd ? "ADD" : "COPY";
-        if (step.Sources.FirstOrDefault(BuildContextDirectory.IsRemote) is { } remote)
-        {
-            throw Diagnostic.Error("SM2217", dockerfile, line, remote);
-        }
         (int Uid, int Gid)? owner = step.Chown is { Length: > 0 } chown ? UserDatabase.ResolveChown(chown, target, dockerfile, line) : null;
         Func<int, bool, int> mode = step.Chmod is { Length: > 0 } chmod ? (m, isDirectory) => ChmodSpec.Apply(chmod, m, isDirectory) : (m, _) => m;
 
@@ -43,74 +40,107 @@ internal static class CopyLayerBuilder
         var layer = new LayerEntries(target, owner);
 
         var archives = new List<(string File, string Directory)>();
-        foreach (string source in step.Sources)
+        var downloads = new List<string>();
+        try
         {
-            IReadOnlyList<SourceRoot> roots = sources.Context is { } context
-                ? ContextRoots(context, source, step.Excludes, dockerfile, line, keyword)
-                : FilesystemRoots(sources.Filesystem!, source, dockerfile, line, keyword);
-            foreach (SourceRoot root in roots)
+            foreach (string source in step.Sources)
             {
-                if (root.Entry.Type == FileSystemEntryType.Directory)
+                if (BuildContextDirectory.IsRemote(source))
                 {
-                    string directory = layer.Directory(destination, root.Entry with { Mode = mode(root.Entry.Mode, true) });
-                    foreach (FileSystemEntry child in root.Children)
+                    (string file, string name, long mtime) = await RemoteFiles.DownloadAsync(source, step.Checksum, scratchDirectory, dockerfile, line, cancellationToken).ConfigureAwait(false);
+                    downloads.Add(file);
+                    var downloaded = new FileSystemEntry
                     {
-                        layer.Add(Reroot(child, directory + "/" + child.Path, mode, owner, root, directory));
-                    }
-                }
-                else if (step.IsAdd && step.Unpack != false && root.LocalPath is { } file && ArchiveDetector.Detect(file) is var kind && kind != AddSourceKind.PlainFile)
-                {
-                    if (kind is AddSourceKind.TarBzip2 or AddSourceKind.TarXz)
-                    {
-                        throw Diagnostic.Error("SM2218", dockerfile, line, root.Path, kind == AddSourceKind.TarBzip2 ? "bzip2" : "xz");
-                    }
-                    archives.Add((file, layer.Directory(destination, null)));
-                }
-                else
-                {
-                    bool into = intoDirectory || target.IsDirectory(destination) || layer.IsEmittedDirectory(destination);
-                    string path = into ? layer.Directory(destination, null) + "/" + Name(root.Path) : layer.FilePath(destination);
-                    layer.Add(Reroot(root.Entry, path, mode, owner, root, null));
-                }
-            }
-        }
-        foreach (InlineSource inline in step.InlineSources)
-        {
-            byte[] content = System.Text.Encoding.UTF8.GetBytes(inline.Content);
-            string path = intoDirectory || target.IsDirectory(destination) ? layer.Directory(destination, null) + "/" + inline.Name : layer.FilePath(destination);
-            layer.Add(new FileSystemEntry
-            {
-                Path = path,
-                Type = FileSystemEntryType.RegularFile,
-                Mode = mode(0x1A4 /* 0644 */, false),
-                Uid = owner?.Uid ?? 0,
-                Gid = owner?.Gid ?? 0,
-                Size = content.Length,
-                OpenContent = () => new MemoryStream(content, writable: false),
-            });
-        }
-
-        foreach (FileSystemEntry entry in layer.Entries)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            yield return entry;
-        }
-        // Archives stream: each entry's content is readable only while it is current.
-        foreach ((string file, string directory) in archives)
-        {
-            var flattener = new LayerFlattener([new LayerInput(file, null)], Path.GetFileName(file));
-            await foreach (FileSystemEntry entry in flattener.FlattenAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (entry.Path.Length == 0)
-                {
+                        Path = name,
+                        Type = FileSystemEntryType.RegularFile,
+                        Mode = 0x180, // 0600, as Docker gives files from URLs
+                        Size = new FileInfo(file).Length,
+                        ModificationTime = mtime,
+                        OpenContent = () => File.OpenRead(file),
+                    };
+                    PlaceFile(new SourceRoot(name, downloaded, [], null, _ => null));
                     continue;
                 }
-                yield return entry with
+                IReadOnlyList<SourceRoot> roots = sources.Context is { } context
+                    ? ContextRoots(context, source, step.Excludes, dockerfile, line, keyword)
+                    : FilesystemRoots(sources.Filesystem!, source, dockerfile, line, keyword);
+                foreach (SourceRoot root in roots)
                 {
-                    Path = Join(directory, entry.Path),
-                    LinkTarget = entry.Type == FileSystemEntryType.HardLink ? Join(directory, entry.LinkTarget!) : entry.LinkTarget,
-                };
+                    if (root.Entry.Type == FileSystemEntryType.Directory)
+                    {
+                        string directory = layer.Directory(destination, root.Entry with { Mode = mode(root.Entry.Mode, true) });
+                        foreach (FileSystemEntry child in root.Children)
+                        {
+                            layer.Add(Reroot(child, directory + "/" + child.Path, mode, owner, root, directory));
+                        }
+                    }
+                    else if (step.IsAdd && step.Unpack != false && root.LocalPath is { } file && ArchiveDetector.Detect(file) is var kind && kind != AddSourceKind.PlainFile)
+                    {
+                        if (kind is AddSourceKind.TarBzip2 or AddSourceKind.TarXz)
+                        {
+                            throw Diagnostic.Error("SM2218", dockerfile, line, root.Path, kind == AddSourceKind.TarBzip2 ? "bzip2" : "xz");
+                        }
+                        archives.Add((file, layer.Directory(destination, null)));
+                    }
+                    else
+                    {
+                        PlaceFile(root);
+                    }
+                }
             }
+            foreach (InlineSource inline in step.InlineSources)
+            {
+                byte[] content = System.Text.Encoding.UTF8.GetBytes(inline.Content);
+                string path = intoDirectory || target.IsDirectory(destination) ? layer.Directory(destination, null) + "/" + inline.Name : layer.FilePath(destination);
+                layer.Add(new FileSystemEntry
+                {
+                    Path = path,
+                    Type = FileSystemEntryType.RegularFile,
+                    Mode = mode(0x1A4 /* 0644 */, false),
+                    Uid = owner?.Uid ?? 0,
+                    Gid = owner?.Gid ?? 0,
+                    Size = content.Length,
+                    OpenContent = () => new MemoryStream(content, writable: false),
+                });
+            }
+
+            foreach (FileSystemEntry entry in layer.Entries)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return entry;
+            }
+            // Archives stream: each entry's content is readable only while it is current.
+            foreach ((string file, string directory) in archives)
+            {
+                var flattener = new LayerFlattener([new LayerInput(file, null)], Path.GetFileName(file));
+                await foreach (FileSystemEntry entry in flattener.FlattenAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (entry.Path.Length == 0)
+                    {
+                        continue;
+                    }
+                    yield return entry with
+                    {
+                        Path = Join(directory, entry.Path),
+                        LinkTarget = entry.Type == FileSystemEntryType.HardLink ? Join(directory, entry.LinkTarget!) : entry.LinkTarget,
+                    };
+                }
+            }
+        }
+        finally
+        {
+            foreach (string download in downloads)
+            {
+                File.Delete(download);
+            }
+        }
+
+        // A file goes into an existing directory, a path ending in '/' or one of several sources; else it is the destination.
+        void PlaceFile(SourceRoot root)
+        {
+            bool into = intoDirectory || target.IsDirectory(destination) || layer.IsEmittedDirectory(destination);
+            string path = into ? layer.Directory(destination, null) + "/" + Name(root.Path) : layer.FilePath(destination);
+            layer.Add(Reroot(root.Entry, path, mode, owner, root, null));
         }
     }
 

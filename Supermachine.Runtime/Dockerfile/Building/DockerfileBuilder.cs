@@ -114,7 +114,8 @@ public static class DockerfileBuilder
         var context = BuildContextDirectory.Open(contextDirectory, dockerfilePath);
 
         IVmBackend backend = options.Backend ?? new QemuBackend(new QemuBackendOptions());
-        BuildVmSettings vmSettings = VmSettings(backend, store, options);
+        // Guest assets and the accelerator are settled by the first RUN: a build without one needs no VM.
+        var vmSettings = new Lazy<BuildVmSettings>(() => VmSettings(backend, store, options));
         string dockerfileName = Path.GetFileName(dockerfilePath);
         BuildResult result;
         int boots;
@@ -130,7 +131,6 @@ public static class DockerfileBuilder
         return new DockerfileBuildResult(image, result.ExecutedSteps, result.CachedSteps, boots, snapshot, plan.UnusedBuildArgs);
     }
 
-    // Guest assets are located before any step runs: failing on missing assets beats failing after a long COPY.
     private static BuildVmSettings VmSettings(IVmBackend backend, ContentStore store, DockerfileBuildOptions options)
     {
         GuestAssets assets = GuestAssets.Locate();

@@ -23,7 +23,7 @@ internal sealed class VmStepExecutor(
     BaseImages baseImages,
     BuildContextDirectory context,
     string dockerfile,
-    BuildVmSettings vm,
+    Lazy<BuildVmSettings> vmSettings,
     int targetStage,
     Action<string> progress) : IBuildStepExecutor, IAsyncDisposable
 {
@@ -62,6 +62,7 @@ internal sealed class VmStepExecutor(
         Announce(step);
         if (_vm is null)
         {
+            BuildVmSettings vm = vmSettings.Value;
             string rootfs = await _rootfs.GetAsync(_chain, cancellationToken).ConfigureAwait(false);
             progress($"booting a build VM ({vm.Accelerator.ToString().ToLowerInvariant()})");
             _vm = await BuildVm.BootAsync(vm.Backend, new VmMachineSpec
@@ -105,7 +106,7 @@ internal sealed class VmStepExecutor(
             CopySource.Image i => new(null, await ViewAsync(await baseImages.GetChainAsync(i.Reference, null, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false)),
             _ => new(context, null),
         };
-        ChainLayer layer = await LayerBlobs.WriteAsync(store, CopyLayerBuilder.BuildAsync(step, sources, target, dockerfile, cancellationToken), cancellationToken).ConfigureAwait(false);
+        ChainLayer layer = await LayerBlobs.WriteAsync(store, CopyLayerBuilder.BuildAsync(step, sources, target, dockerfile, Path.Combine(store.Root, "dockerfile", "tmp"), cancellationToken), cancellationToken).ConfigureAwait(false);
         await AppendHostLayerAsync(layer, execution.CacheKey).ConfigureAwait(false);
     }
 
@@ -140,7 +141,7 @@ internal sealed class VmStepExecutor(
     public async ValueTask EndStageAsync(PlannedStage stage, string resultKey, CancellationToken cancellationToken)
     {
         _steps.Put(resultKey, _chain);
-        if (stage.Index == targetStage && vm.Snapshottable && _vm is not null)
+        if (stage.Index == targetStage && _vm is not null && vmSettings.Value.Snapshottable)
         {
             // The density report: what the build VM's RAM would cost as an artifact (it never is one).
             string directory = Path.Combine(store.Root, "dockerfile", "tmp", "snapshot-" + Guid.NewGuid().ToString("N"));

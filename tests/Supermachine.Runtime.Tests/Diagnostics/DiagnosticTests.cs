@@ -10,7 +10,7 @@ public class DiagnosticTests
     [Fact]
     public void Error_carries_the_code_and_the_formatted_message()
     {
-        SupermachineException e = Diagnostic.Error("SM2217", "Dockerfile", 3, "https://example.test/a.tgz");
+        SupermachineException e = Diagnostic.Error("SM2217", "Dockerfile", 3, "https://example.test/a.tgz", "connection refused");
         Assert.Equal("SM2217", e.Code);
         Assert.StartsWith("SM2217: ", e.Message);
         Assert.Contains("line 3", e.Message);

@@ -1,4 +1,5 @@
 using System.Net;
+using Supermachine.Tests.Infrastructure;
 
 namespace Supermachine.Tests.Oci;
 
@@ -9,12 +10,11 @@ namespace Supermachine.Tests.Oci;
 /// </summary>
 public sealed class TamperingProxy : IAsyncDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly LoopbackHttpServer _server;
     private readonly HttpClient _upstream = new(new SocketsHttpHandler { AllowAutoRedirect = false });
     private readonly string _upstreamBase;
     private readonly Func<Request, Response, Task> _rule;
     private readonly Dictionary<string, int> _counts = [];
-    private readonly Task _loop;
     private volatile string? _lastAuthorization;
 
     public sealed record Request(string Path, int Attempt);
@@ -35,35 +35,15 @@ public sealed class TamperingProxy : IAsyncDisposable
     {
         _upstreamBase = "http://" + upstreamHost;
         _rule = rule;
-        Port = RegistryServer.FreePort();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
-        _loop = Task.Run(ServeAsync);
+        _server = new LoopbackHttpServer(HandleAsync);
     }
 
-    public int Port { get; }
+    public int Port => _server.Port;
 
     /// <summary>True if a request to the fake blob storage carried an Authorization header.</summary>
     public bool StorageSawAuthorization { get; private set; }
 
     public string Host => $"127.0.0.1:{Port}";
-
-    private async Task ServeAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-            _ = Task.Run(() => HandleAsync(context));
-        }
-    }
 
     private async Task HandleAsync(HttpListenerContext context)
     {
@@ -146,15 +126,7 @@ public sealed class TamperingProxy : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
-        _listener.Close();
-        try
-        {
-            await _loop;
-        }
-        catch (ObjectDisposedException)
-        {
-        }
+        await _server.DisposeAsync();
         _upstream.Dispose();
     }
 }

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
+using Supermachine.Tests.Infrastructure;
 
 namespace Supermachine.Tests.Oci;
 
@@ -13,11 +14,10 @@ namespace Supermachine.Tests.Oci;
 /// </summary>
 public sealed class TokenServer : IAsyncDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly LoopbackHttpServer _server;
     private readonly RSA _key = RSA.Create(2048);
     private readonly X509Certificate2 _certificate;
     private readonly Dictionary<string, string> _users;
-    private readonly Task _loop;
     private int _issued;
 
     public TokenServer(IReadOnlyDictionary<string, string> users, bool allowAnonymousPull)
@@ -28,11 +28,12 @@ public sealed class TokenServer : IAsyncDisposable
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, true));
         _certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        int port = RegistryServer.FreePort();
-        Realm = $"http://127.0.0.1:{port}/token";
-        _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-        _listener.Start();
-        _loop = Task.Run(ServeAsync);
+        _server = new LoopbackHttpServer(context =>
+        {
+            Handle(context);
+            return Task.CompletedTask;
+        });
+        Realm = $"http://{_server.Host}/token";
     }
 
     public string Realm { get; }
@@ -48,33 +49,6 @@ public sealed class TokenServer : IAsyncDisposable
         string path = Path.Combine(dir, "token-root.pem");
         File.WriteAllText(path, _certificate.ExportCertificatePem());
         return path;
-    }
-
-    private async Task ServeAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-            try
-            {
-                Handle(context);
-            }
-            catch (Exception ex)
-            {
-                context.Response.StatusCode = 500;
-                byte[] body = Encoding.UTF8.GetBytes(ex.Message);
-                context.Response.OutputStream.Write(body);
-                context.Response.Close();
-            }
-        }
     }
 
     private void Handle(HttpListenerContext context)
@@ -124,15 +98,7 @@ public sealed class TokenServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
-        _listener.Close();
-        try
-        {
-            await _loop;
-        }
-        catch (ObjectDisposedException)
-        {
-        }
+        await _server.DisposeAsync();
         _certificate.Dispose();
         _key.Dispose();
     }
