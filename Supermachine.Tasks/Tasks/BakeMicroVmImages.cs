@@ -147,9 +147,7 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
 
     private Process StartHost(IReadOnlyList<string> args)
     {
-        // MSBuild runs on the dotnet host; DOTNET_HOST_PATH names it, as the .NET SDK's own tool tasks use.
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        var psi = new ProcessStartInfo(dotnet)
+        var psi = new ProcessStartInfo(DotnetHost.Path)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

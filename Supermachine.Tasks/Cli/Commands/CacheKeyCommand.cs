@@ -3,12 +3,15 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
+using Supermachine.Dockerfile.Context;
+using Supermachine.Oci.References;
 
 namespace Supermachine.Tasks.Cli.Commands;
 
 /// <summary>
 /// Prints a CI cache key for a project's bakes: a hash of its MicroVmImage items (as MSBuild
-/// evaluates them), its lock file and this tool's version, plus the host OS and architecture.
+/// evaluates them), the Dockerfiles and build contexts of Dockerfile images (by content), its lock
+/// file and this tool's version, plus the host OS and architecture.
 /// No network and no VM, so a CI system can compute it before restoring SupermachineCacheDir.
 /// </summary>
 internal static class CacheKeyCommand
@@ -31,18 +34,27 @@ internal static class CacheKeyCommand
         }
         JsonElement evaluated = await EvaluateAsync(project, cancellationToken).ConfigureAwait(false);
         var requests = new List<MicroVmImageRequest>();
+        var buildInputs = new List<string>();
         if (evaluated.GetProperty("Items").TryGetProperty("MicroVmImage", out JsonElement items))
         {
             foreach (JsonElement item in items.EnumerateArray())
             {
                 string reference = item.GetProperty("Identity").GetString()!;
-                requests.Add(MicroVmImageRequest.FromMetadata(reference, key => item.TryGetProperty(key, out JsonElement v) ? v.GetString() : null));
+                MicroVmImageRequest request = MicroVmImageRequest.FromMetadata(reference, key => item.TryGetProperty(key, out JsonElement v) ? v.GetString() : null);
+                requests.Add(request);
+                if (request.Dockerfile is not null)
+                {
+                    // What a Dockerfile image is built from, by content: the same on every checkout path.
+                    MicroVmImageRequest full = request.WithFullPaths(Path.GetDirectoryName(project)!);
+                    buildInputs.Add(OciDigest.Compute(File.Exists(full.Dockerfile) ? File.ReadAllBytes(full.Dockerfile) : []));
+                    buildInputs.Add(Directory.Exists(full.Context) ? BuildContextDirectory.Digest(BuildContextDirectory.Open(full.Context, full.Dockerfile).Entries) : "");
+                }
             }
         }
         string lockPath = evaluated.GetProperty("Properties").GetProperty("SupermachineLockFile").GetString() ?? "";
         // Line endings differ between checkouts of the same commit; the content does not.
         string lockText = File.Exists(lockPath) ? File.ReadAllText(lockPath).Replace("\r\n", "\n") : "";
-        string hash = ImageInputs.Hash(requests, lockText, Program.Version);
+        string hash = ImageInputs.Hash(requests, [lockText, Program.Version, .. buildInputs]);
         string os = OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "osx" : "win";
         Console.WriteLine($"supermachine-{os}-{RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant()}-{hash[..20]}");
         return Program.Success;
@@ -50,8 +62,7 @@ internal static class CacheKeyCommand
 
     private static async Task<JsonElement> EvaluateAsync(string project, CancellationToken cancellationToken)
     {
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        var psi = new ProcessStartInfo(dotnet)
+        var psi = new ProcessStartInfo(DotnetHost.Path)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

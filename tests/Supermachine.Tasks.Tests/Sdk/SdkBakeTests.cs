@@ -178,7 +178,13 @@ public class SdkBakeTests : IAsyncLifetime
         ProcessResult again = await tests.DotnetAsync("build", "-nologo", "-v:n");
         Succeeded(again);
         Assert.DoesNotContain("api: building", again.StandardOutput);
+        string tasks = Path.Combine(_packages, "supermachine.sdk", ThrowawayProject.Version, "tasks", "net10.0", "Supermachine.Tasks.dll");
+        ProcessResult keyBefore = await ProcessRunner.RunAsync("dotnet", [tasks, "cache-key", tests.ProjectPath], tests.Directory);
         tests.WriteFile("message.txt", "second\n");
+        ProcessResult keyAfter = await ProcessRunner.RunAsync("dotnet", [tasks, "cache-key", tests.ProjectPath], tests.Directory);
+        Succeeded(keyBefore);
+        Succeeded(keyAfter);
+        Assert.NotEqual(keyBefore.StandardOutput, keyAfter.StandardOutput); // the CI cache key follows the build context's content
         ProcessResult changed = await tests.DotnetAsync("build", "-nologo", "-v:n");
         Succeeded(changed);
         Assert.Contains("api: building", changed.StandardOutput);
