@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Supermachine.Diagnostics;
+using Supermachine.FileSystem;
 
 namespace Supermachine.Bake;
 
@@ -62,6 +63,56 @@ public static class SnapshotDirectory
             {
                 throw Diagnostic.Error("SM3254", directory, file.Path, "does not match the hash in its manifest (altered or corrupt)");
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="VerifyAsync"/>, skipped when <paramref name="stampDirectory"/> holds a stamp of an
+    /// earlier verification of these very files: the same paths, hashes, inodes, sizes and change
+    /// times. A process that starts a VM then pays the hashing of a large RAM file once per image,
+    /// not once per process; any write to a file (even one that keeps its size and mtime) changes
+    /// its ctime and brings the full check back. A stamp that cannot be written is no error.
+    /// </summary>
+    public static async Task VerifyUnlessStampedAsync(string directory, SnapshotManifest manifest, string stampDirectory, CancellationToken cancellationToken = default)
+    {
+        string stamp = Path.Combine(stampDirectory, Convert.ToHexStringLower(SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(directory) + "\n" + manifest.Fingerprint)))[..32]);
+        string? current = StampOf(directory, manifest);
+        if (current is not null && File.Exists(stamp) && await File.ReadAllTextAsync(stamp, cancellationToken).ConfigureAwait(false) == current)
+        {
+            return;
+        }
+        await VerifyAsync(directory, manifest, cancellationToken).ConfigureAwait(false);
+        if (current is null || StampOf(directory, manifest) != current)
+        {
+            return; // changed while being hashed: no stamp
+        }
+        try
+        {
+            Directory.CreateDirectory(stampDirectory);
+            string temp = stamp + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            await File.WriteAllTextAsync(temp, current, cancellationToken).ConfigureAwait(false);
+            File.Move(temp, stamp, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static string? StampOf(string directory, SnapshotManifest manifest)
+    {
+        try
+        {
+            var text = new System.Text.StringBuilder(DirectoryTreeReader.ChangeStamp(Path.Combine(directory, SnapshotManifest.FileName))).Append('\n');
+            foreach (SnapshotManifest.FileRecord file in manifest.Files)
+            {
+                text.Append(file.Path).Append(' ').Append(file.Sha256).Append(' ').Append(DirectoryTreeReader.ChangeStamp(Resolve(directory, file.Path))).Append('\n');
+            }
+            return text.ToString();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SupermachineException)
+        {
+            return null; // a missing file: the full check says which
         }
     }
 

@@ -55,6 +55,26 @@ public class SnapshotDirectoryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stamped_verification_is_trusted_until_a_file_changes_even_with_its_size_and_mtime_kept()
+    {
+        string dir = await BakeFake("stamped");
+        string stamps = Path.Combine(_root, "stamps");
+        SnapshotManifest m = SnapshotDirectory.Load(dir);
+        await SnapshotDirectory.VerifyUnlessStampedAsync(dir, m, stamps);
+        Assert.Single(Directory.GetFiles(stamps));
+        await SnapshotDirectory.VerifyUnlessStampedAsync(dir, m, stamps); // trusted: nothing changed
+
+        // Same length, same mtime, different bytes: only the change time gives it away.
+        string ram = Path.Combine(dir, "state", "ram");
+        DateTime mtime = File.GetLastWriteTimeUtc(ram);
+        await File.WriteAllBytesAsync(ram, Enumerable.Repeat((byte)1, 4096).ToArray());
+        File.SetLastWriteTimeUtc(ram, mtime);
+        var e = await Assert.ThrowsAsync<SupermachineException>(() => SnapshotDirectory.VerifyUnlessStampedAsync(dir, m, stamps));
+        Assert.Equal("SM3254", e.Code);
+        Assert.Contains("state/ram", e.Message);
+    }
+
+    [Fact]
     public async Task Missing_truncated_and_altered_files_are_SM3254()
     {
         string dir = await BakeFake("c");
