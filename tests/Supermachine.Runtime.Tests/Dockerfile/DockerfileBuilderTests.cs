@@ -30,9 +30,13 @@ public class DockerfileBuilderTests
         FROM ${BASE} AS unused
         RUN exit 1
 
+        FROM builder AS extended
+        COPY notes.md /extended/
+
         FROM ${BASE}
         ARG STAGE_ONLY
         COPY --from=builder /out/ /from-builder/
+        COPY --from=extended /extended/notes.md /out/greeting.txt /via-extended/
         COPY app /app
         COPY . /ctx/
         COPY --chown=nobody:nogroup --chmod=640 notes.md /home/
@@ -46,7 +50,7 @@ public class DockerfileBuilderTests
 
     private static readonly Lazy<Task<BuiltImage>> Shared = new(() => BuildSharedAsync());
 
-    internal sealed record BuiltImage(string Root, DockerfileBuildResult First, DockerfileBuildResult Second, IReadOnlyDictionary<string, (FileSystemEntry Entry, byte[] Content)> Files);
+    internal sealed record BuiltImage(string Root, DockerfileBuildResult First, DockerfileBuildResult Second, IReadOnlyDictionary<string, (FileSystemEntry Entry, byte[] Content)> Files, DockerfileBuildResult Target, IReadOnlyDictionary<string, (FileSystemEntry Entry, byte[] Content)> TargetFiles);
 
     internal static string BaseImage => $"oci-layout:{OciTestFixtures.Layout}:busybox";
 
@@ -72,7 +76,8 @@ public class DockerfileBuilderTests
         var options = new DockerfileBuildOptions { CacheDirectory = Path.Combine(root, "cache") };
         DockerfileBuildResult first = await DockerfileBuilder.BuildAsync(request, options);
         DockerfileBuildResult second = await DockerfileBuilder.BuildAsync(request, options);
-        return new BuiltImage(root, first, second, await ReadImageAsync(first.Image));
+        DockerfileBuildResult target = await DockerfileBuilder.BuildAsync(request with { Target = "builder" }, options);
+        return new BuiltImage(root, first, second, await ReadImageAsync(first.Image), target, await ReadImageAsync(target.Image));
     }
 
     internal static async Task<Dictionary<string, (FileSystemEntry, byte[])>> ReadImageAsync(PulledImage image)
@@ -114,6 +119,20 @@ public class DockerfileBuilderTests
         Assert.Equal("hello from builder-value\n", Text(image, "from-builder/greeting.txt"));
         Assert.Equal("cwd=/work/deep\n", Text(image, "from-builder/cwd.txt"));
         Assert.DoesNotContain("work/deep", image.Files.Keys); // only the builder stage had it
+        // A stage built FROM another stage starts from its filesystem.
+        Assert.Equal("notes\n", Text(image, "via-extended/notes.md"));
+        Assert.Equal("hello from builder-value\n", Text(image, "via-extended/greeting.txt"));
+    }
+
+    [RequiresToolFact("qemu-system-x86_64")]
+    public async Task A_target_stage_builds_that_stage_only_from_the_cache()
+    {
+        BuiltImage image = await Shared.Value;
+        Assert.Equal(0, image.Target.VmBoots);
+        Assert.Equal("cwd=/work/deep\n", Encoding.UTF8.GetString(image.TargetFiles["out/cwd.txt"].Content));
+        Assert.Contains("work/deep", image.TargetFiles.Keys);
+        Assert.DoesNotContain("app/hello.txt", image.TargetFiles.Keys);
+        Assert.Equal("/work/deep", image.Target.Image.Config.Config.WorkingDir);
     }
 
     [RequiresToolFact("qemu-system-x86_64")]

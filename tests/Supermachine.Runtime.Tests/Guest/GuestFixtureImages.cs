@@ -1,11 +1,13 @@
 using System.Diagnostics;
+using Supermachine.FileSystem;
+using Supermachine.Squashfs;
 using Supermachine.Tests.Infrastructure;
 
 namespace Supermachine.Tests.Guest;
 
 /// <summary>
-/// Root filesystems for the VM tests: tests/fixtures/rootfs.sh layers merged in order with cp -a
-/// and packed with mksquashfs. Built once per test run.
+/// Root filesystems for the VM tests: tests/fixtures/rootfs.sh layers written in order by our
+/// squashfs writer (a later layer's entry replaces an earlier one's). Built once per test run.
 /// </summary>
 internal static class GuestFixtureImages
 {
@@ -23,26 +25,11 @@ internal static class GuestFixtureImages
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
         string layers = Path.Combine(cache, "fixtures", "rootfs-" + kind);
         Run(Path.Combine(TestEnvironment.RepositoryRoot, "tests", "fixtures", "rootfs.sh"), kind, layers);
-        string work = Directory.CreateTempSubdirectory("sm-guest-image").FullName;
-        try
-        {
-            string merged = Path.Combine(work, "root");
-            Directory.CreateDirectory(merged);
-            foreach (string layer in Directory.GetDirectories(layers, "layer*").Order(StringComparer.Ordinal))
-            {
-                Run("cp", "-a", layer + "/.", merged + "/");
-            }
-            string temp = Path.Combine(work, kind + ".squashfs");
-            Run("mksquashfs", merged, temp, "-noappend", "-quiet", "-no-progress");
-            // Kept in the set-up cache (replaced each run) rather than leaking a temp dir per run.
-            string image = Path.Combine(cache, "fixtures", $"guest-{kind}.squashfs");
-            File.Move(temp, image, overwrite: true);
-            return image;
-        }
-        finally
-        {
-            Directory.Delete(work, recursive: true);
-        }
+        IEnumerable<FileSystemEntry> entries = Directory.GetDirectories(layers, "layer*").Order(StringComparer.Ordinal).SelectMany(DirectoryTreeReader.Read);
+        // Kept in the set-up cache (replaced each run, by rename) rather than leaking a temp dir per run.
+        string image = Path.Combine(cache, "fixtures", $"guest-{kind}.squashfs");
+        SquashfsWriter.WriteAsync(entries.ToAsyncEnumerable(), image).GetAwaiter().GetResult();
+        return image;
     }
 
     private static void Run(string program, params string[] args)

@@ -29,7 +29,7 @@ public class GuestVmTests(ITestOutputHelper output)
         }
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "musl-gcc", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64", "musl-gcc")]
     public async Task Busybox_guest_runs_commands_as_users_moves_files_and_powers_off()
     {
         await WithinAsync(BusyboxCore());
@@ -92,7 +92,7 @@ public class GuestVmTests(ITestOutputHelper output)
         Assert.Contains("powering off", vm.ConsoleTail());
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "musl-gcc", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64", "musl-gcc")]
     public async Task Changes_made_in_the_guest_export_as_an_oci_layer()
     {
         await WithinAsync(ExportCore());
@@ -141,7 +141,7 @@ public class GuestVmTests(ITestOutputHelper output)
         Assert.True(names.ToList().IndexOf("usr/") < names.ToList().IndexOf("usr/share/"), "parents come before children");
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "musl-gcc", "mksquashfs", "redis-cli")]
+    [RequiresToolFact("qemu-system-x86_64", "musl-gcc", "redis-cli")]
     public async Task Redis_workload_runs_as_its_user_and_answers_through_a_forwarded_port()
     {
         await WithinAsync(RedisCore());

@@ -6,7 +6,7 @@ namespace Supermachine.Tests.Vmm;
 
 public class ManyVmTests
 {
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task Four_vms_boot_at_once_each_with_its_own_runtime_directory_and_channel()
     {
         var backend = new QemuBackend();

@@ -10,7 +10,7 @@ public class OwnerDeathTests
 {
     internal const string ChildVariable = "SUPERMACHINE_TEST_OWNER_CHILD";
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task Killing_the_owner_with_SIGKILL_leaves_no_qemu_behind()
     {
         string runtimeDirectory = VmTestAssets.NewDirectory("owner");

@@ -34,7 +34,7 @@ public sealed class BootedVmFixture : IAsyncLifetime
 
 public class QemuBootTests(BootedVmFixture fixture) : IClassFixture<BootedVmFixture>
 {
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public void Boots_to_the_marker_with_the_rootfs_mounted_read_only_from_vda()
     {
         string console = fixture.Vm.ReadConsoleTail(64 * 1024);
@@ -48,7 +48,7 @@ public class QemuBootTests(BootedVmFixture fixture) : IClassFixture<BootedVmFixt
         }
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public void Runtime_directory_is_private_and_holds_the_sockets()
     {
         string dir = fixture.Vm.RuntimeDirectory;
@@ -58,7 +58,7 @@ public class QemuBootTests(BootedVmFixture fixture) : IClassFixture<BootedVmFixt
         Assert.StartsWith(dir, fixture.Vm.ConsoleLogPath, StringComparison.Ordinal);
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task Waiting_for_output_that_never_comes_times_out_with_SM3106_and_the_console()
     {
         var e = await Assert.ThrowsAsync<Supermachine.Diagnostics.SupermachineException>(
@@ -67,7 +67,7 @@ public class QemuBootTests(BootedVmFixture fixture) : IClassFixture<BootedVmFixt
         Assert.Contains(VmTestAssets.BootMarker, e.Message);
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task Agent_channel_carries_bytes_both_ways()
     {
         string token = Guid.NewGuid().ToString("N");

@@ -7,7 +7,7 @@ namespace Supermachine.Tests.Vmm;
 
 public class QemuFailureTests
 {
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task An_init_that_exits_is_a_kernel_panic_error_with_the_console_tail()
     {
         VmMachineSpec spec = VmTestAssets.MachineRunning("exits", "echo init-about-to-exit\nexit 3");
@@ -18,7 +18,7 @@ public class QemuFailureTests
         Assert.Contains("Kernel panic", e.Message);
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task QEMU_exiting_at_start_is_an_error_quoting_QEMU()
     {
         string dir = VmTestAssets.NewDirectory("badkernel");
@@ -78,7 +78,7 @@ public sealed class EnvironmentChangingCollection;
 [Collection(nameof(EnvironmentChangingCollection))]
 public class QemuEnvironmentTests
 {
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task SUPERMACHINE_QEMU_pointing_nowhere_is_SM3102_at_start()
     {
         string? before = Environment.GetEnvironmentVariable(QemuLocator.EnvironmentVariable);

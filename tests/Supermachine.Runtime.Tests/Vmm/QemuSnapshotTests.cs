@@ -74,7 +74,7 @@ public sealed class SnapshotFixture : IAsyncLifetime
 
 public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<SnapshotFixture>
 {
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task Restore_brings_back_the_guest_state_and_the_guest_keeps_running()
     {
         await using IVirtualMachine vm = await fixture.Backend.RestoreAsync(VmTestAssets.ServingMachine(), fixture.MappedDirectory);
@@ -83,7 +83,7 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
         Assert.Equal("43", await VmTestAssets.RunInGuestAsync(channel, "n=$(( $(cat /tmp/counter) + 1 )); echo $n > /tmp/counter; cat /tmp/counter"));
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task A_prepared_restore_completes_later_and_an_unused_one_disposes_cleanly()
     {
         IPreparedRestore unused = await fixture.Backend.PrepareRestoreAsync(VmTestAssets.ServingMachine(), fixture.MappedDirectory);
@@ -95,7 +95,7 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
         await Assert.ThrowsAsync<InvalidOperationException>(() => prepared.CompleteAsync());
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public void Mapped_snapshot_is_a_small_state_file_and_a_sparse_ram_file_with_relative_names()
     {
         VmSnapshotInfo info = fixture.MappedInfo;
@@ -114,7 +114,7 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
         Assert.DoesNotContain(fixture.MappedDirectory, json, StringComparison.Ordinal);
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task Concurrent_restores_are_independent_and_never_write_the_snapshot()
     {
         IVirtualMachine[] vms = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
@@ -139,7 +139,7 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
         Assert.Equal("42", await fixture.ReadCounterAfterRestoreAsync(fixture.MappedDirectory));
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task A_moved_snapshot_directory_restores()
     {
         string copy = CopySnapshot(fixture.MappedDirectory);
@@ -155,7 +155,7 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
         }
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task Plain_migration_snapshot_restores()
     {
         Assert.Equal(VmSnapshotMode.Migration, fixture.PlainInfo.Mode);
@@ -163,7 +163,7 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
         Assert.Equal("plain-state", await fixture.ReadCounterAfterRestoreAsync(fixture.PlainDirectory));
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task A_restored_vm_can_be_snapshotted_again_with_its_new_state()
     {
         string again = VmTestAssets.NewDirectory("snap-again");
@@ -186,7 +186,7 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
         }
     }
 
-    [RequiresToolFact("qemu-system-x86_64", "mksquashfs")]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task Incompatible_incomplete_or_truncated_snapshots_are_refused_with_their_codes()
     {
         string copy = CopySnapshot(fixture.MappedDirectory);

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
+using Supermachine.FileSystem;
 using Supermachine.Guest;
+using Supermachine.Squashfs;
 using Supermachine.Tests.Infrastructure;
 using Supermachine.Vmm;
 
@@ -89,15 +91,17 @@ public static class VmTestAssets
     };
 
     /// <summary>
-    /// The test rootfs: busybox from Debian as a squashfs. The one place that makes it, so it can
-    /// switch to our own SquashfsWriter.
+    /// The test rootfs: busybox from Debian as a squashfs written by our SquashfsWriter, every
+    /// file owned by root whoever runs the tests.
     /// </summary>
     public static string BuildRootfs()
     {
         string output = Path.Combine(Root.Value, "rootfs.squashfs");
         string tree = Path.Combine(Root.Value, "rootfs-tree");
         Run(Path.Combine(TestEnvironment.RepositoryRoot, "tests", "fixtures", "rootfs.sh"), "busybox", tree);
-        Run(TestEnvironment.FindTool("mksquashfs") ?? "mksquashfs", Path.Combine(tree, "layer0"), output, "-noappend", "-quiet", "-all-root");
+        SquashfsWriter.WriteAsync(
+            DirectoryTreeReader.Read(Path.Combine(tree, "layer0")).Select(e => e with { Uid = 0, Gid = 0 }).ToAsyncEnumerable(),
+            output).GetAwaiter().GetResult();
         return output;
     }
 
