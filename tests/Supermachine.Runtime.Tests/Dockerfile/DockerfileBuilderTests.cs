@@ -213,6 +213,57 @@ public class DockerfileBuilderTests
         }
     }
 
+    [RequiresToolFact("qemu-system-x86_64")]
+    public async Task A_cancelled_build_stops_its_VM_and_leaves_no_step_result_or_temporary_file()
+    {
+        string root = Directory.CreateTempSubdirectory("sm-dfcancel-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(root, "Dockerfile"), "ARG BASE\nFROM ${BASE}\nRUN echo started-the-long-step && sleep 600\n");
+            using var cancel = new CancellationTokenSource();
+            string cache = Path.Combine(root, "cache");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => DockerfileBuilder.BuildAsync(
+                new DockerfileBuildRequest { ContextDirectory = root, BuildArgs = new Dictionary<string, string> { ["BASE"] = BaseImage } },
+                new DockerfileBuildOptions
+                {
+                    CacheDirectory = cache,
+                    Progress = line =>
+                    {
+                        // The command's own output (indented), not the step's announcement.
+                        if (line.Trim() == "started-the-long-step")
+                        {
+                            cancel.Cancel();
+                        }
+                    },
+                },
+                cancel.Token));
+            Assert.True(cancel.IsCancellationRequested, "the RUN command started in the build VM");
+            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(5), "the build stopped when cancelled, not when the command ended");
+            Assert.Empty(Directory.GetFiles(Path.Combine(cache, "dockerfile", "rootfs")));
+            Assert.False(Directory.Exists(Path.Combine(cache, "dockerfile", "steps")) && Directory.EnumerateFiles(Path.Combine(cache, "dockerfile", "steps")).Any());
+            Assert.False(Directory.Exists(Path.Combine(cache, "dockerfile", "tmp")) && Directory.EnumerateFileSystemEntries(Path.Combine(cache, "dockerfile", "tmp")).Any());
+            // The build VM is gone: no QEMU process has the build's root filesystem open any more.
+            Assert.DoesNotContain(System.Diagnostics.Process.GetProcessesByName("qemu-system-x86_64"), p => CommandLine(p.Id).Contains(cache, StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
     [Fact]
     public async Task A_missing_context_is_a_clear_error_before_anything_runs()
     {
