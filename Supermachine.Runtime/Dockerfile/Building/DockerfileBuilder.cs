@@ -95,6 +95,8 @@ public static class DockerfileBuilder
         var clock = Stopwatch.StartNew();
 
         var store = new ContentStore(options.CacheDirectory);
+        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "rootfs"));
+        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "tmp"));
         using var registry = new RegistryClient(options.Registry ?? RegistryOptions.FromEnvironment());
         var puller = new ImagePuller(store, registry);
         Platform platform = request.Platform is { } p ? Platform.Parse(p) : Platform.Host;

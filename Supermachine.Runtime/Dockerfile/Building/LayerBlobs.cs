@@ -50,7 +50,7 @@ internal static class LayerBlobs
     {
         string directory = Path.Combine(store.Root, "dockerfile", "tmp");
         Directory.CreateDirectory(directory);
-        string spool = Path.Combine(directory, $"layer-{Guid.NewGuid():N}.tar");
+        string spool = Path.Combine(directory, ScratchFiles.Name("layer", $"{Guid.NewGuid():N}.tar"));
         try
         {
             await using (var file = new FileStream(spool, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))

@@ -20,7 +20,7 @@ internal static class RemoteFiles
             throw Diagnostic.Error("SM2217", dockerfile, line, url, "only http and https URLs are fetched (git sources are not)");
         }
         Directory.CreateDirectory(directory);
-        string path = Path.Combine(directory, "add-" + Guid.NewGuid().ToString("N"));
+        string path = Path.Combine(directory, ScratchFiles.Name("add", Guid.NewGuid().ToString("N")));
         try
         {
             using HttpResponseMessage response = await Http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);

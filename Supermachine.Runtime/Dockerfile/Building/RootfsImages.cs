@@ -21,7 +21,7 @@ internal sealed class RootfsImages(ContentStore store, Action<string> progress) 
             return existing;
         }
         Directory.CreateDirectory(_directory);
-        string path = Path.Combine(_directory, $"{chain.Id}-{Environment.ProcessId}.sqfs");
+        string path = Path.Combine(_directory, ScratchFiles.Name("rootfs", chain.Id + ".sqfs"));
         progress($"writing the root filesystem of the build state ({chain.Layers.Count} layers)");
         var flattener = new LayerFlattener(chain.ToLayerInputs(store), "the build state", new LayerFlattenerOptions { Warning = m => progress("warning: " + m) });
         await SquashfsWriter.WriteAsync(flattener.FlattenAsync(cancellationToken), path, null, cancellationToken).ConfigureAwait(false);

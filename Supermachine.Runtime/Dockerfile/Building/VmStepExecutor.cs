@@ -144,7 +144,7 @@ internal sealed class VmStepExecutor(
         if (stage.Index == targetStage && _vm is not null && vmSettings.Value.Snapshottable)
         {
             // The density report: what the build VM's RAM would cost as an artifact (it never is one).
-            string directory = Path.Combine(store.Root, "dockerfile", "tmp", "snapshot-" + Guid.NewGuid().ToString("N"));
+            string directory = Path.Combine(store.Root, "dockerfile", "tmp", ScratchFiles.Name("snapshot", Guid.NewGuid().ToString("N")));
             try
             {
                 progress("measuring the build VM's RAM snapshot");

@@ -265,6 +265,35 @@ public class DockerfileBuilderTests
     }
 
     [Fact]
+    public async Task A_build_removes_scratch_files_a_killed_build_left_and_keeps_those_of_running_ones()
+    {
+        string root = Directory.CreateTempSubdirectory("sm-dforphan-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(root, "Dockerfile"), "FROM scratch\nCOPY Dockerfile /\n");
+            string cache = Path.Combine(root, "cache");
+            int dead = Enumerable.Range(4_000_000, 1000).First(pid => !Directory.Exists($"/proc/{pid}"));
+            string rootfs = Directory.CreateDirectory(Path.Combine(cache, "dockerfile", "rootfs")).FullName;
+            string tmp = Directory.CreateDirectory(Path.Combine(cache, "dockerfile", "tmp")).FullName;
+            File.WriteAllText(Path.Combine(rootfs, $"rootfs-{dead}-0123.sqfs"), "left by a killed build");
+            File.WriteAllText(Path.Combine(tmp, $"layer-{dead}-4567.tar"), "left by a killed build");
+            Directory.CreateDirectory(Path.Combine(tmp, $"snapshot-{dead}-89ab"));
+            string alive = Path.Combine(tmp, $"layer-{Environment.ProcessId}-cdef.tar");
+            File.WriteAllText(alive, "a running build's");
+
+            DockerfileBuildResult result = await DockerfileBuilder.BuildAsync(new DockerfileBuildRequest { ContextDirectory = root }, new DockerfileBuildOptions { CacheDirectory = cache });
+
+            Assert.Equal(0, result.VmBoots);
+            Assert.Empty(Directory.GetFiles(rootfs));
+            Assert.Equal([alive], Directory.GetFileSystemEntries(tmp));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_missing_context_is_a_clear_error_before_anything_runs()
     {
         var e = await Assert.ThrowsAsync<SupermachineException>(() => DockerfileBuilder.BuildAsync(new DockerfileBuildRequest { ContextDirectory = "/nonexistent/context" }));
