@@ -5,23 +5,51 @@ using Supermachine.Squashfs;
 namespace Supermachine.Dockerfile.Building;
 
 /// <summary>
-/// Read access to a build state through its squashfs image: what exists at a path (following
-/// symlinks inside the root, as a container sees its own filesystem), the entries below a
-/// directory, and the user and group databases COPY --chown and WORKDIR resolve names in.
+/// Read access to a build state: what exists at a path (following symlinks inside the root, as a
+/// container sees its own filesystem), the entries below a directory, and the user and group
+/// databases COPY --chown and WORKDIR resolve names in. Through its squashfs image every file's
+/// content is readable (a COPY --from source); a metadata view, made by flattening the chain
+/// without compressing anything, knows every entry but holds only passwd and group (a COPY or
+/// WORKDIR target), which is several times cheaper than writing the image.
 /// </summary>
 internal sealed class FilesystemView : IDisposable
 {
     private const int MaxSymlinkHops = 40;
-    private readonly SquashfsReader _reader;
+    private static readonly string[] UserDatabases = ["etc/passwd", "etc/group"];
+    private readonly IDisposable? _reader;
     private readonly Dictionary<string, FileSystemEntry> _entries;
 
-    private FilesystemView(SquashfsReader reader)
+    private FilesystemView(IDisposable? reader, Dictionary<string, FileSystemEntry> entries)
     {
         _reader = reader;
-        _entries = reader.ReadEntries().ToDictionary(e => e.Path, StringComparer.Ordinal);
+        _entries = entries;
     }
 
-    public static FilesystemView Open(string squashfsPath) => new(SquashfsReader.Open(squashfsPath));
+    public static FilesystemView Open(string squashfsPath)
+    {
+        var reader = SquashfsReader.Open(squashfsPath);
+        return new(reader, reader.ReadEntries().ToDictionary(e => e.Path, StringComparer.Ordinal));
+    }
+
+    /// <summary>The metadata view of <paramref name="entries"/> (a flattened chain); only passwd and group keep their content.</summary>
+    public static async Task<FilesystemView> ReadMetadataAsync(IAsyncEnumerable<FileSystemEntry> entries, CancellationToken cancellationToken)
+    {
+        var byPath = new Dictionary<string, FileSystemEntry>(StringComparer.Ordinal);
+        await foreach (FileSystemEntry entry in entries.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            Func<Stream>? content = null;
+            if (entry.OpenContent is { } open && UserDatabases.Contains(entry.Path) && entry.Size <= 16 << 20)
+            {
+                using Stream stream = open();
+                var copy = new MemoryStream();
+                await stream.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
+                byte[] bytes = copy.ToArray();
+                content = () => new MemoryStream(bytes, writable: false);
+            }
+            byPath[entry.Path] = entry with { OpenContent = content };
+        }
+        return new(null, byPath);
+    }
 
     /// <summary>Every entry, keyed by root-relative path.</summary>
     public IReadOnlyDictionary<string, FileSystemEntry> Entries => _entries;
@@ -86,7 +114,7 @@ internal sealed class FilesystemView : IDisposable
         return reader.ReadToEnd();
     }
 
-    public void Dispose() => _reader.Dispose();
+    public void Dispose() => _reader?.Dispose();
 
     internal static IEnumerable<string> Split(string path) =>
         path.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".");

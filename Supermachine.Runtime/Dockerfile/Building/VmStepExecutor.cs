@@ -2,6 +2,7 @@ using Supermachine.Diagnostics;
 using Supermachine.Dockerfile.Context;
 using Supermachine.Dockerfile.Planning;
 using Supermachine.FileSystem;
+using Supermachine.Oci.Layers;
 using Supermachine.Oci.Storage;
 using Supermachine.Vmm;
 
@@ -99,11 +100,11 @@ internal sealed class VmStepExecutor(
     public async ValueTask CopyAsync(CopyStep step, StepExecution execution, CancellationToken cancellationToken)
     {
         Announce(step);
-        FilesystemView target = await ViewAsync(_chain, cancellationToken).ConfigureAwait(false);
+        FilesystemView target = await ViewAsync(_chain, withContent: false, cancellationToken).ConfigureAwait(false);
         CopySourceTree sources = step.From switch
         {
-            CopySource.StageResult s => new(null, await ViewAsync(Stored(execution.StageResultKeys[s.StageIndex]), cancellationToken).ConfigureAwait(false)),
-            CopySource.Image i => new(null, await ViewAsync(await baseImages.GetChainAsync(i.Reference, null, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false)),
+            CopySource.StageResult s => new(null, await ViewAsync(Stored(execution.StageResultKeys[s.StageIndex]), withContent: true, cancellationToken).ConfigureAwait(false)),
+            CopySource.Image i => new(null, await ViewAsync(await baseImages.GetChainAsync(i.Reference, null, cancellationToken).ConfigureAwait(false), withContent: true, cancellationToken).ConfigureAwait(false)),
             _ => new(context, null),
         };
         ChainLayer layer = await LayerBlobs.WriteAsync(store, CopyLayerBuilder.BuildAsync(step, sources, target, dockerfile, Path.Combine(store.Root, "dockerfile", "tmp"), cancellationToken), cancellationToken).ConfigureAwait(false);
@@ -112,7 +113,7 @@ internal sealed class VmStepExecutor(
 
     public async ValueTask CreateWorkdirAsync(WorkdirStep step, StepExecution execution, CancellationToken cancellationToken)
     {
-        FilesystemView target = await ViewAsync(_chain, cancellationToken).ConfigureAwait(false);
+        FilesystemView target = await ViewAsync(_chain, withContent: false, cancellationToken).ConfigureAwait(false);
         string path = target.Resolve(step.Path.TrimStart('/'));
         if (target.IsDirectory(path))
         {
@@ -179,12 +180,16 @@ internal sealed class VmStepExecutor(
         _steps.Put(cacheKey, _chain);
     }
 
-    private async Task<FilesystemView> ViewAsync(LayerChain chain, CancellationToken cancellationToken)
+    // A COPY source needs file contents (its squashfs image); a target only needs what exists where.
+    private async Task<FilesystemView> ViewAsync(LayerChain chain, bool withContent, CancellationToken cancellationToken)
     {
-        if (!_views.TryGetValue(chain.Id, out FilesystemView? view))
+        string key = chain.Id + (withContent ? "+content" : "");
+        if (!_views.TryGetValue(key, out FilesystemView? view))
         {
-            view = FilesystemView.Open(await _rootfs.GetAsync(chain, cancellationToken).ConfigureAwait(false));
-            _views[chain.Id] = view;
+            view = withContent
+                ? FilesystemView.Open(await _rootfs.GetAsync(chain, cancellationToken).ConfigureAwait(false))
+                : await FilesystemView.ReadMetadataAsync(new LayerFlattener(chain.ToLayerInputs(store), "the build state").FlattenAsync(cancellationToken), cancellationToken).ConfigureAwait(false);
+            _views[key] = view;
         }
         return view;
     }
