@@ -7,14 +7,15 @@ namespace Supermachine.Squashfs;
 /// <summary>
 /// Compresses data blocks on all cores and appends them to one stream in submission order, so the
 /// layout never depends on thread timing. A bounded queue keeps memory flat: a producer faster
-/// than the compressors waits.
+/// than the compressors waits. Actions queued between blocks (note the position, seek back over
+/// a duplicate's blocks, copy bytes already compressed) run on the writer in the same order.
 /// </summary>
 internal sealed class BlockPipeline : IAsyncDisposable
 {
     /// <summary>Called in submission order once a block is on the stream: its position and size word.</summary>
     public delegate void Placed(long position, uint sizeWord);
 
-    private readonly record struct Pending(Task<(byte[]? Compressed, int Length)> Work, byte[] Raw, int RawLength, Placed OnPlaced);
+    private readonly record struct Pending(Task<(byte[]? Compressed, int Length)>? Work, byte[]? Raw, int RawLength, Placed? OnPlaced, Action<Stream>? InOrder);
 
     private readonly SquashfsCodec _codec;
     private readonly Stream _target;
@@ -54,15 +55,24 @@ internal sealed class BlockPipeline : IAsyncDisposable
     public async ValueTask SubmitAsync(byte[] raw, int length, Placed onPlaced, CancellationToken cancellationToken)
     {
         var done = new TaskCompletionSource<(byte[]?, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await EnqueueAsync(new Pending(done.Task, raw, length, onPlaced, null), cancellationToken).ConfigureAwait(false);
+        _work.Add((raw, length, done), CancellationToken.None);
+    }
+
+    /// <summary>Queues <paramref name="action"/> to run on the target stream once everything queued before it is written.</summary>
+    public ValueTask EnqueueAsync(Action<Stream> action, CancellationToken cancellationToken) =>
+        EnqueueAsync(new Pending(null, null, 0, null, action), cancellationToken);
+
+    private async ValueTask EnqueueAsync(Pending pending, CancellationToken cancellationToken)
+    {
         try
         {
-            await _queue.Writer.WriteAsync(new Pending(done.Task, raw, length, onPlaced), cancellationToken).ConfigureAwait(false);
+            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
         }
         catch (ChannelClosedException e) when (e.InnerException is not null)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
         }
-        _work.Add((raw, length, done), CancellationToken.None);
     }
 
     private void Compress()
@@ -122,20 +132,25 @@ internal sealed class BlockPipeline : IAsyncDisposable
         {
             await foreach (Pending p in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
             {
-                (byte[]? compressed, int n) = await p.Work.ConfigureAwait(false);
+                if (p.InOrder is not null)
+                {
+                    p.InOrder(_target);
+                    continue;
+                }
+                (byte[]? compressed, int n) = await p.Work!.ConfigureAwait(false);
                 long position = _target.Position;
                 if (compressed is null)
                 {
-                    _target.Write(p.Raw, 0, p.RawLength);
-                    p.OnPlaced(position, (uint)p.RawLength | SquashfsFormat.DataUncompressedBit);
+                    _target.Write(p.Raw!, 0, p.RawLength);
+                    p.OnPlaced!(position, (uint)p.RawLength | SquashfsFormat.DataUncompressedBit);
                 }
                 else
                 {
                     _target.Write(compressed, 0, n);
                     ArrayPool<byte>.Shared.Return(compressed);
-                    p.OnPlaced(position, (uint)n);
+                    p.OnPlaced!(position, (uint)n);
                 }
-                ArrayPool<byte>.Shared.Return(p.Raw);
+                ArrayPool<byte>.Shared.Return(p.Raw!);
             }
         }
         catch (Exception e)
@@ -144,7 +159,10 @@ internal sealed class BlockPipeline : IAsyncDisposable
             // Let queued work finish so no task is left unobserved.
             while (_queue.Reader.TryRead(out Pending rest))
             {
-                try { await rest.Work.ConfigureAwait(false); } catch { }
+                if (rest.Work is not null)
+                {
+                    try { await rest.Work.ConfigureAwait(false); } catch { }
+                }
             }
             throw;
         }

@@ -8,24 +8,30 @@ using Supermachine.FileSystem;
 namespace Supermachine.Squashfs;
 
 /// <summary>
-/// The state of one image being written: the tree received so far, content spooled as compressed
-/// blocks (and raw tails), and at the end the layout into the final file.
+/// The state of one image being written: the tree received so far, content compressed straight
+/// into the output file as it arrives, and at the end the metadata tables.
 /// </summary>
+/// <remarks>
+/// Data and fragment blocks go to the output in arrival order, as mksquashfs writes them (a
+/// duplicate's blocks are written over again, as there). When the arrival order turns out to be
+/// the image's own order (depth first, names sorted: always for a sorted walk such as
+/// <see cref="DirectoryTreeReader"/>) that is already the final layout. Otherwise (an OCI stream
+/// with replaced files, any other order) the file written so far becomes a spool and the blocks
+/// are laid out again in image order, with the same packing rule, so the bytes are the same.
+/// </remarks>
 internal sealed class ImageBuilder : IAsyncDisposable
 {
     private readonly SquashfsWriterOptions _options;
     private readonly SquashfsCodec _codec;
     private readonly int _blockSize;
     private readonly string _outputPath;
-    private readonly FileStream _spool;
+    private readonly FileStream _output;
     private readonly FileStream _tails;
     private readonly BlockPipeline _data;
-    private readonly FileStream _fragmentSpool;
-    private readonly BlockPipeline _streamedFragments;
-    private readonly List<(long Start, uint Word)> _streamedFragmentTable = [];
-    private readonly List<FileContent> _streamedTails = [];
-    private byte[]? _streamedCurrent;
-    private int _streamedUsed;
+    private readonly FragmentPacker _fragments;
+    private readonly List<FileContent> _arrived = [];
+    private string? _spoolPath;
+    private FileStream? _relaidOutput;
     private readonly TreeNode _root;
     private readonly List<TreeNode> _hardLinks = [];
     private readonly Dictionary<(long, UInt128), FileContent> _contents = [];
@@ -40,26 +46,38 @@ internal sealed class ImageBuilder : IAsyncDisposable
         _codec = SquashfsCodec.Create(options.Compression, options.CompressionLevel, options.BlockSize);
         _blockSize = options.BlockSize;
         _outputPath = outputPath;
-        // Spools live beside the output (same filesystem, never a RAM-backed /tmp) and vanish on close.
-        _spool = new FileStream(outputPath + ".spool", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
-        _tails = new FileStream(outputPath + ".tails", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
-        _data = new BlockPipeline(_codec, _spool, _blockSize, options.MaxDegreeOfParallelism);
-        _fragmentSpool = new FileStream(outputPath + ".fragments", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
-        _streamedFragments = new BlockPipeline(_codec, _fragmentSpool, _blockSize, options.MaxDegreeOfParallelism);
+        // FileShare.Delete: the re-layout renames this file while it is open.
+        _output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Delete, 1 << 20);
+        try
+        {
+            _output.Write(new byte[SquashfsFormat.SuperblockSize]);
+            // The raw tails, only read by a re-layout; beside the output (same filesystem, never a RAM-backed /tmp), gone on close.
+            _tails = new FileStream(outputPath + ".tails", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        }
+        catch
+        {
+            _output.Dispose();
+            throw;
+        }
+        _data = new BlockPipeline(_codec, _output, _blockSize, options.MaxDegreeOfParallelism);
+        _fragments = new FragmentPacker(_data, _blockSize);
         _root = new TreeNode("") { Entry = ImplicitDirectory(""), Children = [] };
     }
 
     public async ValueTask DisposeAsync()
     {
         await _data.DisposeAsync().ConfigureAwait(false);
-        await _streamedFragments.DisposeAsync().ConfigureAwait(false);
-        if (_streamedCurrent is not null)
+        _fragments.Abandon();
+        await _output.DisposeAsync().ConfigureAwait(false);
+        if (_relaidOutput is not null)
         {
-            ArrayPool<byte>.Shared.Return(_streamedCurrent);
+            await _relaidOutput.DisposeAsync().ConfigureAwait(false);
         }
-        await _spool.DisposeAsync().ConfigureAwait(false);
-        await _fragmentSpool.DisposeAsync().ConfigureAwait(false);
         await _tails.DisposeAsync().ConfigureAwait(false);
+        if (_spoolPath is not null)
+        {
+            File.Delete(_spoolPath);
+        }
     }
 
     private static FileSystemEntry ImplicitDirectory(string path) =>
@@ -268,6 +286,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
         int tailLength = 0;
         long total = 0;
         int index = 0;
+        bool marked = false;
         Stream stream;
         try
         {
@@ -317,6 +336,12 @@ internal sealed class ImageBuilder : IAsyncDisposable
                     tailLength = n;
                     break;
                 }
+                if (!marked)
+                {
+                    // Where this content's blocks begin (also where a duplicate's blocks are undone from).
+                    marked = true;
+                    await _data.EnqueueAsync(s => content.SpoolStart = s.Position, cancellationToken).ConfigureAwait(false);
+                }
                 if (buffer.AsSpan(0, n).IndexOfAnyExcept((byte)0) < 0)
                 {
                     content.Blocks[index++] = 0;
@@ -328,10 +353,6 @@ internal sealed class ImageBuilder : IAsyncDisposable
                     int slot = index++;
                     await _data.SubmitAsync(buffer, n, (position, word) =>
                     {
-                        if (content.SpoolStart < 0)
-                        {
-                            content.SpoolStart = position;
-                        }
                         content.SpoolLength += word & ~SquashfsFormat.DataUncompressedBit;
                         content.Blocks[slot] = word;
                     }, cancellationToken).ConfigureAwait(false);
@@ -369,81 +390,65 @@ internal sealed class ImageBuilder : IAsyncDisposable
             var key = (total, BinaryPrimitives.ReadUInt128LittleEndian(digest));
             if (_contents.TryGetValue(key, out FileContent? same))
             {
-                // Any blocks already spooled for this copy are simply never laid out.
                 if (tail is not null)
                 {
                     ArrayPool<byte>.Shared.Return(tail);
                 }
+                if (marked)
+                {
+                    // Nothing was queued after this copy's blocks: the next blocks go over them.
+                    await _data.EnqueueAsync(s => s.Position = content.SpoolStart, cancellationToken).ConfigureAwait(false);
+                }
                 return same;
             }
             _contents.Add(key, content);
+        }
+        if (content.Blocks.Length > 0 || tail is not null)
+        {
+            _arrived.Add(content);
         }
         if (tail is not null)
         {
             content.TailSpoolOffset = _tails.Position;
             content.TailLength = tailLength;
             _tails.Write(tail, 0, tailLength);
-            await PackStreamedAsync(content, tail.AsMemory(0, tailLength), cancellationToken).ConfigureAwait(false);
-            ArrayPool<byte>.Shared.Return(tail);
+            try
+            {
+                (content.Fragment, content.FragmentOffset) = await _fragments.AddAsync(tail.AsMemory(0, tailLength), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(tail);
+            }
         }
         return content;
-    }
-
-    /// <summary>
-    /// Packs tails into fragments in arrival order and compresses them while the stream goes on, so
-    /// small-file trees compress during reading. The layout uses this packing only when it equals
-    /// the packing in image order (always, for a sorted walk such as <see cref="DirectoryTreeReader"/>);
-    /// otherwise the tails are packed again at the end. Either way the bytes are the same.
-    /// </summary>
-    private async ValueTask PackStreamedAsync(FileContent content, ReadOnlyMemory<byte> tail, CancellationToken cancellationToken)
-    {
-        if (_streamedCurrent is not null && _streamedUsed + tail.Length > _blockSize)
-        {
-            await SubmitStreamedAsync(cancellationToken).ConfigureAwait(false);
-        }
-        _streamedCurrent ??= BlockPipeline.RentBlock(_blockSize);
-        content.StreamedFragment = (uint)_streamedFragmentTable.Count;
-        content.StreamedFragmentOffset = (uint)_streamedUsed;
-        tail.Span.CopyTo(_streamedCurrent.AsSpan(_streamedUsed));
-        _streamedUsed += tail.Length;
-        _streamedTails.Add(content);
-    }
-
-    private async ValueTask SubmitStreamedAsync(CancellationToken cancellationToken)
-    {
-        int slot = _streamedFragmentTable.Count;
-        _streamedFragmentTable.Add(default);
-        byte[] block = _streamedCurrent!;
-        _streamedCurrent = null;
-        int used = _streamedUsed;
-        _streamedUsed = 0;
-        await _streamedFragments.SubmitAsync(block, used, (position, word) => _streamedFragmentTable[slot] = (position, word), cancellationToken).ConfigureAwait(false);
     }
 
     // ---------------------------------------------------------------- laying out the image
 
     public async Task FinishAsync(CancellationToken cancellationToken)
     {
+        await _fragments.FlushAsync(cancellationToken).ConfigureAwait(false);
         await _data.CompleteAsync().ConfigureAwait(false);
-        if (_streamedCurrent is not null)
-        {
-            await SubmitStreamedAsync(cancellationToken).ConfigureAwait(false);
-        }
-        await _streamedFragments.CompleteAsync().ConfigureAwait(false);
-        await _fragmentSpool.FlushAsync(cancellationToken).ConfigureAwait(false);
-        await _spool.FlushAsync(cancellationToken).ConfigureAwait(false);
-        await _tails.FlushAsync(cancellationToken).ConfigureAwait(false);
         ResolveHardLinks();
         ReportProgress("writing", force: true);
 
-        var regularFiles = new List<TreeNode>();
-        CollectFiles(_root, regularFiles);
-
-        await using var output = new FileStream(_outputPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
-        output.Write(new byte[SquashfsFormat.SuperblockSize]);
-
-        CopyDataBlocks(regularFiles, output, cancellationToken);
-        List<(long Start, uint Word)> fragments = await WriteFragmentsAsync(regularFiles, output, cancellationToken).ConfigureAwait(false);
+        List<FileContent> imageOrder = ContentsInImageOrder();
+        FileStream output;
+        List<(long Start, uint Word)> fragments;
+        if (imageOrder.SequenceEqual(_arrived, ReferenceEqualityComparer.Instance))
+        {
+            foreach (FileContent c in imageOrder)
+            {
+                c.Start = c.SpoolStart;
+            }
+            output = _output;
+            fragments = _fragments.Table;
+        }
+        else
+        {
+            (output, fragments) = await RelayAsync(imageOrder, cancellationToken).ConfigureAwait(false);
+        }
 
         var layout = new MetadataLayout(this);
         layout.Write(output, fragments, cancellationToken);
@@ -494,11 +499,16 @@ internal sealed class ImageBuilder : IAsyncDisposable
         return node;
     }
 
-    /// <summary>Regular files (their own inode, not links) in layout order: depth first, sorted, as mksquashfs reads them.</summary>
-    private static void CollectFiles(TreeNode directory, List<TreeNode> files)
+    /// <summary>
+    /// The contents that have blocks or a tail, each once, in the order the image lays them out:
+    /// regular files (their own inode, not links) depth first, sorted, as mksquashfs reads them.
+    /// </summary>
+    private List<FileContent> ContentsInImageOrder()
     {
+        var order = new List<FileContent>(_arrived.Count);
+        var seen = new HashSet<FileContent>(ReferenceEqualityComparer.Instance);
         var stack = new Stack<(TreeNode Dir, int Index)>();
-        stack.Push((directory, 0));
+        stack.Push((_root, 0));
         while (stack.Count > 0)
         {
             (TreeNode dir, int i) = stack.Pop();
@@ -508,7 +518,11 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 TreeNode child = children[i];
                 if (child.Entry.Type == FileSystemEntryType.RegularFile)
                 {
-                    files.Add(child);
+                    FileContent c = child.Content!;
+                    if ((c.Blocks.Length > 0 || c.TailLength > 0) && seen.Add(c))
+                    {
+                        order.Add(c);
+                    }
                 }
                 else if (child.IsDirectory)
                 {
@@ -518,24 +532,66 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 }
             }
         }
+        return order;
     }
 
-    private void CopyDataBlocks(List<TreeNode> files, FileStream output, CancellationToken cancellationToken)
+    /// <summary>
+    /// Lays the blocks out again in image order into a new file at the output path: the file
+    /// written so far becomes the spool its compressed data blocks are copied from, and the tails
+    /// are packed again by the same rule as while streaming.
+    /// </summary>
+    private async Task<(FileStream, List<(long Start, uint Word)>)> RelayAsync(List<FileContent> contents, CancellationToken cancellationToken)
     {
-        foreach (TreeNode file in files)
+        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await _tails.FlushAsync(cancellationToken).ConfigureAwait(false);
+        _spoolPath = _outputPath + ".spool";
+        File.Move(_outputPath, _spoolPath);
+        _relaidOutput = new FileStream(_outputPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+        _relaidOutput.Write(new byte[SquashfsFormat.SuperblockSize]);
+
+        await using var pipeline = new BlockPipeline(_codec, _relaidOutput, _blockSize, _options.MaxDegreeOfParallelism);
+        var packer = new FragmentPacker(pipeline, _blockSize);
+        try
         {
-            FileContent c = file.Content!;
-            if (c.Placed)
+            foreach (FileContent c in contents)
             {
-                continue;
+                if (c.Blocks.Length > 0)
+                {
+                    long from = c.SpoolStart, length = c.SpoolLength;
+                    await pipeline.EnqueueAsync(s =>
+                    {
+                        c.Start = s.Position;
+                        CopyRange(_output, from, length, s, cancellationToken);
+                    }, cancellationToken).ConfigureAwait(false);
+                }
+                if (c.TailLength > 0)
+                {
+                    byte[] tail = ArrayPool<byte>.Shared.Rent(c.TailLength);
+                    try
+                    {
+                        if (RandomAccess.Read(_tails.SafeFileHandle, tail.AsSpan(0, c.TailLength), c.TailSpoolOffset) != c.TailLength)
+                        {
+                            throw new IOException("the tail spool ended early");
+                        }
+                        (c.Fragment, c.FragmentOffset) = await packer.AddAsync(tail.AsMemory(0, c.TailLength), cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(tail);
+                    }
+                }
             }
-            c.Placed = true;
-            c.Start = output.Position;
-            CopyRange(_spool, c.SpoolStart, c.SpoolLength, output, cancellationToken);
+            await packer.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await pipeline.CompleteAsync().ConfigureAwait(false);
         }
+        finally
+        {
+            packer.Abandon();
+        }
+        return (_relaidOutput, packer.Table);
     }
 
-    private static void CopyRange(FileStream from, long start, long length, FileStream output, CancellationToken cancellationToken)
+    private static void CopyRange(FileStream from, long start, long length, Stream output, CancellationToken cancellationToken)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
@@ -557,73 +613,6 @@ internal sealed class ImageBuilder : IAsyncDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-    }
-
-    private async Task<List<(long Start, uint Word)>> WriteFragmentsAsync(List<TreeNode> files, FileStream output, CancellationToken cancellationToken)
-    {
-        // The tails in image order, each content once.
-        var imageOrder = new List<FileContent>(_streamedTails.Count);
-        var seen = new HashSet<FileContent>(ReferenceEqualityComparer.Instance);
-        foreach (TreeNode file in files)
-        {
-            FileContent c = file.Content!;
-            if (c.TailLength > 0 && seen.Add(c))
-            {
-                imageOrder.Add(c);
-            }
-        }
-        if (imageOrder.SequenceEqual(_streamedTails, ReferenceEqualityComparer.Instance))
-        {
-            long at = output.Position;
-            CopyRange(_fragmentSpool, 0, _fragmentSpool.Length, output, cancellationToken);
-            foreach (FileContent c in imageOrder)
-            {
-                c.Fragment = c.StreamedFragment;
-                c.FragmentOffset = c.StreamedFragmentOffset;
-            }
-            return _streamedFragmentTable.Select(f => (at + f.Start, f.Word)).ToList();
-        }
-
-        var fragments = new List<(long Start, uint Word)>();
-        await using var pipeline = new BlockPipeline(_codec, output, _blockSize, _options.MaxDegreeOfParallelism);
-        byte[]? current = null;
-        int used = 0;
-
-        async ValueTask SubmitCurrentAsync()
-        {
-            int slot = fragments.Count;
-            fragments.Add(default);
-            await pipeline.SubmitAsync(current!, used, (position, word) => fragments[slot] = (position, word), cancellationToken).ConfigureAwait(false);
-            current = null;
-            used = 0;
-        }
-
-        foreach (TreeNode file in files)
-        {
-            FileContent c = file.Content!;
-            if (c.TailLength == 0 || c.Fragment != SquashfsFormat.NoFragment)
-            {
-                continue;
-            }
-            if (current is not null && used + c.TailLength > _blockSize)
-            {
-                await SubmitCurrentAsync().ConfigureAwait(false);
-            }
-            current ??= BlockPipeline.RentBlock(_blockSize);
-            c.Fragment = (uint)fragments.Count;
-            c.FragmentOffset = (uint)used;
-            if (RandomAccess.Read(_tails.SafeFileHandle, current.AsSpan(used, c.TailLength), c.TailSpoolOffset) != c.TailLength)
-            {
-                throw new IOException("the tail spool ended early");
-            }
-            used += c.TailLength;
-        }
-        if (current is not null)
-        {
-            await SubmitCurrentAsync().ConfigureAwait(false);
-        }
-        await pipeline.CompleteAsync().ConfigureAwait(false);
-        return fragments;
     }
 
     // ---------------------------------------------------------------- metadata
@@ -720,6 +709,8 @@ internal sealed class ImageBuilder : IAsyncDisposable
             output.Write(new byte[padded - output.Position]);
             Span<byte> superblock = stackalloc byte[SquashfsFormat.SuperblockSize];
             sb.Write(superblock);
+            // A duplicate undone at the very end may have left bytes beyond the image.
+            output.SetLength(padded);
             output.Position = 0;
             output.Write(superblock);
             output.Flush(flushToDisk: false);
