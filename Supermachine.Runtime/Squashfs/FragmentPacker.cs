@@ -21,7 +21,7 @@ internal sealed class FragmentPacker(BlockPipeline pipeline, int blockSize)
         {
             await FlushAsync(cancellationToken).ConfigureAwait(false);
         }
-        _current ??= BlockPipeline.RentBlock(blockSize);
+        _current ??= pipeline.RentBlock();
         var place = ((uint)Table.Count, (uint)_used);
         tail.Span.CopyTo(_current.AsSpan(_used));
         _used += tail.Length;
@@ -44,13 +44,6 @@ internal sealed class FragmentPacker(BlockPipeline pipeline, int blockSize)
         await pipeline.SubmitAsync(block, used, (position, word) => Table[slot] = (position, word), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Returns the block being filled to the pool (after a failure).</summary>
-    public void Abandon()
-    {
-        if (_current is not null)
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(_current);
-            _current = null;
-        }
-    }
+    /// <summary>Drops the block being filled (after a failure).</summary>
+    public void Abandon() => _current = null;
 }

@@ -30,6 +30,8 @@ internal sealed class ImageBuilder : IAsyncDisposable
     private readonly BlockPipeline _data;
     private readonly FragmentPacker _fragments;
     private readonly List<FileContent> _arrived = [];
+    private readonly IncrementalHash? _hash;
+    private readonly byte[] _probe = new byte[1];
     private string? _spoolPath;
     private FileStream? _relaidOutput;
     private readonly TreeNode _root;
@@ -61,6 +63,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
         }
         _data = new BlockPipeline(_codec, _output, _blockSize, options.MaxDegreeOfParallelism);
         _fragments = new FragmentPacker(_data, _blockSize);
+        _hash = options.Deduplicate ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
         _root = new TreeNode("") { Entry = ImplicitDirectory(""), Children = [] };
     }
 
@@ -74,6 +77,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             await _relaidOutput.DisposeAsync().ConfigureAwait(false);
         }
         await _tails.DisposeAsync().ConfigureAwait(false);
+        _hash?.Dispose();
         if (_spoolPath is not null)
         {
             File.Delete(_spoolPath);
@@ -281,7 +285,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
         var content = new FileContent { Size = entry.Size };
         long declaredBlocks = (entry.Size + _blockSize - 1) / _blockSize;
         content.Blocks = new uint[declaredBlocks];
-        using var hash = _options.Deduplicate ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+        IncrementalHash? hash = _hash;
         byte[]? tail = null;
         int tailLength = 0;
         long total = 0;
@@ -301,28 +305,36 @@ internal sealed class ImageBuilder : IAsyncDisposable
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                byte[] buffer = BlockPipeline.RentBlock(_blockSize);
+                byte[] buffer = _data.RentBlock();
                 int n;
                 try
                 {
                     // Synchronous on purpose: an async read of a plain FileStream is a thread-pool work
                     // item that queues behind the compressors, which serialises reading with compression.
-                    n = stream.ReadAtLeast(buffer.AsSpan(0, _blockSize), _blockSize, throwOnEndOfStream: false);
+                    // No more than the declared size: a small file is one read, then the probe below.
+                    int want = total < entry.Size ? (int)Math.Min(_blockSize, entry.Size - total) : _blockSize;
+                    n = stream.ReadAtLeast(buffer.AsSpan(0, want), want, throwOnEndOfStream: false);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    _data.ReturnBlock(buffer);
                     throw Diagnostic.Error(e, "SM2107", entry.Path, e.Message);
                 }
                 if (n == 0)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    _data.ReturnBlock(buffer);
                     break;
                 }
                 total += n;
                 if (total > entry.Size)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    _data.ReturnBlock(buffer);
+                    throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
+                }
+                if (total == entry.Size && stream.Read(_probe) > 0)
+                {
+                    // Declared size reached but the stream has more.
+                    _data.ReturnBlock(buffer);
                     throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
                 }
                 hash?.AppendData(buffer, 0, n);
@@ -346,7 +358,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 {
                     content.Blocks[index++] = 0;
                     content.SparseBytes += n;
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    _data.ReturnBlock(buffer);
                 }
                 else
                 {
@@ -359,12 +371,6 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 }
                 if (last && total == entry.Size)
                 {
-                    // Declared size reached: a stream that still has bytes is caught by the probe below.
-                    byte[] probe = new byte[1];
-                    if (stream.Read(probe) > 0)
-                    {
-                        throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
-                    }
                     break;
                 }
             }
@@ -374,7 +380,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
         {
             if (tail is not null)
             {
-                ArrayPool<byte>.Shared.Return(tail);
+                _data.ReturnBlock(tail);
             }
             throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content has {total}");
         }
@@ -392,7 +398,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             {
                 if (tail is not null)
                 {
-                    ArrayPool<byte>.Shared.Return(tail);
+                    _data.ReturnBlock(tail);
                 }
                 if (marked)
                 {
@@ -418,7 +424,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(tail);
+                _data.ReturnBlock(tail);
             }
         }
         return content;
