@@ -626,25 +626,33 @@ internal sealed class ImageBuilder : IAsyncDisposable
     /// <summary>Inode and directory tables, then the lookup tables and the superblock.</summary>
     private sealed class MetadataLayout(ImageBuilder image)
     {
-        private readonly MetadataWriter _inodes = new(image._codec);
-        private readonly MetadataWriter _directories = new(image._codec);
+        // The inode and directory tables refer to each other: compressed together, in the order their blocks closed.
+        private readonly List<(MetadataWriter Writer, int Block)> _closed = [];
+        private MetadataWriter _inodes = null!;
+        private MetadataWriter _directories = null!;
+        private readonly List<int> _scratchPatches = [];
         private readonly Dictionary<uint, ushort> _idIndex = [];
         private readonly List<uint> _ids = [];
         private readonly Dictionary<string, uint> _xattrIndex = new(StringComparer.Ordinal);
         private readonly List<(byte[] Bytes, int Count)> _xattrSets = [];
-        private readonly List<ulong> _inodeRefs = [];
+        private readonly List<(int Block, int Offset)> _inodeRefs = [];
         private readonly MemoryStream _scratch = new();
         private uint _nextInode = 1;
 
         public void Write(FileStream output, List<(long Start, uint Word)> fragments, CancellationToken cancellationToken)
         {
+            _inodes = new MetadataWriter(image._codec, _closed);
+            _directories = new MetadataWriter(image._codec, _closed);
             NumberInodes(image._root);
             CollectIds(image._root);
             uint inodeCount = _nextInode - 1;
-            _inodeRefs.AddRange(new ulong[inodeCount]);
-            ulong rootRef = WriteDirectory(image._root, inodeCount + 1, cancellationToken);
+            _inodeRefs.AddRange(new (int, int)[inodeCount]);
+            WriteDirectory(image._root, inodeCount + 1, cancellationToken);
             _inodes.Finish();
             _directories.Finish();
+            cancellationToken.ThrowIfCancellationRequested();
+            MetadataWriter.CompressAll([_inodes, _directories], _closed, image._options.MaxDegreeOfParallelism);
+            ulong rootRef = _inodes.Reference(image._root.InodeBlock, image._root.InodeOffset);
 
             var sb = new Superblock
             {
@@ -678,9 +686,9 @@ internal sealed class ImageBuilder : IAsyncDisposable
 
             // The kernel insists on this order: inodes, directories, fragments, export, ids, xattrs.
             sb.InodeTableStart = (ulong)output.Position;
-            _inodes.Output.WriteTo(output);
+            _inodes.WriteTo(output);
             sb.DirectoryTableStart = (ulong)output.Position;
-            _directories.Output.WriteTo(output);
+            _directories.WriteTo(output);
 
             sb.FragmentTableStart = (ulong)WriteTable(output, w =>
             {
@@ -693,9 +701,9 @@ internal sealed class ImageBuilder : IAsyncDisposable
             });
             sb.ExportTableStart = (ulong)WriteTable(output, w =>
             {
-                foreach (ulong inodeRef in _inodeRefs)
+                foreach ((int block, int offset) in _inodeRefs)
                 {
-                    w.WriteUInt64(inodeRef);
+                    w.WriteUInt64(_inodes.Reference(block, offset));
                 }
             });
             sb.IdTableStart = (ulong)WriteTable(output, w =>
@@ -728,8 +736,9 @@ internal sealed class ImageBuilder : IAsyncDisposable
             var w = new MetadataWriter(image._codec);
             fill(w);
             w.Finish();
+            w.CompressAll(image._options.MaxDegreeOfParallelism);
             long start = output.Position;
-            w.Output.WriteTo(output);
+            w.WriteTo(output);
             long index = output.Position;
             Span<byte> b = stackalloc byte[8];
             foreach (long block in w.BlockStarts)
@@ -743,26 +752,28 @@ internal sealed class ImageBuilder : IAsyncDisposable
         private long WriteXattrs(FileStream output)
         {
             var kv = new MetadataWriter(image._codec);
-            var refs = new List<ulong>();
+            var refs = new List<(int Block, int Offset)>();
             foreach ((byte[] bytes, _) in _xattrSets)
             {
-                refs.Add(SquashfsFormat.InodeRef(kv.BlockStart, kv.Offset));
+                refs.Add((kv.Block, kv.Offset));
                 kv.Write(bytes);
             }
             kv.Finish();
+            kv.CompressAll(image._options.MaxDegreeOfParallelism);
             long kvStart = output.Position;
-            kv.Output.WriteTo(output);
+            kv.WriteTo(output);
 
             var ids = new MetadataWriter(image._codec);
             for (int i = 0; i < _xattrSets.Count; i++)
             {
-                ids.WriteUInt64(refs[i]);
+                ids.WriteUInt64(kv.Reference(refs[i].Block, refs[i].Offset));
                 ids.WriteUInt32((uint)_xattrSets[i].Count);
                 ids.WriteUInt32((uint)_xattrSets[i].Bytes.Length);
             }
             ids.Finish();
+            ids.CompressAll(image._options.MaxDegreeOfParallelism);
             long idsStart = output.Position;
-            ids.Output.WriteTo(output);
+            ids.WriteTo(output);
 
             long header = output.Position;
             Span<byte> b = stackalloc byte[16];
@@ -843,8 +854,8 @@ internal sealed class ImageBuilder : IAsyncDisposable
             }
         }
 
-        /// <summary>Writes the inodes of a directory's subtree, its listing and its own inode; returns that inode's reference.</summary>
-        private ulong WriteDirectory(TreeNode dir, uint parentInode, CancellationToken cancellationToken)
+        /// <summary>Writes the inodes of a directory's subtree, its listing and its own inode.</summary>
+        private void WriteDirectory(TreeNode dir, uint parentInode, CancellationToken cancellationToken)
         {
             List<TreeNode> children = dir.Sorted();
             int subdirectories = 0;
@@ -854,7 +865,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 {
                     subdirectories++;
                     cancellationToken.ThrowIfCancellationRequested();
-                    child.InodeRef = WriteDirectory(child, dir.InodeNumber, cancellationToken);
+                    WriteDirectory(child, dir.InodeNumber, cancellationToken);
                 }
             }
             foreach (TreeNode child in children)
@@ -862,30 +873,37 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 TreeNode inode = child.Inode ?? child;
                 if (!inode.IsDirectory && !inode.InodeWritten)
                 {
-                    inode.InodeRef = WriteInode(inode);
+                    WriteInode(inode);
                     inode.InodeWritten = true;
                 }
             }
 
-            byte[] listing = BuildListing(children, out List<(int Position, byte[] Name)> index);
+            byte[] listing = BuildListing(children, out List<(int Position, byte[] Name)> index, out List<(int Position, int Block)> headers);
             long listingPosition = _directories.Position;
-            long listingBlock = _directories.BlockStart;
+            int listingBlock = _directories.Block;
             int listingOffset = _directories.Offset;
             _directories.Write(listing);
+            foreach ((int position, int block) in headers)
+            {
+                _directories.WriteStartOf(listingPosition + position, _inodes, block);
+            }
 
             FileSystemEntry e = dir.Entry;
             uint xattr = XattrIndex(e);
             uint fileSize = (uint)listing.Length + 3;
             uint nlink = (uint)(2 + subdirectories);
             _scratch.SetLength(0);
+            _scratchPatches.Clear();
             var w = new BinaryWriter(_scratch);
-            bool extended = index.Count > 0 || xattr != SquashfsFormat.NoXattr || fileSize > ushort.MaxValue || listingBlock > uint.MaxValue;
+            // The listing's compressed start is not known yet; a block stores at most its size plus the header.
+            bool extended = index.Count > 0 || xattr != SquashfsFormat.NoXattr || fileSize > ushort.MaxValue
+                || (long)listingBlock * (SquashfsFormat.MetadataBlockSize + 2) > uint.MaxValue;
             WriteHeader(w, extended ? (ushort)(SquashfsFormat.Directory + SquashfsFormat.ExtendedOffset) : SquashfsFormat.Directory, e, dir.InodeNumber);
             if (extended)
             {
                 w.Write(nlink);
                 w.Write(fileSize);
-                w.Write((uint)listingBlock);
+                StartOfListingBlock(w, listingBlock);
                 w.Write(parentInode);
                 w.Write((ushort)index.Count);
                 w.Write((ushort)listingOffset);
@@ -893,20 +911,29 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 foreach ((int position, byte[] name) in index)
                 {
                     w.Write((uint)position);
-                    w.Write((uint)_directories.BlockStartAt(listingPosition + position));
+                    StartOfListingBlock(w, (int)((listingPosition + position) / SquashfsFormat.MetadataBlockSize));
                     w.Write((uint)(name.Length - 1));
                     w.Write(name);
                 }
             }
             else
             {
-                w.Write((uint)listingBlock);
+                StartOfListingBlock(w, listingBlock);
                 w.Write(nlink);
                 w.Write((ushort)fileSize);
                 w.Write((ushort)listingOffset);
                 w.Write(parentInode);
             }
-            return Emit(dir.InodeNumber);
+            Emit(dir);
+        }
+
+        /// <summary>A 4-byte field of the inode in the scratch buffer that will hold the compressed start of a directory-table block.</summary>
+        private void StartOfListingBlock(BinaryWriter w, int block)
+        {
+            w.Flush();
+            _scratchPatches.Add((int)_scratch.Position);
+            _scratchPatches.Add(block);
+            w.Write(0u);
         }
 
         /// <summary>
@@ -914,14 +941,15 @@ internal sealed class ImageBuilder : IAsyncDisposable
         /// metadata block and lie within ±32767 inode numbers), plus an index entry wherever the
         /// listing crosses another 8 KiB so lookups in large directories can skip ahead.
         /// </summary>
-        private static byte[] BuildListing(List<TreeNode> children, out List<(int Position, byte[] Name)> index)
+        private static byte[] BuildListing(List<TreeNode> children, out List<(int Position, byte[] Name)> index, out List<(int Position, int Block)> headers)
         {
             index = [];
+            headers = [];
             var listing = new MemoryStream();
             var w = new BinaryWriter(listing);
             int headerAt = -1;
             int count = 0;
-            uint headerBlock = 0;
+            int headerBlock = 0;
             uint headerInode = 0;
             int indexAnchor = 0;
 
@@ -939,8 +967,8 @@ internal sealed class ImageBuilder : IAsyncDisposable
             foreach (TreeNode child in children)
             {
                 TreeNode inode = child.Inode ?? child;
-                uint block = (uint)(inode.InodeRef >> 16);
-                ushort offset = (ushort)(inode.InodeRef & 0xFFFF);
+                int block = inode.InodeBlock;
+                ushort offset = (ushort)inode.InodeOffset;
                 long delta = (long)inode.InodeNumber - headerInode;
                 int entrySize = 8 + child.NameBytes.Length;
                 bool crossing = headerAt >= 0 && listing.Position + entrySize - indexAnchor > SquashfsFormat.MetadataBlockSize;
@@ -957,7 +985,8 @@ internal sealed class ImageBuilder : IAsyncDisposable
                     headerBlock = block;
                     headerInode = inode.InodeNumber;
                     w.Write(0u);
-                    w.Write(block);
+                    headers.Add(((int)listing.Position, block));
+                    w.Write(0u); // the inode block's compressed start, filled in when compressed
                     w.Write(headerInode);
                 }
                 w.Write(offset);
@@ -983,13 +1012,14 @@ internal sealed class ImageBuilder : IAsyncDisposable
             _ => throw new InvalidOperationException($"no inode type for {type}"),
         };
 
-        private ulong WriteInode(TreeNode node)
+        private void WriteInode(TreeNode node)
         {
             FileSystemEntry e = node.Entry;
             uint xattr = XattrIndex(e);
             bool hasXattr = xattr != SquashfsFormat.NoXattr;
             uint nlink = node.LinkCount;
             _scratch.SetLength(0);
+            _scratchPatches.Clear();
             var w = new BinaryWriter(_scratch);
             switch (e.Type)
             {
@@ -1064,7 +1094,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 default:
                     throw new InvalidOperationException($"no inode for {e.Type}");
             }
-            return Emit(node.InodeNumber);
+            Emit(node);
         }
 
         private void WriteHeader(BinaryWriter w, ushort type, FileSystemEntry e, uint number)
@@ -1079,13 +1109,18 @@ internal sealed class ImageBuilder : IAsyncDisposable
             w.Write(number);
         }
 
-        /// <summary>Appends the inode built in the scratch buffer to the inode table; returns its reference.</summary>
-        private ulong Emit(uint number)
+        /// <summary>Appends the inode built in the scratch buffer to the inode table and notes where it went.</summary>
+        private void Emit(TreeNode node)
         {
-            ulong reference = SquashfsFormat.InodeRef(_inodes.BlockStart, _inodes.Offset);
+            long position = _inodes.Position;
+            node.InodeBlock = _inodes.Block;
+            node.InodeOffset = _inodes.Offset;
             _inodes.Write(_scratch.GetBuffer().AsSpan(0, (int)_scratch.Length));
-            _inodeRefs[(int)number - 1] = reference;
-            return reference;
+            for (int i = 0; i < _scratchPatches.Count; i += 2)
+            {
+                _inodes.WriteStartOf(position + _scratchPatches[i], _directories, _scratchPatches[i + 1]);
+            }
+            _inodeRefs[(int)node.InodeNumber - 1] = (node.InodeBlock, node.InodeOffset);
         }
 
         /// <summary>The index of the entry's attribute set in the xattr id table (sets are stored once), or none.</summary>

@@ -49,7 +49,9 @@ internal sealed class TreeNode(string name)
 
     // Decided when the image is laid out.
     public uint InodeNumber;
-    public ulong InodeRef;
+    /// <summary>Where the inode went: metadata block index in the inode table and offset into it.</summary>
+    public int InodeBlock;
+    public int InodeOffset;
     public bool InodeWritten;
     public uint LinkCount = 1;
 
