@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 
@@ -7,18 +6,23 @@ namespace Supermachine.Squashfs;
 /// <summary>
 /// Compresses data blocks on all cores and appends them to one stream in submission order, so the
 /// layout never depends on thread timing. A bounded queue keeps memory flat: a producer faster
-/// than the compressors waits.
+/// than the compressors waits, and the queue is deep enough (16 MiB of blocks) that a producer
+/// pausing on a file of zeros or a slow directory does not starve the compressors. Actions queued between blocks (note the position, seek back over
+/// a duplicate's blocks, copy bytes already compressed) run on the writer in the same order.
 /// </summary>
 internal sealed class BlockPipeline : IAsyncDisposable
 {
     /// <summary>Called in submission order once a block is on the stream: its position and size word.</summary>
     public delegate void Placed(long position, uint sizeWord);
 
-    private readonly record struct Pending(Task<(byte[]? Compressed, int Length)> Work, byte[] Raw, int RawLength, Placed OnPlaced);
+    private readonly record struct Pending(Task<(byte[]? Compressed, int Length)>? Work, byte[]? Raw, int RawLength, Placed? OnPlaced, Action<Stream>? InOrder);
 
     private readonly SquashfsCodec _codec;
     private readonly Stream _target;
+    private readonly int _blockSize;
     private readonly int _bufferSize;
+    private readonly ConcurrentBag<byte[]> _freeBlocks = [];
+    private readonly ConcurrentBag<byte[]> _freeOutputs = [];
     private readonly Channel<Pending> _queue;
     private readonly Task _writer;
     private readonly BlockingCollection<(byte[] Raw, int Length, TaskCompletionSource<(byte[]?, int)> Done)> _work = [];
@@ -28,8 +32,9 @@ internal sealed class BlockPipeline : IAsyncDisposable
     {
         _codec = codec;
         _target = target;
+        _blockSize = blockSize;
         _bufferSize = SquashfsCodec.Bound(blockSize);
-        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Math.Max(1, parallelism) * 4)
+        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Math.Max(Math.Max(1, parallelism) * 4, (16 << 20) / blockSize))
         {
             SingleReader = true,
             SingleWriter = true,
@@ -45,8 +50,15 @@ internal sealed class BlockPipeline : IAsyncDisposable
         _writer = Task.Run(WriteLoopAsync);
     }
 
-    /// <summary>Buffers handed to <see cref="SubmitAsync"/> come from here and go back once written.</summary>
-    public static byte[] RentBlock(int blockSize) => ArrayPool<byte>.Shared.Rent(blockSize);
+    /// <summary>
+    /// Buffers handed to <see cref="SubmitAsync"/> come from here and go back once written. The
+    /// pipeline's own pool: as many buffers as the queue holds, reused instead of churning the
+    /// large-object heap (a block is larger than 85 000 bytes).
+    /// </summary>
+    public byte[] RentBlock() => _freeBlocks.TryTake(out byte[]? block) ? block : new byte[_blockSize];
+
+    /// <summary>Gives back a buffer from <see cref="RentBlock"/> that was not submitted.</summary>
+    public void ReturnBlock(byte[] block) => _freeBlocks.Add(block);
 
     /// <summary>
     /// Queues <paramref name="raw"/>[0..length) for compression; the pipeline owns the buffer from now on.
@@ -54,15 +66,24 @@ internal sealed class BlockPipeline : IAsyncDisposable
     public async ValueTask SubmitAsync(byte[] raw, int length, Placed onPlaced, CancellationToken cancellationToken)
     {
         var done = new TaskCompletionSource<(byte[]?, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await EnqueueAsync(new Pending(done.Task, raw, length, onPlaced, null), cancellationToken).ConfigureAwait(false);
+        _work.Add((raw, length, done), CancellationToken.None);
+    }
+
+    /// <summary>Queues <paramref name="action"/> to run on the target stream once everything queued before it is written.</summary>
+    public ValueTask EnqueueAsync(Action<Stream> action, CancellationToken cancellationToken) =>
+        EnqueueAsync(new Pending(null, null, 0, null, action), cancellationToken);
+
+    private async ValueTask EnqueueAsync(Pending pending, CancellationToken cancellationToken)
+    {
         try
         {
-            await _queue.Writer.WriteAsync(new Pending(done.Task, raw, length, onPlaced), cancellationToken).ConfigureAwait(false);
+            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
         }
         catch (ChannelClosedException e) when (e.InnerException is not null)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
         }
-        _work.Add((raw, length, done), CancellationToken.None);
     }
 
     private void Compress()
@@ -71,11 +92,11 @@ internal sealed class BlockPipeline : IAsyncDisposable
         {
             try
             {
-                byte[] output = ArrayPool<byte>.Shared.Rent(_bufferSize);
+                byte[] output = _freeOutputs.TryTake(out byte[]? free) ? free : new byte[_bufferSize];
                 int n = _codec.Compress(raw.AsSpan(0, length), output);
                 if (n < 0)
                 {
-                    ArrayPool<byte>.Shared.Return(output);
+                    _freeOutputs.Add(output);
                     done.SetResult((null, length));
                 }
                 else
@@ -122,20 +143,25 @@ internal sealed class BlockPipeline : IAsyncDisposable
         {
             await foreach (Pending p in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
             {
-                (byte[]? compressed, int n) = await p.Work.ConfigureAwait(false);
+                if (p.InOrder is not null)
+                {
+                    p.InOrder(_target);
+                    continue;
+                }
+                (byte[]? compressed, int n) = await p.Work!.ConfigureAwait(false);
                 long position = _target.Position;
                 if (compressed is null)
                 {
-                    _target.Write(p.Raw, 0, p.RawLength);
-                    p.OnPlaced(position, (uint)p.RawLength | SquashfsFormat.DataUncompressedBit);
+                    _target.Write(p.Raw!, 0, p.RawLength);
+                    p.OnPlaced!(position, (uint)p.RawLength | SquashfsFormat.DataUncompressedBit);
                 }
                 else
                 {
                     _target.Write(compressed, 0, n);
-                    ArrayPool<byte>.Shared.Return(compressed);
-                    p.OnPlaced(position, (uint)n);
+                    _freeOutputs.Add(compressed);
+                    p.OnPlaced!(position, (uint)n);
                 }
-                ArrayPool<byte>.Shared.Return(p.Raw);
+                _freeBlocks.Add(p.Raw!);
             }
         }
         catch (Exception e)
@@ -144,7 +170,10 @@ internal sealed class BlockPipeline : IAsyncDisposable
             // Let queued work finish so no task is left unobserved.
             while (_queue.Reader.TryRead(out Pending rest))
             {
-                try { await rest.Work.ConfigureAwait(false); } catch { }
+                if (rest.Work is not null)
+                {
+                    try { await rest.Work.ConfigureAwait(false); } catch { }
+                }
             }
             throw;
         }

@@ -8,24 +8,32 @@ using Supermachine.FileSystem;
 namespace Supermachine.Squashfs;
 
 /// <summary>
-/// The state of one image being written: the tree received so far, content spooled as compressed
-/// blocks (and raw tails), and at the end the layout into the final file.
+/// The state of one image being written: the tree received so far, content compressed straight
+/// into the output file as it arrives, and at the end the metadata tables.
 /// </summary>
+/// <remarks>
+/// Data and fragment blocks go to the output in arrival order, as mksquashfs writes them (a
+/// duplicate's blocks are written over again, as there). When the arrival order turns out to be
+/// the image's own order (depth first, names sorted: always for a sorted walk such as
+/// <see cref="DirectoryTreeReader"/>) that is already the final layout. Otherwise (an OCI stream
+/// with replaced files, any other order) the file written so far becomes a spool and the blocks
+/// are laid out again in image order, with the same packing rule, so the bytes are the same.
+/// </remarks>
 internal sealed class ImageBuilder : IAsyncDisposable
 {
     private readonly SquashfsWriterOptions _options;
     private readonly SquashfsCodec _codec;
     private readonly int _blockSize;
     private readonly string _outputPath;
-    private readonly FileStream _spool;
+    private readonly FileStream _output;
     private readonly FileStream _tails;
     private readonly BlockPipeline _data;
-    private readonly FileStream _fragmentSpool;
-    private readonly BlockPipeline _streamedFragments;
-    private readonly List<(long Start, uint Word)> _streamedFragmentTable = [];
-    private readonly List<FileContent> _streamedTails = [];
-    private byte[]? _streamedCurrent;
-    private int _streamedUsed;
+    private readonly FragmentPacker _fragments;
+    private readonly List<FileContent> _arrived = [];
+    private readonly IncrementalHash? _hash;
+    private readonly byte[] _probe = new byte[1];
+    private string? _spoolPath;
+    private FileStream? _relaidOutput;
     private readonly TreeNode _root;
     private readonly List<TreeNode> _hardLinks = [];
     private readonly Dictionary<(long, UInt128), FileContent> _contents = [];
@@ -40,26 +48,40 @@ internal sealed class ImageBuilder : IAsyncDisposable
         _codec = SquashfsCodec.Create(options.Compression, options.CompressionLevel, options.BlockSize);
         _blockSize = options.BlockSize;
         _outputPath = outputPath;
-        // Spools live beside the output (same filesystem, never a RAM-backed /tmp) and vanish on close.
-        _spool = new FileStream(outputPath + ".spool", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
-        _tails = new FileStream(outputPath + ".tails", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
-        _data = new BlockPipeline(_codec, _spool, _blockSize, options.MaxDegreeOfParallelism);
-        _fragmentSpool = new FileStream(outputPath + ".fragments", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
-        _streamedFragments = new BlockPipeline(_codec, _fragmentSpool, _blockSize, options.MaxDegreeOfParallelism);
+        // FileShare.Delete: the re-layout renames this file while it is open.
+        _output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Delete, 1 << 20);
+        try
+        {
+            _output.Write(new byte[SquashfsFormat.SuperblockSize]);
+            // The raw tails, only read by a re-layout; beside the output (same filesystem, never a RAM-backed /tmp), gone on close.
+            _tails = new FileStream(outputPath + ".tails", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        }
+        catch
+        {
+            _output.Dispose();
+            throw;
+        }
+        _data = new BlockPipeline(_codec, _output, _blockSize, options.MaxDegreeOfParallelism);
+        _fragments = new FragmentPacker(_data, _blockSize);
+        _hash = options.Deduplicate ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
         _root = new TreeNode("") { Entry = ImplicitDirectory(""), Children = [] };
     }
 
     public async ValueTask DisposeAsync()
     {
         await _data.DisposeAsync().ConfigureAwait(false);
-        await _streamedFragments.DisposeAsync().ConfigureAwait(false);
-        if (_streamedCurrent is not null)
+        _fragments.Abandon();
+        await _output.DisposeAsync().ConfigureAwait(false);
+        if (_relaidOutput is not null)
         {
-            ArrayPool<byte>.Shared.Return(_streamedCurrent);
+            await _relaidOutput.DisposeAsync().ConfigureAwait(false);
         }
-        await _spool.DisposeAsync().ConfigureAwait(false);
-        await _fragmentSpool.DisposeAsync().ConfigureAwait(false);
         await _tails.DisposeAsync().ConfigureAwait(false);
+        _hash?.Dispose();
+        if (_spoolPath is not null)
+        {
+            File.Delete(_spoolPath);
+        }
     }
 
     private static FileSystemEntry ImplicitDirectory(string path) =>
@@ -263,11 +285,12 @@ internal sealed class ImageBuilder : IAsyncDisposable
         var content = new FileContent { Size = entry.Size };
         long declaredBlocks = (entry.Size + _blockSize - 1) / _blockSize;
         content.Blocks = new uint[declaredBlocks];
-        using var hash = _options.Deduplicate ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+        IncrementalHash? hash = _hash;
         byte[]? tail = null;
         int tailLength = 0;
         long total = 0;
         int index = 0;
+        bool marked = false;
         Stream stream;
         try
         {
@@ -282,28 +305,36 @@ internal sealed class ImageBuilder : IAsyncDisposable
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                byte[] buffer = BlockPipeline.RentBlock(_blockSize);
+                byte[] buffer = _data.RentBlock();
                 int n;
                 try
                 {
                     // Synchronous on purpose: an async read of a plain FileStream is a thread-pool work
                     // item that queues behind the compressors, which serialises reading with compression.
-                    n = stream.ReadAtLeast(buffer.AsSpan(0, _blockSize), _blockSize, throwOnEndOfStream: false);
+                    // No more than the declared size: a small file is one read, then the probe below.
+                    int want = total < entry.Size ? (int)Math.Min(_blockSize, entry.Size - total) : _blockSize;
+                    n = stream.ReadAtLeast(buffer.AsSpan(0, want), want, throwOnEndOfStream: false);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    _data.ReturnBlock(buffer);
                     throw Diagnostic.Error(e, "SM2107", entry.Path, e.Message);
                 }
                 if (n == 0)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    _data.ReturnBlock(buffer);
                     break;
                 }
                 total += n;
                 if (total > entry.Size)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    _data.ReturnBlock(buffer);
+                    throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
+                }
+                if (total == entry.Size && stream.Read(_probe) > 0)
+                {
+                    // Declared size reached but the stream has more.
+                    _data.ReturnBlock(buffer);
                     throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
                 }
                 hash?.AppendData(buffer, 0, n);
@@ -317,33 +348,29 @@ internal sealed class ImageBuilder : IAsyncDisposable
                     tailLength = n;
                     break;
                 }
+                if (!marked)
+                {
+                    // Where this content's blocks begin (also where a duplicate's blocks are undone from).
+                    marked = true;
+                    await _data.EnqueueAsync(s => content.SpoolStart = s.Position, cancellationToken).ConfigureAwait(false);
+                }
                 if (buffer.AsSpan(0, n).IndexOfAnyExcept((byte)0) < 0)
                 {
                     content.Blocks[index++] = 0;
                     content.SparseBytes += n;
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    _data.ReturnBlock(buffer);
                 }
                 else
                 {
                     int slot = index++;
                     await _data.SubmitAsync(buffer, n, (position, word) =>
                     {
-                        if (content.SpoolStart < 0)
-                        {
-                            content.SpoolStart = position;
-                        }
                         content.SpoolLength += word & ~SquashfsFormat.DataUncompressedBit;
                         content.Blocks[slot] = word;
                     }, cancellationToken).ConfigureAwait(false);
                 }
                 if (last && total == entry.Size)
                 {
-                    // Declared size reached: a stream that still has bytes is caught by the probe below.
-                    byte[] probe = new byte[1];
-                    if (stream.Read(probe) > 0)
-                    {
-                        throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
-                    }
                     break;
                 }
             }
@@ -353,7 +380,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
         {
             if (tail is not null)
             {
-                ArrayPool<byte>.Shared.Return(tail);
+                _data.ReturnBlock(tail);
             }
             throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content has {total}");
         }
@@ -369,81 +396,65 @@ internal sealed class ImageBuilder : IAsyncDisposable
             var key = (total, BinaryPrimitives.ReadUInt128LittleEndian(digest));
             if (_contents.TryGetValue(key, out FileContent? same))
             {
-                // Any blocks already spooled for this copy are simply never laid out.
                 if (tail is not null)
                 {
-                    ArrayPool<byte>.Shared.Return(tail);
+                    _data.ReturnBlock(tail);
+                }
+                if (marked)
+                {
+                    // Nothing was queued after this copy's blocks: the next blocks go over them.
+                    await _data.EnqueueAsync(s => s.Position = content.SpoolStart, cancellationToken).ConfigureAwait(false);
                 }
                 return same;
             }
             _contents.Add(key, content);
+        }
+        if (content.Blocks.Length > 0 || tail is not null)
+        {
+            _arrived.Add(content);
         }
         if (tail is not null)
         {
             content.TailSpoolOffset = _tails.Position;
             content.TailLength = tailLength;
             _tails.Write(tail, 0, tailLength);
-            await PackStreamedAsync(content, tail.AsMemory(0, tailLength), cancellationToken).ConfigureAwait(false);
-            ArrayPool<byte>.Shared.Return(tail);
+            try
+            {
+                (content.Fragment, content.FragmentOffset) = await _fragments.AddAsync(tail.AsMemory(0, tailLength), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _data.ReturnBlock(tail);
+            }
         }
         return content;
-    }
-
-    /// <summary>
-    /// Packs tails into fragments in arrival order and compresses them while the stream goes on, so
-    /// small-file trees compress during reading. The layout uses this packing only when it equals
-    /// the packing in image order (always, for a sorted walk such as <see cref="DirectoryTreeReader"/>);
-    /// otherwise the tails are packed again at the end. Either way the bytes are the same.
-    /// </summary>
-    private async ValueTask PackStreamedAsync(FileContent content, ReadOnlyMemory<byte> tail, CancellationToken cancellationToken)
-    {
-        if (_streamedCurrent is not null && _streamedUsed + tail.Length > _blockSize)
-        {
-            await SubmitStreamedAsync(cancellationToken).ConfigureAwait(false);
-        }
-        _streamedCurrent ??= BlockPipeline.RentBlock(_blockSize);
-        content.StreamedFragment = (uint)_streamedFragmentTable.Count;
-        content.StreamedFragmentOffset = (uint)_streamedUsed;
-        tail.Span.CopyTo(_streamedCurrent.AsSpan(_streamedUsed));
-        _streamedUsed += tail.Length;
-        _streamedTails.Add(content);
-    }
-
-    private async ValueTask SubmitStreamedAsync(CancellationToken cancellationToken)
-    {
-        int slot = _streamedFragmentTable.Count;
-        _streamedFragmentTable.Add(default);
-        byte[] block = _streamedCurrent!;
-        _streamedCurrent = null;
-        int used = _streamedUsed;
-        _streamedUsed = 0;
-        await _streamedFragments.SubmitAsync(block, used, (position, word) => _streamedFragmentTable[slot] = (position, word), cancellationToken).ConfigureAwait(false);
     }
 
     // ---------------------------------------------------------------- laying out the image
 
     public async Task FinishAsync(CancellationToken cancellationToken)
     {
+        await _fragments.FlushAsync(cancellationToken).ConfigureAwait(false);
         await _data.CompleteAsync().ConfigureAwait(false);
-        if (_streamedCurrent is not null)
-        {
-            await SubmitStreamedAsync(cancellationToken).ConfigureAwait(false);
-        }
-        await _streamedFragments.CompleteAsync().ConfigureAwait(false);
-        await _fragmentSpool.FlushAsync(cancellationToken).ConfigureAwait(false);
-        await _spool.FlushAsync(cancellationToken).ConfigureAwait(false);
-        await _tails.FlushAsync(cancellationToken).ConfigureAwait(false);
         ResolveHardLinks();
         ReportProgress("writing", force: true);
 
-        var regularFiles = new List<TreeNode>();
-        CollectFiles(_root, regularFiles);
-
-        await using var output = new FileStream(_outputPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
-        output.Write(new byte[SquashfsFormat.SuperblockSize]);
-
-        CopyDataBlocks(regularFiles, output, cancellationToken);
-        List<(long Start, uint Word)> fragments = await WriteFragmentsAsync(regularFiles, output, cancellationToken).ConfigureAwait(false);
+        List<FileContent> imageOrder = ContentsInImageOrder();
+        FileStream output;
+        List<(long Start, uint Word)> fragments;
+        if (imageOrder.SequenceEqual(_arrived, ReferenceEqualityComparer.Instance))
+        {
+            foreach (FileContent c in imageOrder)
+            {
+                c.Start = c.SpoolStart;
+            }
+            output = _output;
+            fragments = _fragments.Table;
+        }
+        else
+        {
+            (output, fragments) = await RelayAsync(imageOrder, cancellationToken).ConfigureAwait(false);
+        }
 
         var layout = new MetadataLayout(this);
         layout.Write(output, fragments, cancellationToken);
@@ -494,11 +505,16 @@ internal sealed class ImageBuilder : IAsyncDisposable
         return node;
     }
 
-    /// <summary>Regular files (their own inode, not links) in layout order: depth first, sorted, as mksquashfs reads them.</summary>
-    private static void CollectFiles(TreeNode directory, List<TreeNode> files)
+    /// <summary>
+    /// The contents that have blocks or a tail, each once, in the order the image lays them out:
+    /// regular files (their own inode, not links) depth first, sorted, as mksquashfs reads them.
+    /// </summary>
+    private List<FileContent> ContentsInImageOrder()
     {
+        var order = new List<FileContent>(_arrived.Count);
+        var seen = new HashSet<FileContent>(ReferenceEqualityComparer.Instance);
         var stack = new Stack<(TreeNode Dir, int Index)>();
-        stack.Push((directory, 0));
+        stack.Push((_root, 0));
         while (stack.Count > 0)
         {
             (TreeNode dir, int i) = stack.Pop();
@@ -508,7 +524,11 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 TreeNode child = children[i];
                 if (child.Entry.Type == FileSystemEntryType.RegularFile)
                 {
-                    files.Add(child);
+                    FileContent c = child.Content!;
+                    if ((c.Blocks.Length > 0 || c.TailLength > 0) && seen.Add(c))
+                    {
+                        order.Add(c);
+                    }
                 }
                 else if (child.IsDirectory)
                 {
@@ -518,24 +538,66 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 }
             }
         }
+        return order;
     }
 
-    private void CopyDataBlocks(List<TreeNode> files, FileStream output, CancellationToken cancellationToken)
+    /// <summary>
+    /// Lays the blocks out again in image order into a new file at the output path: the file
+    /// written so far becomes the spool its compressed data blocks are copied from, and the tails
+    /// are packed again by the same rule as while streaming.
+    /// </summary>
+    private async Task<(FileStream, List<(long Start, uint Word)>)> RelayAsync(List<FileContent> contents, CancellationToken cancellationToken)
     {
-        foreach (TreeNode file in files)
+        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await _tails.FlushAsync(cancellationToken).ConfigureAwait(false);
+        _spoolPath = _outputPath + ".spool";
+        File.Move(_outputPath, _spoolPath);
+        _relaidOutput = new FileStream(_outputPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+        _relaidOutput.Write(new byte[SquashfsFormat.SuperblockSize]);
+
+        await using var pipeline = new BlockPipeline(_codec, _relaidOutput, _blockSize, _options.MaxDegreeOfParallelism);
+        var packer = new FragmentPacker(pipeline, _blockSize);
+        try
         {
-            FileContent c = file.Content!;
-            if (c.Placed)
+            foreach (FileContent c in contents)
             {
-                continue;
+                if (c.Blocks.Length > 0)
+                {
+                    long from = c.SpoolStart, length = c.SpoolLength;
+                    await pipeline.EnqueueAsync(s =>
+                    {
+                        c.Start = s.Position;
+                        CopyRange(_output, from, length, s, cancellationToken);
+                    }, cancellationToken).ConfigureAwait(false);
+                }
+                if (c.TailLength > 0)
+                {
+                    byte[] tail = ArrayPool<byte>.Shared.Rent(c.TailLength);
+                    try
+                    {
+                        if (RandomAccess.Read(_tails.SafeFileHandle, tail.AsSpan(0, c.TailLength), c.TailSpoolOffset) != c.TailLength)
+                        {
+                            throw new IOException("the tail spool ended early");
+                        }
+                        (c.Fragment, c.FragmentOffset) = await packer.AddAsync(tail.AsMemory(0, c.TailLength), cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(tail);
+                    }
+                }
             }
-            c.Placed = true;
-            c.Start = output.Position;
-            CopyRange(_spool, c.SpoolStart, c.SpoolLength, output, cancellationToken);
+            await packer.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await pipeline.CompleteAsync().ConfigureAwait(false);
         }
+        finally
+        {
+            packer.Abandon();
+        }
+        return (_relaidOutput, packer.Table);
     }
 
-    private static void CopyRange(FileStream from, long start, long length, FileStream output, CancellationToken cancellationToken)
+    private static void CopyRange(FileStream from, long start, long length, Stream output, CancellationToken cancellationToken)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
@@ -559,97 +621,38 @@ internal sealed class ImageBuilder : IAsyncDisposable
         }
     }
 
-    private async Task<List<(long Start, uint Word)>> WriteFragmentsAsync(List<TreeNode> files, FileStream output, CancellationToken cancellationToken)
-    {
-        // The tails in image order, each content once.
-        var imageOrder = new List<FileContent>(_streamedTails.Count);
-        var seen = new HashSet<FileContent>(ReferenceEqualityComparer.Instance);
-        foreach (TreeNode file in files)
-        {
-            FileContent c = file.Content!;
-            if (c.TailLength > 0 && seen.Add(c))
-            {
-                imageOrder.Add(c);
-            }
-        }
-        if (imageOrder.SequenceEqual(_streamedTails, ReferenceEqualityComparer.Instance))
-        {
-            long at = output.Position;
-            CopyRange(_fragmentSpool, 0, _fragmentSpool.Length, output, cancellationToken);
-            foreach (FileContent c in imageOrder)
-            {
-                c.Fragment = c.StreamedFragment;
-                c.FragmentOffset = c.StreamedFragmentOffset;
-            }
-            return _streamedFragmentTable.Select(f => (at + f.Start, f.Word)).ToList();
-        }
-
-        var fragments = new List<(long Start, uint Word)>();
-        await using var pipeline = new BlockPipeline(_codec, output, _blockSize, _options.MaxDegreeOfParallelism);
-        byte[]? current = null;
-        int used = 0;
-
-        async ValueTask SubmitCurrentAsync()
-        {
-            int slot = fragments.Count;
-            fragments.Add(default);
-            await pipeline.SubmitAsync(current!, used, (position, word) => fragments[slot] = (position, word), cancellationToken).ConfigureAwait(false);
-            current = null;
-            used = 0;
-        }
-
-        foreach (TreeNode file in files)
-        {
-            FileContent c = file.Content!;
-            if (c.TailLength == 0 || c.Fragment != SquashfsFormat.NoFragment)
-            {
-                continue;
-            }
-            if (current is not null && used + c.TailLength > _blockSize)
-            {
-                await SubmitCurrentAsync().ConfigureAwait(false);
-            }
-            current ??= BlockPipeline.RentBlock(_blockSize);
-            c.Fragment = (uint)fragments.Count;
-            c.FragmentOffset = (uint)used;
-            if (RandomAccess.Read(_tails.SafeFileHandle, current.AsSpan(used, c.TailLength), c.TailSpoolOffset) != c.TailLength)
-            {
-                throw new IOException("the tail spool ended early");
-            }
-            used += c.TailLength;
-        }
-        if (current is not null)
-        {
-            await SubmitCurrentAsync().ConfigureAwait(false);
-        }
-        await pipeline.CompleteAsync().ConfigureAwait(false);
-        return fragments;
-    }
-
     // ---------------------------------------------------------------- metadata
 
     /// <summary>Inode and directory tables, then the lookup tables and the superblock.</summary>
     private sealed class MetadataLayout(ImageBuilder image)
     {
-        private readonly MetadataWriter _inodes = new(image._codec);
-        private readonly MetadataWriter _directories = new(image._codec);
+        // The inode and directory tables refer to each other: compressed together, in the order their blocks closed.
+        private readonly List<(MetadataWriter Writer, int Block)> _closed = [];
+        private MetadataWriter _inodes = null!;
+        private MetadataWriter _directories = null!;
+        private readonly List<int> _scratchPatches = [];
         private readonly Dictionary<uint, ushort> _idIndex = [];
         private readonly List<uint> _ids = [];
         private readonly Dictionary<string, uint> _xattrIndex = new(StringComparer.Ordinal);
         private readonly List<(byte[] Bytes, int Count)> _xattrSets = [];
-        private readonly List<ulong> _inodeRefs = [];
+        private readonly List<(int Block, int Offset)> _inodeRefs = [];
         private readonly MemoryStream _scratch = new();
         private uint _nextInode = 1;
 
         public void Write(FileStream output, List<(long Start, uint Word)> fragments, CancellationToken cancellationToken)
         {
+            _inodes = new MetadataWriter(image._codec, _closed);
+            _directories = new MetadataWriter(image._codec, _closed);
             NumberInodes(image._root);
             CollectIds(image._root);
             uint inodeCount = _nextInode - 1;
-            _inodeRefs.AddRange(new ulong[inodeCount]);
-            ulong rootRef = WriteDirectory(image._root, inodeCount + 1, cancellationToken);
+            _inodeRefs.AddRange(new (int, int)[inodeCount]);
+            WriteDirectory(image._root, inodeCount + 1, cancellationToken);
             _inodes.Finish();
             _directories.Finish();
+            cancellationToken.ThrowIfCancellationRequested();
+            MetadataWriter.CompressAll([_inodes, _directories], _closed, image._options.MaxDegreeOfParallelism);
+            ulong rootRef = _inodes.Reference(image._root.InodeBlock, image._root.InodeOffset);
 
             var sb = new Superblock
             {
@@ -683,9 +686,9 @@ internal sealed class ImageBuilder : IAsyncDisposable
 
             // The kernel insists on this order: inodes, directories, fragments, export, ids, xattrs.
             sb.InodeTableStart = (ulong)output.Position;
-            _inodes.Output.WriteTo(output);
+            _inodes.WriteTo(output);
             sb.DirectoryTableStart = (ulong)output.Position;
-            _directories.Output.WriteTo(output);
+            _directories.WriteTo(output);
 
             sb.FragmentTableStart = (ulong)WriteTable(output, w =>
             {
@@ -698,9 +701,9 @@ internal sealed class ImageBuilder : IAsyncDisposable
             });
             sb.ExportTableStart = (ulong)WriteTable(output, w =>
             {
-                foreach (ulong inodeRef in _inodeRefs)
+                foreach ((int block, int offset) in _inodeRefs)
                 {
-                    w.WriteUInt64(inodeRef);
+                    w.WriteUInt64(_inodes.Reference(block, offset));
                 }
             });
             sb.IdTableStart = (ulong)WriteTable(output, w =>
@@ -720,6 +723,8 @@ internal sealed class ImageBuilder : IAsyncDisposable
             output.Write(new byte[padded - output.Position]);
             Span<byte> superblock = stackalloc byte[SquashfsFormat.SuperblockSize];
             sb.Write(superblock);
+            // A duplicate undone at the very end may have left bytes beyond the image.
+            output.SetLength(padded);
             output.Position = 0;
             output.Write(superblock);
             output.Flush(flushToDisk: false);
@@ -731,8 +736,9 @@ internal sealed class ImageBuilder : IAsyncDisposable
             var w = new MetadataWriter(image._codec);
             fill(w);
             w.Finish();
+            w.CompressAll(image._options.MaxDegreeOfParallelism);
             long start = output.Position;
-            w.Output.WriteTo(output);
+            w.WriteTo(output);
             long index = output.Position;
             Span<byte> b = stackalloc byte[8];
             foreach (long block in w.BlockStarts)
@@ -746,26 +752,28 @@ internal sealed class ImageBuilder : IAsyncDisposable
         private long WriteXattrs(FileStream output)
         {
             var kv = new MetadataWriter(image._codec);
-            var refs = new List<ulong>();
+            var refs = new List<(int Block, int Offset)>();
             foreach ((byte[] bytes, _) in _xattrSets)
             {
-                refs.Add(SquashfsFormat.InodeRef(kv.BlockStart, kv.Offset));
+                refs.Add((kv.Block, kv.Offset));
                 kv.Write(bytes);
             }
             kv.Finish();
+            kv.CompressAll(image._options.MaxDegreeOfParallelism);
             long kvStart = output.Position;
-            kv.Output.WriteTo(output);
+            kv.WriteTo(output);
 
             var ids = new MetadataWriter(image._codec);
             for (int i = 0; i < _xattrSets.Count; i++)
             {
-                ids.WriteUInt64(refs[i]);
+                ids.WriteUInt64(kv.Reference(refs[i].Block, refs[i].Offset));
                 ids.WriteUInt32((uint)_xattrSets[i].Count);
                 ids.WriteUInt32((uint)_xattrSets[i].Bytes.Length);
             }
             ids.Finish();
+            ids.CompressAll(image._options.MaxDegreeOfParallelism);
             long idsStart = output.Position;
-            ids.Output.WriteTo(output);
+            ids.WriteTo(output);
 
             long header = output.Position;
             Span<byte> b = stackalloc byte[16];
@@ -846,8 +854,8 @@ internal sealed class ImageBuilder : IAsyncDisposable
             }
         }
 
-        /// <summary>Writes the inodes of a directory's subtree, its listing and its own inode; returns that inode's reference.</summary>
-        private ulong WriteDirectory(TreeNode dir, uint parentInode, CancellationToken cancellationToken)
+        /// <summary>Writes the inodes of a directory's subtree, its listing and its own inode.</summary>
+        private void WriteDirectory(TreeNode dir, uint parentInode, CancellationToken cancellationToken)
         {
             List<TreeNode> children = dir.Sorted();
             int subdirectories = 0;
@@ -857,7 +865,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 {
                     subdirectories++;
                     cancellationToken.ThrowIfCancellationRequested();
-                    child.InodeRef = WriteDirectory(child, dir.InodeNumber, cancellationToken);
+                    WriteDirectory(child, dir.InodeNumber, cancellationToken);
                 }
             }
             foreach (TreeNode child in children)
@@ -865,30 +873,37 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 TreeNode inode = child.Inode ?? child;
                 if (!inode.IsDirectory && !inode.InodeWritten)
                 {
-                    inode.InodeRef = WriteInode(inode);
+                    WriteInode(inode);
                     inode.InodeWritten = true;
                 }
             }
 
-            byte[] listing = BuildListing(children, out List<(int Position, byte[] Name)> index);
+            byte[] listing = BuildListing(children, out List<(int Position, byte[] Name)> index, out List<(int Position, int Block)> headers);
             long listingPosition = _directories.Position;
-            long listingBlock = _directories.BlockStart;
+            int listingBlock = _directories.Block;
             int listingOffset = _directories.Offset;
             _directories.Write(listing);
+            foreach ((int position, int block) in headers)
+            {
+                _directories.WriteStartOf(listingPosition + position, _inodes, block);
+            }
 
             FileSystemEntry e = dir.Entry;
             uint xattr = XattrIndex(e);
             uint fileSize = (uint)listing.Length + 3;
             uint nlink = (uint)(2 + subdirectories);
             _scratch.SetLength(0);
+            _scratchPatches.Clear();
             var w = new BinaryWriter(_scratch);
-            bool extended = index.Count > 0 || xattr != SquashfsFormat.NoXattr || fileSize > ushort.MaxValue || listingBlock > uint.MaxValue;
+            // The listing's compressed start is not known yet; a block stores at most its size plus the header.
+            bool extended = index.Count > 0 || xattr != SquashfsFormat.NoXattr || fileSize > ushort.MaxValue
+                || (long)listingBlock * (SquashfsFormat.MetadataBlockSize + 2) > uint.MaxValue;
             WriteHeader(w, extended ? (ushort)(SquashfsFormat.Directory + SquashfsFormat.ExtendedOffset) : SquashfsFormat.Directory, e, dir.InodeNumber);
             if (extended)
             {
                 w.Write(nlink);
                 w.Write(fileSize);
-                w.Write((uint)listingBlock);
+                StartOfListingBlock(w, listingBlock);
                 w.Write(parentInode);
                 w.Write((ushort)index.Count);
                 w.Write((ushort)listingOffset);
@@ -896,20 +911,29 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 foreach ((int position, byte[] name) in index)
                 {
                     w.Write((uint)position);
-                    w.Write((uint)_directories.BlockStartAt(listingPosition + position));
+                    StartOfListingBlock(w, (int)((listingPosition + position) / SquashfsFormat.MetadataBlockSize));
                     w.Write((uint)(name.Length - 1));
                     w.Write(name);
                 }
             }
             else
             {
-                w.Write((uint)listingBlock);
+                StartOfListingBlock(w, listingBlock);
                 w.Write(nlink);
                 w.Write((ushort)fileSize);
                 w.Write((ushort)listingOffset);
                 w.Write(parentInode);
             }
-            return Emit(dir.InodeNumber);
+            Emit(dir);
+        }
+
+        /// <summary>A 4-byte field of the inode in the scratch buffer that will hold the compressed start of a directory-table block.</summary>
+        private void StartOfListingBlock(BinaryWriter w, int block)
+        {
+            w.Flush();
+            _scratchPatches.Add((int)_scratch.Position);
+            _scratchPatches.Add(block);
+            w.Write(0u);
         }
 
         /// <summary>
@@ -917,14 +941,15 @@ internal sealed class ImageBuilder : IAsyncDisposable
         /// metadata block and lie within ±32767 inode numbers), plus an index entry wherever the
         /// listing crosses another 8 KiB so lookups in large directories can skip ahead.
         /// </summary>
-        private static byte[] BuildListing(List<TreeNode> children, out List<(int Position, byte[] Name)> index)
+        private static byte[] BuildListing(List<TreeNode> children, out List<(int Position, byte[] Name)> index, out List<(int Position, int Block)> headers)
         {
             index = [];
+            headers = [];
             var listing = new MemoryStream();
             var w = new BinaryWriter(listing);
             int headerAt = -1;
             int count = 0;
-            uint headerBlock = 0;
+            int headerBlock = 0;
             uint headerInode = 0;
             int indexAnchor = 0;
 
@@ -942,8 +967,8 @@ internal sealed class ImageBuilder : IAsyncDisposable
             foreach (TreeNode child in children)
             {
                 TreeNode inode = child.Inode ?? child;
-                uint block = (uint)(inode.InodeRef >> 16);
-                ushort offset = (ushort)(inode.InodeRef & 0xFFFF);
+                int block = inode.InodeBlock;
+                ushort offset = (ushort)inode.InodeOffset;
                 long delta = (long)inode.InodeNumber - headerInode;
                 int entrySize = 8 + child.NameBytes.Length;
                 bool crossing = headerAt >= 0 && listing.Position + entrySize - indexAnchor > SquashfsFormat.MetadataBlockSize;
@@ -960,7 +985,8 @@ internal sealed class ImageBuilder : IAsyncDisposable
                     headerBlock = block;
                     headerInode = inode.InodeNumber;
                     w.Write(0u);
-                    w.Write(block);
+                    headers.Add(((int)listing.Position, block));
+                    w.Write(0u); // the inode block's compressed start, filled in when compressed
                     w.Write(headerInode);
                 }
                 w.Write(offset);
@@ -986,13 +1012,14 @@ internal sealed class ImageBuilder : IAsyncDisposable
             _ => throw new InvalidOperationException($"no inode type for {type}"),
         };
 
-        private ulong WriteInode(TreeNode node)
+        private void WriteInode(TreeNode node)
         {
             FileSystemEntry e = node.Entry;
             uint xattr = XattrIndex(e);
             bool hasXattr = xattr != SquashfsFormat.NoXattr;
             uint nlink = node.LinkCount;
             _scratch.SetLength(0);
+            _scratchPatches.Clear();
             var w = new BinaryWriter(_scratch);
             switch (e.Type)
             {
@@ -1067,7 +1094,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 default:
                     throw new InvalidOperationException($"no inode for {e.Type}");
             }
-            return Emit(node.InodeNumber);
+            Emit(node);
         }
 
         private void WriteHeader(BinaryWriter w, ushort type, FileSystemEntry e, uint number)
@@ -1082,13 +1109,18 @@ internal sealed class ImageBuilder : IAsyncDisposable
             w.Write(number);
         }
 
-        /// <summary>Appends the inode built in the scratch buffer to the inode table; returns its reference.</summary>
-        private ulong Emit(uint number)
+        /// <summary>Appends the inode built in the scratch buffer to the inode table and notes where it went.</summary>
+        private void Emit(TreeNode node)
         {
-            ulong reference = SquashfsFormat.InodeRef(_inodes.BlockStart, _inodes.Offset);
+            long position = _inodes.Position;
+            node.InodeBlock = _inodes.Block;
+            node.InodeOffset = _inodes.Offset;
             _inodes.Write(_scratch.GetBuffer().AsSpan(0, (int)_scratch.Length));
-            _inodeRefs[(int)number - 1] = reference;
-            return reference;
+            for (int i = 0; i < _scratchPatches.Count; i += 2)
+            {
+                _inodes.WriteStartOf(position + _scratchPatches[i], _directories, _scratchPatches[i + 1]);
+            }
+            _inodeRefs[(int)node.InodeNumber - 1] = (node.InodeBlock, node.InodeOffset);
         }
 
         /// <summary>The index of the entry's attribute set in the xattr id table (sets are stored once), or none.</summary>

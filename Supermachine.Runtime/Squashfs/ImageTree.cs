@@ -11,8 +11,8 @@ internal sealed class FileContent
     /// <summary>Size words of the data blocks, in order; 0 marks a sparse (all-zero) block.</summary>
     public uint[] Blocks = [];
 
-    /// <summary>Start of this content's compressed blocks in the spool (they are contiguous); -1 while none written.</summary>
-    public long SpoolStart = -1;
+    /// <summary>Where this content's compressed blocks start in the file written while streaming (they are contiguous), and their length.</summary>
+    public long SpoolStart;
 
     public long SpoolLength;
 
@@ -23,12 +23,7 @@ internal sealed class FileContent
 
     public long SparseBytes;
 
-    /// <summary>Where the tail went in the fragments packed while streaming (see ImageBuilder).</summary>
-    public uint StreamedFragment = SquashfsFormat.NoFragment;
-    public uint StreamedFragmentOffset;
-
-    // Decided when the image is laid out.
-    public bool Placed;
+    // Decided when the image is laid out (the fragment while streaming, again by a re-layout).
     public long Start;
     public uint Fragment = SquashfsFormat.NoFragment;
     public uint FragmentOffset;
@@ -54,7 +49,9 @@ internal sealed class TreeNode(string name)
 
     // Decided when the image is laid out.
     public uint InodeNumber;
-    public ulong InodeRef;
+    /// <summary>Where the inode went: metadata block index in the inode table and offset into it.</summary>
+    public int InodeBlock;
+    public int InodeOffset;
     public bool InodeWritten;
     public uint LinkCount = 1;
 

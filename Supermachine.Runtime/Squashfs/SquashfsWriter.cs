@@ -12,9 +12,10 @@ namespace Supermachine.Squashfs;
 /// children stay). Parent directories never given are created with mode 0755, owner 0:0 and mtime 0.
 /// Hard links are resolved once the stream has ended.</para>
 /// <para>The output is deterministic: the same set of entries gives the same bytes whatever their
-/// order, thread timing or the wall clock. Content is read when its entry arrives, compressed on all
-/// cores into a spool beside the output, and laid out at the end in the image's own order
-/// (depth first, names sorted by their bytes).</para>
+/// order, thread timing or the wall clock. Content is read when its entry arrives and compressed on
+/// all cores straight into the output. When the entries arrived in the image's own order (depth
+/// first, names sorted by their bytes, as <see cref="DirectoryTreeReader"/> walks) that is the
+/// final layout; otherwise the blocks are laid out again in that order at the end.</para>
 /// <para>The image is written to a temporary file beside <c>outputPath</c> and renamed over it at
 /// the end; on failure or cancellation nothing is left there.</para>
 /// </remarks>

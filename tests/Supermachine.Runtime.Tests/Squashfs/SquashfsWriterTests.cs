@@ -136,6 +136,49 @@ public sealed class SquashfsWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task A_directory_written_in_its_own_order_equals_the_same_entries_laid_out_again()
+    {
+        // A sorted walk goes straight to the output (duplicates written over, fragments between
+        // the data blocks); a shuffled stream of the same entries takes the re-layout. Same bytes.
+        string tree = Path.Combine(_dir, "tree");
+        byte[] random = new byte[3 * 131072 + 5000];
+        new Random(3).NextBytes(random);
+        Directory.CreateDirectory(Path.Combine(tree, "a"));
+        Directory.CreateDirectory(Path.Combine(tree, "b", "c"));
+        System.IO.File.WriteAllBytes(Path.Combine(tree, "a", "big"), random);
+        System.IO.File.WriteAllBytes(Path.Combine(tree, "a", "zeros"), new byte[2 * 131072 + 10]);
+        System.IO.File.WriteAllBytes(Path.Combine(tree, "b", "big-again"), random);       // duplicate in the middle
+        for (int i = 0; i < 400; i++)
+        {
+            System.IO.File.WriteAllBytes(Path.Combine(tree, "b", "c", $"s{i:D3}"), random.AsSpan(i * 97, 700 + i * 13 % 2000).ToArray());
+        }
+        System.IO.File.WriteAllBytes(Path.Combine(tree, "b", "c", "s000-copy"), random.AsSpan(0, 700).ToArray());
+        System.IO.File.WriteAllBytes(Path.Combine(tree, "z-last-big-again"), random);    // duplicate at the very end
+
+        string direct = Path.Combine(_dir, "direct.sqfs");
+        string relaid = Path.Combine(_dir, "relaid.sqfs");
+        await SquashfsWriter.WriteDirectoryAsync(tree, direct);
+        var shuffled = DirectoryTreeReader.Read(tree).OrderBy(_ => Random.Shared.Next()).ToList();
+        await SquashfsWriter.WriteAsync(Stream(shuffled), relaid, new SquashfsWriterOptions { MaxDegreeOfParallelism = 3 });
+
+        Assert.Equal(SHA256.HashData(System.IO.File.ReadAllBytes(relaid)), SHA256.HashData(System.IO.File.ReadAllBytes(direct)));
+        var read = ReadBack(direct).ToDictionary(e => e.Path);
+        Assert.Equal(random, ReadAll(read["z-last-big-again"]));
+        Assert.Equal(random, ReadAll(read["b/big-again"]));
+        Assert.Equal(new byte[2 * 131072 + 10], ReadAll(read["a/zeros"]));
+        Assert.Equal(random.AsSpan(399 * 97, 700 + 399 * 13 % 2000).ToArray(), ReadAll(read["b/c/s399"]));
+        Assert.Equal(["direct.sqfs", "relaid.sqfs", "tree"], Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    private static byte[] ReadAll(FileSystemEntry e)
+    {
+        using Stream s = e.OpenContent!();
+        var copy = new MemoryStream();
+        s.CopyTo(copy);
+        return copy.ToArray();
+    }
+
+    [Fact]
     public async Task A_later_entry_replaces_an_earlier_one_and_directories_merge()
     {
         string image = Path.Combine(_dir, "layers.sqfs");
