@@ -826,12 +826,12 @@ static void ex_xattrs(const char *name, const char *path, struct buf *pax, int *
     for (;;) {
         n = llistxattr(name, NULL, 0);
         if (n < 0 && (errno == ENOTSUP || errno == ENOENT)) return;
-        if (n < 0) ex_fail(errno, "listing the xattrs of %s: %s", path, strerror(errno));
+        if (n < 0) ex_fail(errno, "listing the xattrs of /%s: %s", path, strerror(errno));
         if (n == 0) return;
         list = xrealloc(list, (size_t)n);
         ssize_t m = llistxattr(name, list, (size_t)n);
         if (m < 0 && errno == ERANGE) continue;
-        if (m < 0) ex_fail(errno, "listing the xattrs of %s: %s", path, strerror(errno));
+        if (m < 0) ex_fail(errno, "listing the xattrs of /%s: %s", path, strerror(errno));
         n = m;
         break;
     }
@@ -856,7 +856,7 @@ static void ex_xattrs(const char *name, const char *path, struct buf *pax, int *
             break;
         }
         if (vl < 0 && errno == ENODATA) continue; /* removed meanwhile */
-        if (vl < 0) ex_fail(errno, "reading xattr %s of %s: %s", keys[i], path, strerror(errno));
+        if (vl < 0) ex_fail(errno, "reading xattr %s of /%s: %s", keys[i], path, strerror(errno));
         if (strncmp(keys[i], "trusted.overlay.", 16) == 0) {
             if (strcmp(keys[i], "trusted.overlay.opaque") == 0 && vl == 1 && value[0] == 'y') *opaque = 1;
             continue;
@@ -899,8 +899,8 @@ static const char *ex_first_link(const struct stat *st, const char *path)
 static void ex_file_content(int dfd, const char *name, const char *path, struct tar_entry *e, struct stat *st)
 {
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) ex_fail(errno, "opening %s: %s", path, strerror(errno));
-    if (fstat(fd, st) < 0) ex_fail(errno, "%s: %s", path, strerror(errno));
+    if (fd < 0) ex_fail(errno, "opening /%s: %s", path, strerror(errno));
+    if (fstat(fd, st) < 0) ex_fail(errno, "/%s: %s", path, strerror(errno));
     e->size = (uint64_t)st->st_size;
     e->mtime = st->st_mtim.tv_sec;
     ex_entry(e);
@@ -912,7 +912,7 @@ static void ex_file_content(int dfd, const char *name, const char *path, struct 
         if (want > left) want = (size_t)left;
         ssize_t r = read(fd, ex.buf + ex.n, want);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) ex_fail(errno, "reading %s: %s", path, strerror(errno));
+        if (r < 0) ex_fail(errno, "reading /%s: %s", path, strerror(errno));
         if (r == 0) { memset(ex.buf + ex.n, 0, want); r = (ssize_t)want; }
         ex.n += (size_t)r;
         left -= (uint64_t)r;
@@ -949,7 +949,7 @@ static void ex_dir(int dfd, const char *prefix)
         struct stat st;
         if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
             if (errno == ENOENT) { free(path); continue; } /* deleted meanwhile */
-            ex_fail(errno, "%s: %s", path, strerror(errno));
+            ex_fail(errno, "/%s: %s", path, strerror(errno));
         }
         struct tar_entry e = { .path = path, .mode = st.st_mode & 07777, .uid = st.st_uid, .gid = st.st_gid, .mtime = st.st_mtim.tv_sec };
         if (S_ISSOCK(st.st_mode) || is_agent_hosts(fd, prefix, name, &st)) { free(path); continue; }
@@ -991,7 +991,7 @@ static void ex_dir(int dfd, const char *prefix)
                 free(opq);
             }
             int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub < 0) ex_fail(errno, "opening directory %s: %s", path, strerror(errno));
+            if (sub < 0) ex_fail(errno, "opening directory /%s: %s", path, strerror(errno));
             ex_dir(sub, path);
         } else if (S_ISREG(st.st_mode)) {
             e.type = '0';
@@ -1003,7 +1003,7 @@ static void ex_dir(int dfd, const char *prefix)
             for (;;) {
                 target = xrealloc(target, cap);
                 n = readlinkat(fd, name, target, cap);
-                if (n < 0) ex_fail(errno, "reading symlink %s: %s", path, strerror(errno));
+                if (n < 0) ex_fail(errno, "reading symlink /%s: %s", path, strerror(errno));
                 if ((size_t)n < cap) break;
                 cap *= 2;
             }
@@ -1633,8 +1633,8 @@ static void settle(struct stream *s)
         int st = s->status;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0) send_exit(s->id, 0, 0, 0);
         else if (WIFEXITED(st))
-            send_error(s->id, WEXITSTATUS(st), "export of the filesystem changes: %.*s", (int)buf_size(&s->source), (const char *)s->source.p + s->source.off);
-        else send_error(s->id, EINTR, "export of the filesystem changes: the exporting process was killed by signal %d", WTERMSIG(st));
+            send_error(s->id, WEXITSTATUS(st), "%.*s", (int)buf_size(&s->source), (const char *)s->source.p + s->source.off);
+        else send_error(s->id, EINTR, "the exporting process was killed by signal %d", WTERMSIG(st));
         s->pid = 0;
         free_stream(s);
     } else if (s->kind == K_PORT_FORWARD && !s->connecting && s->in_shut && s->out_fd[0] < 0) {

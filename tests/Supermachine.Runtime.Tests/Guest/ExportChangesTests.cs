@@ -125,6 +125,22 @@ public class ExportChangesTests(ITestOutputHelper output)
         Assert.Equal("ok\n", (await connection.ExecAsync(new ExecRequest(["echo", "ok"]))).StandardOutput);
     }
 
+    [RequiresToolFact("musl-gcc")]
+    public async Task A_file_the_export_cannot_read_fails_it_with_SM3012_naming_the_file()
+    {
+        // sysfs bus directories hold write-only attributes (drivers/*/bind): opening them for
+        // reading is EACCES even for root, a failure in the middle of the walk.
+        await using var agent = HostAgent.Start("/sys/bus/platform");
+        AgentConnection connection = await agent.ConnectAsync();
+        var partial = new MemoryStream();
+        var e = await Assert.ThrowsAsync<SupermachineException>(() => connection.ExportChangesAsync(partial));
+        output.WriteLine(e.Message);
+        Assert.Equal("SM3012", e.Code);
+        Assert.Equal(13 /* EACCES */, Assert.IsType<AgentOperationException>(e.InnerException).Errno);
+        Assert.Matches("layer: opening /drivers/[^ ]+/(bind|unbind|uevent): Permission denied", e.Message);
+        Assert.Equal("ok\n", (await connection.ExecAsync(new ExecRequest(["echo", "ok"]))).StandardOutput);
+    }
+
     /// <summary>Reads every entry of a tar, with its content.</summary>
     internal static List<(TarEntry Entry, byte[] Data)> ReadAll(byte[] tar)
     {
