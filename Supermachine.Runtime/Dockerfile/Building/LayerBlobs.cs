@@ -8,8 +8,9 @@ namespace Supermachine.Dockerfile.Building;
 /// <summary>
 /// Puts a build step's layer into the content store as an uncompressed OCI layer tar (so its
 /// digest is also its diff ID): either written here from entries (COPY, ADD, WORKDIR) or received
-/// as a tar (a RUN's changes exported by the guest agent). The tar is spooled to a file first, so a
-/// layer of any size costs no memory, and an interrupted write leaves no blob.
+/// as a tar (a RUN's changes exported by the guest agent). The store writes it once to a temp file
+/// and renames it under its digest, so a layer of any size costs no memory, and an interrupted
+/// write leaves no blob.
 /// </summary>
 internal static class LayerBlobs
 {
@@ -48,23 +49,8 @@ internal static class LayerBlobs
     /// <summary>Stores the tar <paramref name="write"/> produces under its digest.</summary>
     public static async Task<ChainLayer> ImportAsync(ContentStore store, Func<Stream, CancellationToken, Task> write, CancellationToken cancellationToken)
     {
-        string directory = Path.Combine(store.Root, "dockerfile", "tmp");
-        Directory.CreateDirectory(directory);
-        string spool = Path.Combine(directory, ScratchFiles.Name("layer", $"{Guid.NewGuid():N}.tar"));
-        try
-        {
-            await using (var file = new FileStream(spool, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
-            {
-                await write(file, cancellationToken).ConfigureAwait(false);
-            }
-            await using var read = new FileStream(spool, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
-            (string digest, long size) = await store.ImportAsync(read, cancellationToken).ConfigureAwait(false);
-            return new ChainLayer(digest, digest, MediaType, size);
-        }
-        finally
-        {
-            File.Delete(spool);
-        }
+        (string digest, long size) = await store.ImportAsync(write, cancellationToken).ConfigureAwait(false);
+        return new ChainLayer(digest, digest, MediaType, size);
     }
 
     private static PaxTarEntry? ToTarEntry(FileSystemEntry entry)

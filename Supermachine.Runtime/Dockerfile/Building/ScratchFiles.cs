@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Supermachine.Dockerfile.Building;
 
 /// <summary>
-/// Names of the build's scratch files (root images, layer spools, downloads, measured snapshots)
+/// Names of the build's scratch files (root images, downloads, measured snapshots)
 /// carry the process id, <c>KIND-PID-REST</c>, so a later build can remove what a killed one left
 /// behind without touching files of builds still running.
 /// </summary>

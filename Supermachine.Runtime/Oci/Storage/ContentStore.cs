@@ -140,18 +140,55 @@ public sealed class ContentStore
                 output.Flush(flushToDisk: true);
             }
             string digest = OciDigest.FromHash(hash.GetHashAndReset());
-            await using (await AcquireLockAsync(digest, cancellationToken).ConfigureAwait(false))
-            {
-                if (!File.Exists(GetBlobPath(digest)))
-                {
-                    File.Move(temp, GetBlobPath(digest));
-                }
-            }
+            await AdoptAsync(temp, digest, cancellationToken).ConfigureAwait(false);
             return (digest, total);
         }
         finally
         {
             File.Delete(temp);
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="ImportAsync(Stream, CancellationToken)"/> for content a producer writes (a tar
+    /// being built, a guest's export), which may seek back in what it wrote: written once to the
+    /// temp file, hashed from there, and renamed under its digest.
+    /// </summary>
+    public async Task<(string Digest, long Size)> ImportAsync(Func<Stream, CancellationToken, Task> write, CancellationToken cancellationToken = default)
+    {
+        string temp = Path.Combine(TempDirectory, "import-" + Guid.NewGuid().ToString("N") + ".partial");
+        try
+        {
+            await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            {
+                await write(output, cancellationToken).ConfigureAwait(false);
+                output.Flush(flushToDisk: true);
+            }
+            string digest;
+            long size;
+            await using (var written = new FileStream(temp, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
+            {
+                digest = OciDigest.FromHash(await SHA256.HashDataAsync(written, cancellationToken).ConfigureAwait(false));
+                size = written.Length;
+            }
+            await AdoptAsync(temp, digest, cancellationToken).ConfigureAwait(false);
+            return (digest, size);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    // A finished temp file becomes the blob, unless another writer got there first.
+    private async Task AdoptAsync(string temp, string digest, CancellationToken cancellationToken)
+    {
+        await using (await AcquireLockAsync(digest, cancellationToken).ConfigureAwait(false))
+        {
+            if (!File.Exists(GetBlobPath(digest)))
+            {
+                File.Move(temp, GetBlobPath(digest));
+            }
         }
     }
 
