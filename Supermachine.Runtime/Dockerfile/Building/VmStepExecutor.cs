@@ -40,8 +40,6 @@ internal sealed class VmStepExecutor(
     /// <summary>On-disk size of the target stage's build VM RAM snapshot, when the settings ask for it and a VM ran in that stage.</summary>
     public SnapshotSize? BuildVmSnapshot { get; private set; }
 
-    public StepResultStore Steps => _steps;
-
     public ValueTask<bool> HasResultAsync(string cacheKey, CancellationToken cancellationToken) =>
         ValueTask.FromResult(_steps.TryGet(cacheKey) is not null);
 
@@ -121,22 +119,11 @@ internal sealed class VmStepExecutor(
             return;
         }
         Announce(step);
-        (int uid, int gid) = UserDatabase.ResolveUser(step.User, target, dockerfile, step.Instruction.Line);
-        var missing = new List<FileSystemEntry>();
-        for (int end = path.IndexOf('/'); ; end = path.IndexOf('/', end + 1))
-        {
-            string prefix = end < 0 ? path : path[..end];
-            if (!target.IsDirectory(prefix))
-            {
-                missing.Add(new FileSystemEntry { Path = prefix, Type = FileSystemEntryType.Directory, Mode = 0x1ED, Uid = uid, Gid = gid });
-            }
-            if (end < 0)
-            {
-                break;
-            }
-        }
-        ChainLayer layer = await LayerBlobs.WriteAsync(store, missing.ToAsyncEnumerable(), cancellationToken).ConfigureAwait(false);
-        await AppendHostLayerAsync(layer, execution.CacheKey).ConfigureAwait(false);
+        // Created like a COPY destination: every missing component, 0755, owned by the stage's user.
+        var layer = new LayerEntries(target, UserDatabase.ResolveUser(step.User, target, dockerfile, step.Instruction.Line));
+        layer.Directory(path, null);
+        ChainLayer created = await LayerBlobs.WriteAsync(store, layer.Entries.ToAsyncEnumerable(), cancellationToken).ConfigureAwait(false);
+        await AppendHostLayerAsync(created, execution.CacheKey).ConfigureAwait(false);
     }
 
     public async ValueTask EndStageAsync(PlannedStage stage, string resultKey, CancellationToken cancellationToken)
