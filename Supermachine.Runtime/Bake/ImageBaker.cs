@@ -279,12 +279,13 @@ public static class ImageBaker
     // (commit of all layers into one squashfs, boot, snapshot) is the same.
     private static async Task<PulledImage> BuildAsync(MicroVmImageRequest request, IVmBackend backend, BakeOptions options, Action<string> progress, CancellationToken cancellationToken)
     {
-        string dockerfile = Path.GetFullPath(request.Dockerfile!);
-        progress($"{request.Name}: building {dockerfile}");
+        // Callers normally pass absolute paths already (the SDK task, the command line); this keeps the defaults in one place.
+        MicroVmImageRequest full = request.WithFullPaths(Environment.CurrentDirectory);
+        progress($"{request.Name}: building {full.Dockerfile}");
         DockerfileBuildResult built = await DockerfileBuilder.BuildAsync(new DockerfileBuildRequest
         {
-            DockerfilePath = dockerfile,
-            ContextDirectory = request.Context ?? Path.GetDirectoryName(dockerfile)!,
+            DockerfilePath = full.Dockerfile,
+            ContextDirectory = full.Context!,
             BuildArgs = request.BuildArgs.ToDictionary(StringComparer.Ordinal),
             Target = request.Target,
             Platform = request.Platform,
