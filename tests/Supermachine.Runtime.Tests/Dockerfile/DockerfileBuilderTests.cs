@@ -294,6 +294,26 @@ public class DockerfileBuilderTests
     }
 
     [Fact]
+    public async Task A_chown_to_a_user_the_stage_does_not_have_is_SM2216_naming_it_and_the_line()
+    {
+        string root = Directory.CreateTempSubdirectory("sm-dfchown-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(root, "Dockerfile"), "FROM scratch\nCOPY --chown=appuser Dockerfile /\n");
+            var e = await Assert.ThrowsAsync<SupermachineException>(() => DockerfileBuilder.BuildAsync(
+                new DockerfileBuildRequest { ContextDirectory = root }, new DockerfileBuildOptions { CacheDirectory = Path.Combine(root, "cache") }));
+            Assert.Equal("SM2216", e.Code);
+            Assert.Contains("line 2", e.Message);
+            Assert.Contains("'appuser'", e.Message);
+            Assert.Contains("/etc/passwd", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_missing_context_is_a_clear_error_before_anything_runs()
     {
         var e = await Assert.ThrowsAsync<SupermachineException>(() => DockerfileBuilder.BuildAsync(new DockerfileBuildRequest { ContextDirectory = "/nonexistent/context" }));
