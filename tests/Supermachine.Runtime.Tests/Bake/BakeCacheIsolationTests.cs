@@ -17,19 +17,7 @@ public class BakeCacheIsolationTests : IDisposable
 
     public BakeCacheIsolationTests() => _cache = new BakeCache(Path.Combine(_root, "cache"));
 
-    private Task<string> CacheEntry() => FakeImages.CommitAsync(_root, _cache.PathFor(_fingerprint), new SnapshotManifest
-    {
-        Name = "app",
-        Reference = "app:1",
-        ImageDigest = "sha256:" + new string('a', 64),
-        Workload = new(),
-        Machine = new(),
-        Engine = new() { Name = "qemu", Version = "7.2.0" },
-        Assets = new Dictionary<string, string>(),
-        Fingerprint = _fingerprint,
-        HasSnapshot = true,
-        Files = [],
-    }, RamBytes);
+    private Task<string> CacheEntry() => FakeImages.CommitAsync(_root, _cache.PathFor(_fingerprint), FakeImages.Manifest(_fingerprint), RamBytes);
 
     private static (string Inode, long Blocks) Stat(string path)
     {
@@ -37,14 +25,6 @@ public class BakeCacheIsolationTests : IDisposable
         return (parts[0], long.Parse(parts[1]));
     }
 
-    private static void FlipByte(string path, long offset)
-    {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
-        file.Position = offset;
-        int b = file.ReadByte();
-        file.Position = offset;
-        file.WriteByte((byte)(b ^ 0xff));
-    }
 
     [Fact]
     public async Task A_byte_flipped_in_an_output_leaves_the_cached_bake_intact()
@@ -58,7 +38,7 @@ public class BakeCacheIsolationTests : IDisposable
             string copy = Path.Combine(output, Path.GetRelativePath(entry, file));
             Assert.NotEqual(Stat(file).Inode, Stat(copy).Inode);
         }
-        FlipByte(Path.Combine(output, "snapshot", "ram"), 4096);
+        FakeImages.FlipByte(Path.Combine(output, "snapshot", "ram"), 4096);
 
         await SnapshotDirectory.VerifyAsync(entry, SnapshotDirectory.Load(entry));
         var warnings = new List<string>();
@@ -93,7 +73,7 @@ public class BakeCacheIsolationTests : IDisposable
         Assert.NotNull(await _cache.TryGetAsync(_fingerprint)); // verified and stamped
 
         // Same size: only the hashes (through the stamp's change time) can tell.
-        FlipByte(Path.Combine(entry, "snapshot", "ram"), 100);
+        FakeImages.FlipByte(Path.Combine(entry, "snapshot", "ram"), 100);
         var warnings = new List<string>();
         Assert.Null(await _cache.TryGetAsync(_fingerprint, warnings.Add));
         string warning = Assert.Single(warnings);

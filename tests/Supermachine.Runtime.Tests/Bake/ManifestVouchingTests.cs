@@ -15,19 +15,7 @@ public class ManifestVouchingTests : IDisposable
 
     private async Task<string> ImageWithManifestEdit(Action<JsonObject> edit)
     {
-        string dir = await FakeImages.CommitAsync(_root, "image-" + Guid.NewGuid().ToString("N")[..6], new SnapshotManifest
-        {
-            Name = "app",
-            Reference = "app:1",
-            ImageDigest = "sha256:" + new string('a', 64),
-            Workload = new(),
-            Machine = new(),
-            Engine = new() { Name = "qemu", Version = "7.2.0" },
-            Assets = new Dictionary<string, string>(),
-            Fingerprint = "sha256:" + new string('f', 64),
-            HasSnapshot = true,
-            Files = [],
-        });
+        string dir = await FakeImages.CommitAsync(_root, "image-" + Guid.NewGuid().ToString("N")[..6], FakeImages.Manifest("sha256:" + new string('f', 64)));
         string path = Path.Combine(dir, SnapshotManifest.FileName);
         var json = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
         edit(json);

@@ -11,19 +11,7 @@ public class SnapshotDestinationTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("sm-destination-").FullName;
 
-    private static SnapshotManifest Manifest(bool snapshot = true) => new()
-    {
-        Name = "app",
-        Reference = "app:1",
-        ImageDigest = "sha256:" + new string('a', 64),
-        Workload = new(),
-        Machine = new(),
-        Engine = new() { Name = "qemu", Version = "7.2.0" },
-        Assets = new Dictionary<string, string>(),
-        Fingerprint = "sha256:" + new string('f', 64),
-        HasSnapshot = snapshot,
-        Files = [],
-    };
+    private static SnapshotManifest Manifest(bool snapshot = true) => FakeImages.Manifest("sha256:" + new string('f', 64), snapshot);
 
     private string Project()
     {

@@ -1,4 +1,5 @@
 using Supermachine.Bake;
+using Supermachine.Tests.Bake;
 using Supermachine.Tests.Infrastructure;
 
 namespace Supermachine.Tests.MicroVms;
@@ -16,14 +17,6 @@ public class BakeCacheIntegrityTests(BakedRedis baked)
 
     private BakeOptions Options(List<string> warnings) => new() { CacheDirectory = Path.Combine(baked.Root, "cache"), Warning = warnings.Add };
 
-    private static void FlipByte(string path, long offset)
-    {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
-        file.Position = offset;
-        int b = file.ReadByte();
-        file.Position = offset;
-        file.WriteByte((byte)(b ^ 0xff));
-    }
 
     [RequiresToolFact("qemu-system-x86_64")]
     public async Task A_flipped_byte_in_an_output_stays_there_and_the_next_bake_replaces_the_output_from_the_cache()
@@ -33,7 +26,7 @@ public class BakeCacheIntegrityTests(BakedRedis baked)
         MicroVmImage image = await ImageBaker.BakeAsync(Request(), output, Options(warnings));
         string cached = new BakeCache(Path.Combine(baked.Root, "cache")).PathFor(image.Manifest.Fingerprint);
 
-        FlipByte(Path.Combine(output, "snapshot", "ram"), 1 << 20);
+        FakeImages.FlipByte(Path.Combine(output, "snapshot", "ram"), 1 << 20);
         await SnapshotDirectory.VerifyAsync(cached, SnapshotDirectory.Load(cached));
 
         MicroVmImage repaired = await ImageBaker.BakeAsync(Request(), output, Options(warnings));
@@ -47,7 +40,7 @@ public class BakeCacheIntegrityTests(BakedRedis baked)
     {
         var warnings = new List<string>();
         string cached = new BakeCache(Path.Combine(baked.Root, "cache")).PathFor(baked.Image.Manifest.Fingerprint);
-        FlipByte(Path.Combine(cached, "snapshot", "ram"), 1 << 20);
+        FakeImages.FlipByte(Path.Combine(cached, "snapshot", "ram"), 1 << 20);
 
         string output = Path.Combine(baked.Root, "rebaked-" + Guid.NewGuid().ToString("N")[..6]);
         MicroVmImage image = await ImageBaker.BakeAsync(Request(), output, Options(warnings));
