@@ -1,4 +1,5 @@
 using Supermachine.Diagnostics;
+using Supermachine.Images;
 
 namespace Supermachine.Bake;
 
@@ -7,7 +8,7 @@ namespace Supermachine.Bake;
 /// build) plus the metadata that shape the bake. Validation lives here so the MSBuild task and the
 /// command line report the same SM23xx errors.
 /// </summary>
-public sealed record MicroVmImageRequest
+internal sealed record MicroVmImageRequest
 {
     /// <summary>A registry reference, an oci-layout:/oci-archive:/docker-archive: source, or for a Dockerfile build a plain name.</summary>
     public required string Reference { get; init; }

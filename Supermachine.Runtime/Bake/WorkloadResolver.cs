@@ -10,7 +10,7 @@ namespace Supermachine.Bake;
 /// way `docker run IMAGE [COMMAND]` does: a Command replaces Cmd and keeps Entrypoint; Env
 /// entries are added to the image's, later ones winning.
 /// </summary>
-public static class WorkloadResolver
+internal static class WorkloadResolver
 {
     public static WorkloadSpec Resolve(ImageConfig config, MicroVmImageRequest request)
     {

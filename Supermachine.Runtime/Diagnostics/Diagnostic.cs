@@ -7,7 +7,7 @@ namespace Supermachine.Diagnostics;
 /// Reads coded messages from the one resource table (<c>Strings.resx</c>), the way the .NET SDK
 /// containers code does: callers name a code, the table owns the words.
 /// </summary>
-public static class Diagnostic
+internal static class Diagnostic
 {
     private static readonly ResourceManager Table =
         new("Supermachine.Diagnostics.Strings", typeof(Diagnostic).Assembly);

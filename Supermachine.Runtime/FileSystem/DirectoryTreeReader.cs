@@ -15,7 +15,7 @@ namespace Supermachine.FileSystem;
 /// file with several links comes as a <see cref="FileSystemEntryType.HardLink"/> to the first name
 /// met. Elsewhere only what .NET exposes is read (mode, mtime, size, link target; owner 0:0).
 /// </remarks>
-public static partial class DirectoryTreeReader
+internal static partial class DirectoryTreeReader
 {
     /// <summary>The entries of the tree at <paramref name="directory"/>, starting with the root itself ("").</summary>
     public static async IAsyncEnumerable<FileSystemEntry> ReadAsync(string directory, [EnumeratorCancellation] CancellationToken cancellationToken = default)

@@ -4,7 +4,7 @@ using Supermachine.Diagnostics;
 
 namespace Supermachine.FileSystem;
 
-public sealed class DirectoryTreeWriterOptions
+internal sealed class DirectoryTreeWriterOptions
 {
     /// <summary>Apply uid/gid (needs root); default: when running as root.</summary>
     public bool PreserveOwnership { get; init; } = DirectoryTreeWriter.IsRoot;
@@ -28,7 +28,7 @@ public sealed class DirectoryTreeWriterOptions
 /// device nodes only as root). Paths Linux cannot hold are SM2324. Directory modes and times
 /// are applied last, deepest first, so writing their children does not disturb them.
 /// </summary>
-public static partial class DirectoryTreeWriter
+internal static partial class DirectoryTreeWriter
 {
     internal static bool IsRoot => OperatingSystem.IsLinux() && Geteuid() == 0;
 

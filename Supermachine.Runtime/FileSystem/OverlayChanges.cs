@@ -6,7 +6,7 @@ namespace Supermachine.FileSystem;
 /// (a character device 0/0) and a directory that hides everything below it with the
 /// <c>trusted.overlay.opaque</c> attribute; neither marker reaches the result.
 /// </summary>
-public static class OverlayChanges
+internal static class OverlayChanges
 {
     private const string OpaqueAttribute = "trusted.overlay.opaque";
 

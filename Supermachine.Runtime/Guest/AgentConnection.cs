@@ -12,7 +12,7 @@ namespace Supermachine.Guest;
 /// run concurrently; each is one multiplexed stream with its own flow-control window. Everything
 /// the guest sends is validated and bounded: a violation closes the connection (SM3002).
 /// </summary>
-public sealed class AgentConnection : IAsyncDisposable
+internal sealed class AgentConnection : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<uint, MuxStream> _streams = new();
     private readonly SemaphoreSlim _writeLock = new(1, 1);

@@ -66,7 +66,7 @@ public sealed record ExecResult
 public readonly record struct ExecExit(int ExitCode, int? Signal, bool TimedOut);
 
 /// <summary>The image's process: what the agent starts, and what execs inherit by default.</summary>
-public sealed record WorkloadSpec
+internal sealed record WorkloadSpec
 {
     /// <summary>Entrypoint followed by command; empty sets only the defaults execs inherit.</summary>
     public IReadOnlyList<string> Arguments { get; init; } = [];
@@ -102,10 +102,10 @@ public sealed record WorkloadLog
 }
 
 /// <summary>What the agent said in its hello.</summary>
-public sealed record AgentInfo(uint ProtocolVersion, string AgentVersion, bool IsInit, bool WorkloadRunning, bool WorkloadExited);
+internal sealed record AgentInfo(uint ProtocolVersion, string AgentVersion, bool IsInit, bool WorkloadRunning, bool WorkloadExited);
 
 /// <summary>Options of an <see cref="AgentConnection"/>.</summary>
-public sealed record AgentConnectionOptions
+internal sealed record AgentConnectionOptions
 {
     /// <summary>How long to wait for the agent's hello (it includes the guest's boot on a cold start).</summary>
     public TimeSpan HelloTimeout { get; init; } = TimeSpan.FromSeconds(60);

@@ -10,7 +10,7 @@ namespace Supermachine.Guest;
 /// eng/setup.sh fills in a checkout. A folder may hold them flat (vmlinuz, modules.order,
 /// modules/, agent, as the package does) or as the set-up cache does (kernel/, agent/).
 /// </summary>
-public sealed record GuestAssets
+internal sealed record GuestAssets
 {
     public required string KernelPath { get; init; }
 

@@ -10,9 +10,9 @@ using Supermachine.Oci.Storage;
 namespace Supermachine.Oci;
 
 /// <summary>Bytes of one blob so far, for progress displays.</summary>
-public readonly record struct PullProgress(string Digest, string Kind, long BytesDone, long BytesTotal);
+internal readonly record struct PullProgress(string Digest, string Kind, long BytesDone, long BytesTotal);
 
-public sealed class PullOptions
+internal sealed class PullOptions
 {
     /// <summary>The platform to select from an index; default linux on the host's architecture.</summary>
     public Platform? Platform { get; init; }
@@ -29,10 +29,10 @@ public sealed class PullOptions
 }
 
 /// <summary>A layer blob in the content store.</summary>
-public sealed record PulledLayer(Descriptor Descriptor, string Path);
+internal sealed record PulledLayer(Descriptor Descriptor, string Path);
 
 /// <summary>The outcome of a pull: everything needed to flatten and run the image, all in the content store.</summary>
-public sealed record PulledImage
+internal sealed record PulledImage
 {
     public required string Source { get; init; }
 
@@ -57,7 +57,7 @@ public sealed record PulledImage
 /// <c>docker-archive:</c>) into the content store: index → platform → manifest → config and layers,
 /// each verified against its digest.
 /// </summary>
-public sealed class ImagePuller(ContentStore store, RegistryClient registry)
+internal sealed class ImagePuller(ContentStore store, RegistryClient registry)
 {
     private const int BlobAttempts = 3;
 

@@ -17,7 +17,7 @@ namespace Supermachine.Squashfs;
 /// <see cref="FileSystemEntry.OpenContent"/> stays valid until the reader is disposed. Anything
 /// malformed is reported as SM2108.
 /// </remarks>
-public sealed class SquashfsReader : IDisposable
+internal sealed class SquashfsReader : IDisposable
 {
     private readonly string _path;
     private readonly SafeFileHandle _file;

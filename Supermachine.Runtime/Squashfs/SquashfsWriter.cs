@@ -19,7 +19,7 @@ namespace Supermachine.Squashfs;
 /// <para>The image is written to a temporary file beside <c>outputPath</c> and renamed over it at
 /// the end; on failure or cancellation nothing is left there.</para>
 /// </remarks>
-public static class SquashfsWriter
+internal static class SquashfsWriter
 {
     /// <summary>Writes the image of <paramref name="entries"/> to <paramref name="outputPath"/>.</summary>
     public static async Task WriteAsync(

@@ -12,7 +12,7 @@ namespace Supermachine.Dockerfile.Context;
 /// pattern wins; excluding a directory excludes everything below it unless a later
 /// <c>!</c> pattern re-includes a path.
 /// </summary>
-public sealed class DockerIgnore
+internal sealed class DockerIgnore
 {
     private readonly List<Pattern> _patterns;
 

@@ -12,7 +12,7 @@ namespace Supermachine.Dockerfile.Instructions;
 /// (bad flag or argument), SM2204 (unknown instruction) and SM2208 (instruction before FROM),
 /// each naming the file and line.
 /// </summary>
-public static partial class InstructionParser
+internal static partial class InstructionParser
 {
     [GeneratedRegex("^[a-z][a-z0-9-_.]*$", RegexOptions.CultureInvariant)]
     private static partial Regex StageNamePattern();

@@ -10,7 +10,7 @@ namespace Supermachine.Dockerfile.Parsing;
 /// <param name="EscapeToken">The escape token in effect (<c>\</c>, or <c>`</c> after <c># escape=`</c>).</param>
 /// <param name="Directives">Parser directives found at the top of the file.</param>
 /// <param name="Warnings">Non-fatal findings (empty continuation lines), as BuildKit reports them.</param>
-public sealed record DockerfileSyntax(Node Root, char EscapeToken, IReadOnlyList<ParserDirective> Directives, IReadOnlyList<string> Warnings)
+internal sealed record DockerfileSyntax(Node Root, char EscapeToken, IReadOnlyList<ParserDirective> Directives, IReadOnlyList<string> Warnings)
 {
     /// <summary>BuildKit's AST dump of the whole file (what <c>supermachine dockerfile parse</c> prints).</summary>
     public string Dump() => Root.Dump();
@@ -22,7 +22,7 @@ public sealed record DockerfileSyntax(Node Root, char EscapeToken, IReadOnlyList
 /// heredocs, and each instruction's argument shape. Instruction semantics are checked later by
 /// <see cref="Instructions.InstructionParser"/>.
 /// </summary>
-public static partial class DockerfileParser
+internal static partial class DockerfileParser
 {
     private static readonly HashSet<string> HeredocInstructions = new(StringComparer.Ordinal) { "add", "copy", "run" };
 

@@ -7,7 +7,7 @@ using Supermachine.Dockerfile.Parsing;
 namespace Supermachine.Dockerfile.Planning;
 
 /// <summary>Gives the config of a base image (the OCI client implements it; tests may use fixed configs).</summary>
-public interface IBaseImageResolver
+internal interface IBaseImageResolver
 {
     ValueTask<ImageConfig> GetConfigAsync(string reference, string? platform, CancellationToken cancellationToken);
 }
@@ -18,7 +18,7 @@ public interface IBaseImageResolver
 /// graph and the stages a target needs, then per required stage the variable expansion of each
 /// instruction, the image config it produces and the filesystem steps to execute later.
 /// </summary>
-public static class BuildPlanner
+internal static class BuildPlanner
 {
     /// <summary>The PATH a stage gets when its base image sets none (BuildKit's Linux default).</summary>
     public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

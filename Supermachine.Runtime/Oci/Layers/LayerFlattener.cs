@@ -7,9 +7,9 @@ using Supermachine.FileSystem;
 namespace Supermachine.Oci.Layers;
 
 /// <summary>A layer blob to flatten: its file, and the digest it must have (null to skip the check).</summary>
-public sealed record LayerInput(string Path, string? Digest);
+internal sealed record LayerInput(string Path, string? Digest);
 
-public sealed class LayerFlattenerOptions
+internal sealed class LayerFlattenerOptions
 {
     public const long DefaultMaxLayerBytes = 16L << 30;
 
@@ -40,7 +40,7 @@ public sealed class LayerFlattenerOptions
 /// can read its content, followed by the other names of that file as hard links.
 /// Paths are unique in the stream; every path is confined to the root.
 /// </summary>
-public sealed class LayerFlattener
+internal sealed class LayerFlattener
 {
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueMarker = ".wh..wh..opq";

@@ -12,7 +12,7 @@ namespace Supermachine.Oci.Locking;
 /// cannot change what a build bakes. Written with sorted keys and fixed formatting so that it
 /// diffs cleanly and an unchanged resolution rewrites identical bytes.
 /// </summary>
-public sealed class ImageLockFile
+internal sealed class ImageLockFile
 {
     public const string FileName = "microvms.lock.json";
     public const int CurrentVersion = 1;

@@ -7,7 +7,7 @@ namespace Supermachine.Oci.Manifests;
 /// A manifest or index as fetched: its exact bytes (the digest is over them), its digest, and the
 /// parsed form. Media type comes from the document itself, else from the transport, else its shape.
 /// </summary>
-public sealed class ManifestDocument
+internal sealed class ManifestDocument
 {
     private ManifestDocument(byte[] content, string digest, string mediaType, ImageManifest? manifest, ImageIndex? index)
     {

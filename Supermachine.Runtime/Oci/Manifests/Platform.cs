@@ -5,7 +5,7 @@ using Supermachine.Diagnostics;
 namespace Supermachine.Oci.Manifests;
 
 /// <summary>An image platform (os/architecture/variant) in OCI's spelling.</summary>
-public sealed record Platform
+internal sealed record Platform
 {
     [JsonPropertyName("architecture")] public required string Architecture { get; init; }
     [JsonPropertyName("os")] public required string OS { get; init; }

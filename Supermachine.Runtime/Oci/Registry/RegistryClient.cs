@@ -13,7 +13,7 @@ namespace Supermachine.Oci.Registry;
 /// Registry HTTP API v2, pull side: manifests and blobs, through mirrors first, with the Docker
 /// token flow (anonymous or with credentials), Basic auth, per-scope token caching and retries.
 /// </summary>
-public sealed class RegistryClient : IDisposable
+internal sealed class RegistryClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly RegistryOptions _options;

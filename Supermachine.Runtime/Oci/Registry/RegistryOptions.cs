@@ -1,7 +1,7 @@
 namespace Supermachine.Oci.Registry;
 
 /// <summary>How the registry client reaches registries: mirrors, plain-http hosts, retries, credentials.</summary>
-public sealed class RegistryOptions
+internal sealed class RegistryOptions
 {
     /// <summary>Registry host → mirror base URLs tried before it, in order (<c>docker.io</c> → <c>http://127.0.0.1:5000</c>).</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<Uri>> Mirrors { get; init; } = new Dictionary<string, IReadOnlyList<Uri>>();

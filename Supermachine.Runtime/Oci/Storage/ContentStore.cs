@@ -11,7 +11,7 @@ namespace Supermachine.Oci.Storage;
 /// temp file while hashing, and rename into place: a killed pull leaves at most a temp file, which
 /// the next holder of the lock deletes.
 /// </summary>
-public sealed class ContentStore
+internal sealed class ContentStore
 {
     public ContentStore(string? root = null)
     {

@@ -5,7 +5,7 @@ namespace Supermachine.Oci.Storage;
 /// share-mode lock on Windows, and both die with the process, so a killed holder never leaves a
 /// stale lock. Used wherever two builds may race for the same cache entry.
 /// </summary>
-public static class FileLock
+internal static class FileLock
 {
     /// <summary>Waits (cancellably) until <paramref name="path"/> is locked by this process; dispose the stream to release.</summary>
     public static async Task<FileStream> AcquireAsync(string path, CancellationToken cancellationToken)

@@ -8,7 +8,7 @@ namespace Supermachine.Vmm.Qemu;
 /// Finds <c>qemu-system-ARCH</c>: SUPERMACHINE_QEMU (a full path) wins, then PATH, then the usual
 /// install folders of each OS. A miss is SM3101/SM3102 naming what to install.
 /// </summary>
-public static class QemuLocator
+internal static class QemuLocator
 {
     public const string EnvironmentVariable = "SUPERMACHINE_QEMU";
 

@@ -11,7 +11,7 @@ namespace Supermachine.Vmm.Qemu;
 /// One running QEMU: its process (under owner-watch), its QMP connection, its private runtime
 /// directory. Created by <see cref="QemuBackend"/> for a cold boot or a restore.
 /// </summary>
-public sealed class QemuMachine : IVirtualMachine
+internal sealed class QemuMachine : IVirtualMachine
 {
     private const int MaxStderrChars = 16 * 1024;
 

@@ -131,21 +131,26 @@ internal static class QemuSnapshot
         return info;
     }
 
-    public static void EnsureCompatible(QemuBackend backend, VmSnapshotInfo info, string directory, Accelerator? requested)
+    public static SnapshotMismatch? FindMismatch(QemuBackend backend, VmSnapshotInfo info, Accelerator? requested)
     {
-        void Require(string what, string theirs, string ours)
+        string Number(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        (string What, string Theirs, string Ours)[] facts =
+        [
+            ("snapshot format version", Number(info.FormatVersion), Number(FormatVersion)),
+            ("engine", info.Engine, backend.Name),
+            ("engine version", info.EngineVersion, backend.Version),
+            ("CPU model", info.CpuModel, QemuCommandLine.CpuModel),
+            ("machine type", info.MachineType, QemuCommandLine.MachineType),
+            ("accelerator", AcceleratorProbe.QemuName(info.Accelerator), AcceleratorProbe.QemuName(backend.ChooseAccelerator(requested).Accelerator)),
+        ];
+        foreach (var (what, theirs, ours) in facts)
         {
             if (!string.Equals(theirs, ours, StringComparison.Ordinal))
             {
-                throw Diagnostic.Error("SM3202", directory, what, theirs, ours);
+                return new SnapshotMismatch(what, theirs, ours);
             }
         }
-        Require("snapshot format version", info.FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Require("engine", info.Engine, backend.Name);
-        Require("engine version", info.EngineVersion, backend.Version);
-        Require("CPU model", info.CpuModel, QemuCommandLine.CpuModel);
-        Require("machine type", info.MachineType, QemuCommandLine.MachineType);
-        Require("accelerator", AcceleratorProbe.QemuName(info.Accelerator), AcceleratorProbe.QemuName(backend.ChooseAccelerator(requested).Accelerator));
+        return null;
     }
 
     public static async Task<IVirtualMachine> RestoreAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken)
@@ -160,7 +165,10 @@ internal static class QemuSnapshot
     {
         string dir = Path.GetFullPath(snapshotDirectory);
         VmSnapshotInfo info = Read(dir);
-        EnsureCompatible(backend, info, dir, machine.Accelerator);
+        if (FindMismatch(backend, info, machine.Accelerator) is { } mismatch)
+        {
+            throw Diagnostic.Error("SM3202", dir, mismatch.What, mismatch.Theirs, mismatch.Ours);
+        }
         AcceleratorChoice accelerator = backend.ChooseAccelerator(machine.Accelerator);
         (string runtimeDirectory, bool owned) = backend.PrepareRuntimeDirectory(machine);
         bool mapped = info.Mode == VmSnapshotMode.MappedRam;

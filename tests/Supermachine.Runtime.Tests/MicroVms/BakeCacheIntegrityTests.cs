@@ -1,6 +1,8 @@
 using Supermachine.Bake;
 using Supermachine.Tests.Bake;
 using Supermachine.Tests.Infrastructure;
+using Supermachine.Tests.Images;
+using Supermachine.Images;
 
 namespace Supermachine.Tests.MicroVms;
 

@@ -2,6 +2,7 @@ using Supermachine.Guest;
 using Supermachine.Diagnostics;
 using Supermachine.Tests.Infrastructure;
 using InfraProcess = Supermachine.Tests.Infrastructure.ProcessRunner;
+using Supermachine.Images;
 
 namespace Supermachine.Tests.MicroVms;
 

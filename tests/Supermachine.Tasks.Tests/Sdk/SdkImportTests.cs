@@ -1,4 +1,5 @@
 using Supermachine.Tests.Infrastructure;
+using Supermachine.Images;
 
 namespace Supermachine.Tasks.Tests.Sdk;
 

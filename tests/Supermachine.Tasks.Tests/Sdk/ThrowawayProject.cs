@@ -1,5 +1,6 @@
 using System.Reflection;
 using Supermachine.Tests.Infrastructure;
+using Supermachine.Images;
 
 namespace Supermachine.Tasks.Tests.Sdk;
 

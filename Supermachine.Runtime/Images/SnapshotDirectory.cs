@@ -3,14 +3,14 @@ using System.Text.Json;
 using Supermachine.Diagnostics;
 using Supermachine.FileSystem;
 
-namespace Supermachine.Bake;
+namespace Supermachine.Images;
 
 /// <summary>
 /// Reads, checks and writes baked image directories (manifest.json plus the files it lists).
 /// Writing goes through a sibling temp directory and a rename, so a killed bake never leaves a
 /// directory that looks complete; reading refuses anything the manifest does not vouch for.
 /// </summary>
-public static class SnapshotDirectory
+internal static class SnapshotDirectory
 {
     /// <summary>
     /// Loads the manifest, checks that it is well formed and lists every file a boot or restore

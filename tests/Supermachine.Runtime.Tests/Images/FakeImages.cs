@@ -1,6 +1,7 @@
 using Supermachine.Bake;
+using Supermachine.Images;
 
-namespace Supermachine.Tests.Bake;
+namespace Supermachine.Tests.Images;
 
 /// <summary>Image directories with the real layout and made-up content, committed like a bake commits them (no VM).</summary>
 internal static class FakeImages

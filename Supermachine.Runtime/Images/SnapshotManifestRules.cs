@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Supermachine.Diagnostics;
 
-namespace Supermachine.Bake;
+namespace Supermachine.Images;
 
 /// <summary>
 /// What a manifest must say before anything it names is opened. It is input (a directory may come

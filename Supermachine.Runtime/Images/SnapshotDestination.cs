@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Supermachine.Diagnostics;
 
-namespace Supermachine.Bake;
+namespace Supermachine.Images;
 
 /// <summary>
 /// Where a bake may write. A bake replaces its destination in one rename and deletes the old one,
@@ -10,7 +10,7 @@ namespace Supermachine.Bake;
 /// and is refused before any work starts (SM2320), as is a destination that would swallow the
 /// build context (SM2321).
 /// </summary>
-public static class SnapshotDestination
+internal static class SnapshotDestination
 {
     /// <summary>Throws SM2320 unless <paramref name="destination"/> is absent, an empty directory or an image directory we wrote.</summary>
     public static void EnsureReplaceable(string destination)
