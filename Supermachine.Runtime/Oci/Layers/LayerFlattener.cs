@@ -504,10 +504,12 @@ public sealed class LayerFlattener
         }
     }
 
-    // What the tar reader and the decompressors throw on bytes that are not what they should be.
+    // What the tar reader and the decompressors throw on bytes that are not what they should be:
+    // besides the expected kinds, NotSupportedException (GNU sparse members) and
+    // InvalidOperationException (a PAX or long-name header whose size field is out of range).
     private static bool IsMalformedInput(Exception ex) =>
         ex is InvalidDataException or EndOfStreamException or FormatException or ArgumentException or IOException or OverflowException
-            or NotSupportedException; // GNU sparse files, for one
+            or NotSupportedException or (InvalidOperationException and not ObjectDisposedException);
 
     // The reason ends the SM2014 sentence, which supplies its own full stop.
     private SupermachineException Malformed(Exception ex, int layer) =>
