@@ -90,10 +90,16 @@ internal static class QemuSnapshot
             Files = mode == VmSnapshotMode.MappedRam ? [InfoFile, StateFile, RamFile] : [InfoFile, StateFile],
         };
         // Written last: its presence says the snapshot is complete.
-        string infoPath = Path.Combine(dir, InfoFile);
+        WriteInfo(dir, info);
+        return info;
+    }
+
+    /// <summary>Writes the engine's description of the snapshot in <paramref name="directory"/> in one rename.</summary>
+    public static void WriteInfo(string directory, VmSnapshotInfo info)
+    {
+        string infoPath = Path.Combine(directory, InfoFile);
         File.WriteAllText(infoPath + ".tmp", JsonSerializer.Serialize(info, Json));
         File.Move(infoPath + ".tmp", infoPath, overwrite: true);
-        return info;
     }
 
     public static VmSnapshotInfo Read(string directory)

@@ -7,7 +7,7 @@ namespace Supermachine.Tests.Vmm;
 /// <summary>One serving VM, booted once for the class.</summary>
 public sealed class BootedVmFixture : IAsyncLifetime
 {
-    public IVirtualMachine Vm { get; private set; } = null!;
+    internal IVirtualMachine Vm { get; private set; } = null!;
 
     public TimeSpan BootTime { get; private set; }
 

@@ -44,7 +44,7 @@ public sealed class ThrowawayProject : IDisposable
 
     /// <summary>The version every package of this build carries.</summary>
     public static string Version { get; } =
-        typeof(Supermachine.Bake.ArtifactName).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
+        typeof(Supermachine.Images.ArtifactName).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
 
     public string Directory { get; }
 
