@@ -42,12 +42,16 @@ internal sealed class AgentCall : IAsyncDisposable
     }
 
     /// <summary>The agent's acknowledgement of the OPEN (kind-specific payload).</summary>
-    public Task<byte[]> OpenedAsync() => BoundAsync(_ => Stream.Opened);
+    public Task<byte[]> OpenedAsync() => BoundAsync(token => Stream.Opened.WaitAsync(token));
 
     /// <summary>The EXIT that ends the stream.</summary>
-    public Task<ExitStatus> ExitedAsync() => BoundAsync(_ => Stream.Exited);
+    public Task<ExitStatus> ExitedAsync() => BoundAsync(token => Stream.Exited.WaitAsync(token));
 
-    /// <summary>Sends data on channel 0 under flow control; waiting for credit counts as waiting on the guest.</summary>
+    /// <summary>
+    /// Sends data on channel 0 under flow control. Waiting for credit counts as waiting on the
+    /// guest; a frame the guest does not read is the session's to time out (SM3021), since a frame
+    /// is never cut short.
+    /// </summary>
     public Task SendAsync(ReadOnlyMemory<byte> data) => BoundAsync(async token =>
     {
         await Stream.SendAsync(data, token).ConfigureAwait(false);
@@ -99,13 +103,13 @@ internal sealed class AgentCall : IAsyncDisposable
         }
     }
 
-    /// <summary>Runs one wait on the guest under the timer, which runs only while it waits.</summary>
+    /// <summary>Runs one wait on the guest under the timer, which runs only while it waits; <paramref name="wait"/> honours the token.</summary>
     private async Task<T> BoundAsync<T>(Func<CancellationToken, Task<T>> wait)
     {
         try
         {
             _timer.CancelAfter(_timeout);
-            return await wait(_timer.Token).WaitAsync(_timer.Token).ConfigureAwait(false);
+            return await wait(_timer.Token).ConfigureAwait(false);
         }
         catch (AgentOperationException e)
         {
