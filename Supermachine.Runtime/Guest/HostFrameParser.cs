@@ -13,6 +13,9 @@ internal static class HostFrameParser
     /// <summary>Streams the simulated host has open (ids 1 to this) when the guest's bytes arrive.</summary>
     public const int OpenStreams = 4;
 
+    /// <summary>The most input the stream overload reads: a few windows' worth.</summary>
+    public const int MaxInput = 1024 * 1024;
+
     /// <summary>
     /// Feeds <paramref name="input"/> to the host as the guest's side of a channel: first the scan
     /// for the hello reply carrying <see cref="Nonce"/> (the frames follow it; without one, the
@@ -56,6 +59,19 @@ internal static class HostFrameParser
             // What the host does with a violation: the connection closes (SM3002).
         }
         return accepted;
+    }
+
+    /// <summary>As <see cref="Parse(ReadOnlySpan{byte})"/> over the first <see cref="MaxInput"/> bytes of <paramref name="input"/> (for harnesses that hand a stream).</summary>
+    public static int Parse(Stream input)
+    {
+        byte[] buffer = new byte[MaxInput];
+        int length = 0;
+        int n;
+        while (length < buffer.Length && (n = input.Read(buffer, length, buffer.Length - length)) > 0)
+        {
+            length += n;
+        }
+        return Parse(buffer.AsSpan(0, length));
     }
 
     /// <summary>The stream table of a host that opened streams 1 to <see cref="OpenStreams"/>; its frames go nowhere.</summary>

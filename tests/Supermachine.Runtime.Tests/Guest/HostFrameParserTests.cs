@@ -25,6 +25,7 @@ public class HostFrameParserTests
         Assert.Equal(7, HostFrameParser.Parse(ValidSession().AsSpan(FakeGuest.HelloReply(0).Length)));
         Assert.Equal(7, HostFrameParser.Parse(ValidSession().AsSpan(0, ValidSession().Length - 3)));
         Assert.Equal(0, HostFrameParser.Parse([]));
+        Assert.Equal(8, HostFrameParser.Parse(new MemoryStream(ValidSession())));
     }
 
     [Fact]
