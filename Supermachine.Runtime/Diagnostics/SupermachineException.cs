@@ -1,4 +1,4 @@
-namespace Supermachine.Diagnostics;
+namespace Supermachine;
 
 /// <summary>
 /// A failure the user can act on. <see cref="Code"/> is the stable SM#### identifier from the

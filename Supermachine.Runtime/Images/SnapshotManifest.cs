@@ -2,7 +2,7 @@ using Supermachine.Guest;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Supermachine.Images;
+namespace Supermachine;
 
 /// <summary>
 /// manifest.json of a baked image directory: what was baked, on which engine, and the size and

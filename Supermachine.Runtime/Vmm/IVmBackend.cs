@@ -105,15 +105,6 @@ internal sealed record VmSnapshotInfo
     public required IReadOnlyList<string> Files { get; init; }
 }
 
-/// <summary>Hardware accelerators an engine can use; chosen by measurement unless overridden.</summary>
-public enum Accelerator
-{
-    Kvm,
-    Hvf,
-    Whpx,
-    Tcg,
-}
-
 /// <summary>What a guest machine is made of. All paths are absolute on the host.</summary>
 internal sealed record VmMachineSpec
 {
@@ -183,7 +174,7 @@ internal interface IVirtualMachine : IAsyncDisposable
     /// (kernel panic, engine exit, or a plain timeout after <paramref name="waited"/>), with the
     /// console tail. For callers that wait on something else (the agent's hello) and time out.
     /// </summary>
-    Diagnostics.SupermachineException DiagnoseFailure(string waitingFor, TimeSpan waited);
+    SupermachineException DiagnoseFailure(string waitingFor, TimeSpan waited);
 
     /// <summary>The guest serial console, captured to a file; its tail goes into every boot error.</summary>
     string ConsoleLogPath { get; }

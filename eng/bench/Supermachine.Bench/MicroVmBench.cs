@@ -129,7 +129,7 @@ public sealed class MicroVmBench : IBenchmark
     {
         var clock = Stopwatch.StartNew();
         await using MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken);
-        Guest.ExecResult result = await vm.ExecAsync(["echo", "ready"], cancellationToken);
+        ExecResult result = await vm.ExecAsync(["echo", "ready"], cancellationToken);
         double ms = clock.Elapsed.TotalMilliseconds;
         if (result.StandardOutput != "ready\n")
         {
