@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
 using Supermachine.Vmm;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Images;
+using Supermachine.Locations;
 
 namespace Supermachine;
 
@@ -61,7 +61,7 @@ public sealed class MicroVmImage
     internal Task VerifyOnceAsync(CancellationToken cancellationToken)
     {
         string key = Directory + "|" + File.GetLastWriteTimeUtc(Path.Combine(Directory, SnapshotManifest.FileName)).Ticks;
-        Task verification = Verified.GetOrAdd(key, _ => SnapshotDirectory.VerifyUnlessStampedAsync(Directory, Manifest, Path.Combine(Oci.Storage.ContentStore.DefaultRoot(), "verified"), CancellationToken.None));
+        Task verification = Verified.GetOrAdd(key, _ => SnapshotDirectory.VerifyUnlessStampedAsync(Directory, Manifest, CacheLayout.At(null).VerificationStamps, CancellationToken.None));
         if (verification.IsFaulted)
         {
             Verified.TryRemove(key, out _);

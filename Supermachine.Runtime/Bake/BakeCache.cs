@@ -2,6 +2,7 @@ using Supermachine.Diagnostics;
 using Supermachine.FileSystem;
 using Supermachine.Vmm;
 using Supermachine.Images;
+using Supermachine.Locations;
 
 namespace Supermachine.Bake;
 
@@ -16,8 +17,11 @@ internal sealed class BakeCache
 {
     public BakeCache(string? root = null)
     {
-        Root = Path.Combine(root ?? Oci.Storage.ContentStore.DefaultRoot(), "bakes");
+        Layout = CacheLayout.At(root);
+        Root = Layout.Bakes;
     }
+
+    public CacheLayout Layout { get; }
 
     public string Root { get; }
 
@@ -33,7 +37,7 @@ internal sealed class BakeCache
     }
 
     /// <summary>Stamps of verified entries (<see cref="SnapshotDirectory.VerifyUnlessStampedAsync"/>).</summary>
-    public string StampDirectory => Path.Combine(Path.GetDirectoryName(Root)!, "verified");
+    public string StampDirectory => Layout.VerificationStamps;
 
     /// <summary>
     /// The cached image for <paramref name="fingerprint"/>, checked against the hashes of its

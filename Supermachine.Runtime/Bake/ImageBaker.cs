@@ -12,6 +12,7 @@ using Supermachine.Squashfs;
 using Supermachine.Vmm;
 using Supermachine.Vmm.Qemu;
 using Supermachine.Images;
+using Supermachine.Locations;
 
 namespace Supermachine.Bake;
 
@@ -118,7 +119,7 @@ internal static class ImageBaker
             {
                 try
                 {
-                    await SnapshotDirectory.VerifyUnlessStampedAsync(destination, existing.Manifest, Path.Combine(options.CacheDirectory ?? ContentStore.DefaultRoot(), "verified"), cancellationToken).ConfigureAwait(false);
+                    await SnapshotDirectory.VerifyUnlessStampedAsync(destination, existing.Manifest, CacheLayout.At(options.CacheDirectory).VerificationStamps, cancellationToken).ConfigureAwait(false);
                     progress($"{request.Name}: up to date");
                     return existing;
                 }

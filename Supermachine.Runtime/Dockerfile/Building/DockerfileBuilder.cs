@@ -96,8 +96,8 @@ internal static class DockerfileBuilder
         var clock = Stopwatch.StartNew();
 
         var store = new ContentStore(options.CacheDirectory);
-        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "rootfs"), "rootfs");
-        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "tmp"), "snapshot", "add");
+        ScratchFiles.DeleteOrphans(store.Layout.Dockerfile("rootfs"), "rootfs");
+        ScratchFiles.DeleteOrphans(store.Layout.Dockerfile("tmp"), "snapshot", "add");
         using var registry = new RegistryClient(options.Registry ?? RegistryOptions.FromEnvironment());
         var puller = new ImagePuller(store, registry);
         Platform platform = request.Platform is { } p ? Platform.Parse(p) : Platform.Host;
@@ -137,7 +137,7 @@ internal static class DockerfileBuilder
     private static BuildVmSettings VmSettings(IVmBackend backend, ContentStore store, DockerfileBuildOptions options)
     {
         GuestAssets assets = GuestAssets.Locate();
-        string initrd = InitramfsBuilder.EnsureCached(Path.Combine(store.Root, "dockerfile", "guest"), assets);
+        string initrd = InitramfsBuilder.EnsureCached(store.Layout.Dockerfile("guest"), assets);
         AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
         return new BuildVmSettings(backend, assets.KernelPath, initrd, options.MemoryMiB, options.Vcpus, accelerator.Accelerator, options.BootTimeout, options.MeasureBuildVmSnapshot);
     }

@@ -19,7 +19,7 @@ internal sealed class StepResultStore
     public StepResultStore(ContentStore store)
     {
         _store = store;
-        _directory = Path.Combine(store.Root, "dockerfile", "steps");
+        _directory = store.Layout.Dockerfile("steps");
     }
 
     public LayerChain? TryGet(string cacheKey)

@@ -105,7 +105,7 @@ internal sealed class VmStepExecutor(
             CopySource.Image i => new(null, await ViewAsync(await baseImages.GetChainAsync(i.Reference, null, cancellationToken).ConfigureAwait(false), withContent: true, cancellationToken).ConfigureAwait(false)),
             _ => new(context, null),
         };
-        ChainLayer layer = await LayerBlobs.WriteAsync(store, CopyLayerBuilder.BuildAsync(step, sources, target, dockerfile, Path.Combine(store.Root, "dockerfile", "tmp"), cancellationToken), cancellationToken).ConfigureAwait(false);
+        ChainLayer layer = await LayerBlobs.WriteAsync(store, CopyLayerBuilder.BuildAsync(step, sources, target, dockerfile, store.Layout.Dockerfile("tmp"), cancellationToken), cancellationToken).ConfigureAwait(false);
         await AppendHostLayerAsync(layer, execution.CacheKey).ConfigureAwait(false);
     }
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Supermachine.Diagnostics;
 using Supermachine.Oci.References;
+using Supermachine.Locations;
 
 namespace Supermachine.Oci.Storage;
 
@@ -15,29 +16,19 @@ internal sealed class ContentStore
 {
     public ContentStore(string? root = null)
     {
-        Root = Path.GetFullPath(root ?? DefaultRoot());
+        Layout = CacheLayout.At(root);
         Directory.CreateDirectory(BlobDirectory);
         Directory.CreateDirectory(TempDirectory);
         Directory.CreateDirectory(LockDirectory);
     }
 
-    public string Root { get; }
+    public CacheLayout Layout { get; }
 
-    private string BlobDirectory => Path.Combine(Root, "blobs", "sha256");
-    private string TempDirectory => Path.Combine(Root, "tmp");
-    private string LockDirectory => Path.Combine(Root, "locks");
+    public string Root => Layout.Root;
 
-    public static string DefaultRoot()
-    {
-        string? fromEnv = Environment.GetEnvironmentVariable("SUPERMACHINE_CACHE");
-        if (!string.IsNullOrWhiteSpace(fromEnv))
-        {
-            return fromEnv;
-        }
-        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        string baseDir = !string.IsNullOrWhiteSpace(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(baseDir, "supermachine");
-    }
+    private string BlobDirectory => Layout.Blobs;
+    private string TempDirectory => Layout.BlobTemp;
+    private string LockDirectory => Layout.Locks;
 
     public string GetBlobPath(string digest) => Path.Combine(BlobDirectory, OciDigest.Hex(digest));
 
