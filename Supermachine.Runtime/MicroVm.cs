@@ -125,7 +125,7 @@ public sealed class MicroVm : IAsyncDisposable
         }
         catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode is System.Net.Sockets.SocketError.AddressAlreadyInUse or System.Net.Sockets.SocketError.AccessDenied)
         {
-            throw Diagnostic.Error(e, "SM3040", hostPort, guestPort);
+            throw Errors.HostPortInUse(hostPort, guestPort, cause: e);
         }
         _published.Add(forwarder);
         return forwarder.EndPoint;

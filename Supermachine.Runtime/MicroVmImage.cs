@@ -48,7 +48,7 @@ public sealed class MicroVmImage
             string known = System.IO.Directory.Exists(root)
                 ? string.Join(", ", System.IO.Directory.EnumerateDirectories(root).Select(Path.GetFileName).Order(StringComparer.Ordinal))
                 : "";
-            throw Diagnostic.Error("SM3255", name, root, known.Length == 0 ? "none" : known);
+            throw Errors.BakedImageNotFound(name, root, known.Length == 0 ? "none" : known);
         }
         return Load(directory);
     }

@@ -65,7 +65,7 @@ internal sealed class BakeCache
         catch (SupermachineException e)
         {
             // A damaged entry is worth nothing, and reusing it would fail every later bake the same way.
-            warning?.Invoke(Diagnostic.Format("SM4010", fingerprint, path, e.Message));
+            warning?.Invoke(Warnings.CachedBakeDamaged(fingerprint, path, e.Message));
             SnapshotDirectory.DeleteIfPresent(path);
             return null;
         }

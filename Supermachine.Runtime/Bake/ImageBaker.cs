@@ -125,7 +125,7 @@ internal static class ImageBaker
                 }
                 catch (SupermachineException e)
                 {
-                    options.Warning?.Invoke(Diagnostic.Format("SM4011", destination, e.Message));
+                    options.Warning?.Invoke(Warnings.OutputImageDamaged(destination, e.Message));
                 }
             }
             foreign = existing.FindSnapshotMismatch(backend, options.Accelerator);
@@ -149,7 +149,7 @@ internal static class ImageBaker
             foreign ??= cache?.FindFromOtherEngine(request.Reference, backend, options.Accelerator);
             if (foreign is not null)
             {
-                options.Warning?.Invoke(Diagnostic.Format("SM4001", request.Name, foreign));
+                options.Warning?.Invoke(Warnings.RebakedForThisEngine(request.Name, foreign));
             }
             string target = cache?.PathFor(fingerprint) ?? destination;
             await BakeIntoAsync(request, target, pulled, assets, initramfs, assetHashes, fingerprint, accelerator, backend, options, cancellationToken).ConfigureAwait(false);
@@ -306,7 +306,7 @@ internal static class ImageBaker
         }, cancellationToken).ConfigureAwait(false);
         foreach (string unused in built.UnusedBuildArgs)
         {
-            options.Warning?.Invoke(Diagnostic.Format("SM4002", request.Name, unused));
+            options.Warning?.Invoke(Warnings.UnusedBuildArg(request.Name, unused));
         }
         return built.Image;
     }

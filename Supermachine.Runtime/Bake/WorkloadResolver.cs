@@ -103,7 +103,7 @@ internal static class WorkloadResolver
         }
         if (quote != '\0')
         {
-            throw Diagnostic.Error("SM2303", image, "Command", command, "a complete command line (a quote is not closed)");
+            throw Errors.InvalidImageMetadata(image, "Command", command, "a complete command line (a quote is not closed)");
         }
         if (inWord)
         {

@@ -57,7 +57,7 @@ internal static partial class DirectoryTreeReader
         string root = Path.GetFullPath(directory);
         if (!Directory.Exists(root))
         {
-            throw Diagnostic.Error("SM2109", root, "it is not a directory");
+            throw Errors.DirectoryTreeUnreadable(root, "it is not a directory");
         }
         var walker = new Walker(root);
         yield return walker.Describe(root, "");
@@ -113,7 +113,7 @@ internal static partial class DirectoryTreeReader
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw Diagnostic.Error(e, "SM2109", root, $"listing '{directory}': {e.Message}");
+                throw Errors.DirectoryTreeUnreadable(root, $"listing '{directory}': {e.Message}", cause: e);
             }
         }
 
@@ -125,7 +125,7 @@ internal static partial class DirectoryTreeReader
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw Diagnostic.Error(e, "SM2109", root, $"'{full}': {e.Message}");
+                throw Errors.DirectoryTreeUnreadable(root, $"'{full}': {e.Message}", cause: e);
             }
         }
 

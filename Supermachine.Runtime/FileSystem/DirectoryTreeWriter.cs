@@ -42,7 +42,7 @@ internal static partial class DirectoryTreeWriter
         EnsureNotFile(root);
         if (!allowNonEmpty && Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
         {
-            throw Diagnostic.Error("SM2322", root);
+            throw Errors.RootfsDirectoryNotEmpty(root);
         }
     }
 
@@ -65,7 +65,7 @@ internal static partial class DirectoryTreeWriter
             }
             catch (PathTooLongException e)
             {
-                throw Diagnostic.Error(e, "SM2324", entry.Path, root, e.Message);
+                throw Errors.RootfsPathTooLong(entry.Path, root, e.Message, cause: e);
             }
         }
         written += state.Finish();
@@ -76,7 +76,7 @@ internal static partial class DirectoryTreeWriter
     {
         if (File.Exists(root))
         {
-            throw Diagnostic.Error("SM2323", root);
+            throw Errors.RootfsTargetIsAFile(root);
         }
     }
 
@@ -109,7 +109,7 @@ internal static partial class DirectoryTreeWriter
             }
             if (TooLong(Full(entry.Path)) is string tooLong)
             {
-                throw Diagnostic.Error("SM2324", entry.Path, root, tooLong);
+                throw Errors.RootfsPathTooLong(entry.Path, root, tooLong);
             }
             if (entry.Path.Length == 0)
             {
@@ -210,7 +210,7 @@ internal static partial class DirectoryTreeWriter
             }
             if (_skippedDevices + _clearedSetIds > 0)
             {
-                options.Warning?.Invoke(Diagnostic.Format("SM4012", _skippedDevices, _clearedSetIds, root));
+                options.Warning?.Invoke(Warnings.DevicesSkipped(_skippedDevices, _clearedSetIds, root));
             }
             return written;
         }
@@ -329,7 +329,7 @@ internal static partial class DirectoryTreeWriter
 
         private string Full(string relative) => relative.Length == 0 ? root : Path.Combine(root, relative);
 
-        private void Warn(string path, string reason) => options.Warning?.Invoke(Diagnostic.Format("SM2016", path, root, reason));
+        private void Warn(string path, string reason) => options.Warning?.Invoke(Warnings.EntrySkippedWhileWriting(path, root, reason));
     }
 
     private static bool IsSafeRelative(string path) =>

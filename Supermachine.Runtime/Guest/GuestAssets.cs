@@ -39,7 +39,7 @@ internal sealed record GuestAssets
             }
             missing ??= what;
         }
-        throw Diagnostic.Error("SM3001", missing ?? "vmlinuz", string.Join(", ", looked));
+        throw Errors.GuestAssetMissing(missing ?? "vmlinuz", string.Join(", ", looked));
     }
 
     /// <summary>Loads the assets of one folder (flat or set-up cache layout).</summary>
@@ -49,7 +49,7 @@ internal sealed record GuestAssets
         {
             return assets!;
         }
-        throw Diagnostic.Error("SM3001", what, directory);
+        throw Errors.GuestAssetMissing(what, directory);
     }
 
     private static bool TryLoad(string dir, out GuestAssets? assets, out string what)

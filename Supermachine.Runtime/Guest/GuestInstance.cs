@@ -74,7 +74,7 @@ internal sealed class GuestInstance : IAsyncDisposable
                 if (!listening.IsCompleted && !(await Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false)).Running)
                 {
                     await waiting.CancelAsync().ConfigureAwait(false);
-                    throw Diagnostic.Error("SM3256", name, $"it exited before listening on port {listenPort}.", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
+                    throw Errors.WorkloadNotReady(name, $"it exited before listening on port {listenPort}.", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
                 }
             }
             try
@@ -83,7 +83,7 @@ internal sealed class GuestInstance : IAsyncDisposable
             }
             catch (Exception e) when (e is SupermachineException or TimeoutException)
             {
-                throw Diagnostic.Error(e, "SM3256", name, $"port {listenPort} never listened ({e.Message}).", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
+                throw Errors.WorkloadNotReady(name, $"port {listenPort} never listened ({e.Message}).", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false), cause: e);
             }
         }
         if (workload.Arguments.Count > 0)
@@ -91,7 +91,7 @@ internal sealed class GuestInstance : IAsyncDisposable
             WorkloadLog log = await Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false);
             if (!log.Running)
             {
-                throw Diagnostic.Error("SM3256", name, "it is not running.", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
+                throw Errors.WorkloadNotReady(name, "it is not running.", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
             }
         }
     }

@@ -100,7 +100,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
         {
             if (entry.Type != FileSystemEntryType.Directory)
             {
-                throw Diagnostic.Error("SM2103", "/", $"the root must be a directory, not a {Describe(entry.Type)}");
+                throw Errors.UnrepresentableEntry("/", $"the root must be a directory, not a {Describe(entry.Type)}");
             }
             _root.Entry = entry;
             return;
@@ -117,7 +117,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             }
             else if (!next.IsDirectory)
             {
-                throw Diagnostic.Error("SM2105", entry.Path, string.Join('/', parts, 0, i + 1), Describe(next.Entry.Type));
+                throw Errors.ParentNotADirectory(entry.Path, string.Join('/', parts, 0, i + 1), Describe(next.Entry.Type));
             }
             parent = next;
         }
@@ -164,7 +164,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
     {
         if (path is null)
         {
-            throw Diagnostic.Error("SM2101", "(null)", "the path is missing");
+            throw Errors.InvalidSquashfsPath("(null)", "the path is missing");
         }
         if (path.Length == 0)
         {
@@ -172,19 +172,19 @@ internal sealed class ImageBuilder : IAsyncDisposable
         }
         if (path.Contains('\0'))
         {
-            throw Diagnostic.Error("SM2101", path.Replace("\0", "\\0"), "it contains a NUL character");
+            throw Errors.InvalidSquashfsPath(path.Replace("\0", "\\0"), "it contains a NUL character");
         }
         string[] parts = path.Split('/');
         foreach (string part in parts)
         {
             if (part.Length == 0 || part is "." or "..")
             {
-                throw Diagnostic.Error("SM2101", path, part.Length == 0 ? "it has an empty component (leading, trailing or double '/')" : $"it has a '{part}' component");
+                throw Errors.InvalidSquashfsPath(path, part.Length == 0 ? "it has an empty component (leading, trailing or double '/')" : $"it has a '{part}' component");
             }
             int bytes = Encoding.UTF8.GetByteCount(part);
             if (bytes > SquashfsFormat.MaxNameLength)
             {
-                throw Diagnostic.Error("SM2102", part, bytes);
+                throw Errors.NameTooLong(part, bytes);
             }
         }
         return parts;
@@ -195,40 +195,40 @@ internal sealed class ImageBuilder : IAsyncDisposable
         string path = e.Path.Length == 0 ? "/" : e.Path;
         if (e.ModificationTime is < 0 or > uint.MaxValue)
         {
-            throw Diagnostic.Error("SM2103", path, $"its mtime {e.ModificationTime} is outside 1970..2106 (squashfs stores 32-bit unsigned seconds)");
+            throw Errors.UnrepresentableEntry(path, $"its mtime {e.ModificationTime} is outside 1970..2106 (squashfs stores 32-bit unsigned seconds)");
         }
         if (e.Mode is < 0 or > 0xFFF)
         {
-            throw Diagnostic.Error("SM2103", path, $"its mode {Convert.ToString(e.Mode, 8)} has bits beyond 07777");
+            throw Errors.UnrepresentableEntry(path, $"its mode {Convert.ToString(e.Mode, 8)} has bits beyond 07777");
         }
         if (e.Uid < 0 || e.Gid < 0)
         {
-            throw Diagnostic.Error("SM2103", path, $"its owner {e.Uid}:{e.Gid} is negative");
+            throw Errors.UnrepresentableEntry(path, $"its owner {e.Uid}:{e.Gid} is negative");
         }
         switch (e.Type)
         {
             case FileSystemEntryType.CharacterDevice or FileSystemEntryType.BlockDevice:
                 if (e.DeviceMajor is < 0 or > 0xFFF || e.DeviceMinor is < 0 or > 0xFFFFF)
                 {
-                    throw Diagnostic.Error("SM2103", path, $"device {e.DeviceMajor}:{e.DeviceMinor} needs more than 12 bits of major or 20 of minor");
+                    throw Errors.UnrepresentableEntry(path, $"device {e.DeviceMajor}:{e.DeviceMinor} needs more than 12 bits of major or 20 of minor");
                 }
                 break;
             case FileSystemEntryType.Symlink:
                 if (string.IsNullOrEmpty(e.LinkTarget))
                 {
-                    throw Diagnostic.Error("SM2103", path, "it is a symlink without a target");
+                    throw Errors.UnrepresentableEntry(path, "it is a symlink without a target");
                 }
                 break;
             case FileSystemEntryType.HardLink:
                 if (string.IsNullOrEmpty(e.LinkTarget))
                 {
-                    throw Diagnostic.Error("SM2103", path, "it is a hard link without a target");
+                    throw Errors.UnrepresentableEntry(path, "it is a hard link without a target");
                 }
                 break;
             case FileSystemEntryType.RegularFile:
                 if (e.Size < 0)
                 {
-                    throw Diagnostic.Error("SM2103", path, $"its size {e.Size} is negative");
+                    throw Errors.UnrepresentableEntry(path, $"its size {e.Size} is negative");
                 }
                 break;
         }
@@ -237,11 +237,11 @@ internal sealed class ImageBuilder : IAsyncDisposable
             int type = XattrType(name);
             if (type < 0)
             {
-                throw Diagnostic.Error("SM2103", path, $"its extended attribute '{name}' is not in a namespace squashfs stores (user., trusted., security.)");
+                throw Errors.UnrepresentableEntry(path, $"its extended attribute '{name}' is not in a namespace squashfs stores (user., trusted., security.)");
             }
             if (Encoding.UTF8.GetByteCount(name) - SquashfsFormat.XattrPrefixes[type].Length > ushort.MaxValue)
             {
-                throw Diagnostic.Error("SM2103", path, $"its extended attribute name '{name}' is too long");
+                throw Errors.UnrepresentableEntry(path, $"its extended attribute name '{name}' is too long");
             }
         }
     }
@@ -279,7 +279,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             {
                 return new FileContent();
             }
-            throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but has no content to open");
+            throw Errors.EntryContentUnreadable(entry.Path, $"it declares {entry.Size} bytes but has no content to open");
         }
 
         var content = new FileContent { Size = entry.Size };
@@ -298,7 +298,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2107", entry.Path, e.Message);
+            throw Errors.EntryContentUnreadable(entry.Path, e.Message, cause: e);
         }
         await using (stream.ConfigureAwait(false))
         {
@@ -318,7 +318,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     _data.ReturnBlock(buffer);
-                    throw Diagnostic.Error(e, "SM2107", entry.Path, e.Message);
+                    throw Errors.EntryContentUnreadable(entry.Path, e.Message, cause: e);
                 }
                 if (n == 0)
                 {
@@ -329,13 +329,13 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 if (total > entry.Size)
                 {
                     _data.ReturnBlock(buffer);
-                    throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
+                    throw Errors.EntryContentUnreadable(entry.Path, $"it declares {entry.Size} bytes but its content is longer");
                 }
                 if (total == entry.Size && stream.Read(_probe) > 0)
                 {
                     // Declared size reached but the stream has more.
                     _data.ReturnBlock(buffer);
-                    throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
+                    throw Errors.EntryContentUnreadable(entry.Path, $"it declares {entry.Size} bytes but its content is longer");
                 }
                 hash?.AppendData(buffer, 0, n);
                 _contentBytes += n;
@@ -382,7 +382,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             {
                 _data.ReturnBlock(tail);
             }
-            throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content has {total}");
+            throw Errors.EntryContentUnreadable(entry.Path, $"it declares {entry.Size} bytes but its content has {total}");
         }
         if (index != content.Blocks.Length)
         {
@@ -476,11 +476,11 @@ internal sealed class ImageBuilder : IAsyncDisposable
             }
             if (target is null)
             {
-                throw Diagnostic.Error("SM2104", link.Entry.Path, link.Entry.LinkTarget, "which is not in the input");
+                throw Errors.InvalidHardLink(link.Entry.Path, link.Entry.LinkTarget, "which is not in the input");
             }
             if (target.IsDirectory)
             {
-                throw Diagnostic.Error("SM2104", link.Entry.Path, link.Entry.LinkTarget, "which is a directory");
+                throw Errors.InvalidHardLink(link.Entry.Path, link.Entry.LinkTarget, "which is a directory");
             }
             link.Inode = target;
             target.LinkCount++;
@@ -845,7 +845,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             }
             if (all.Count > SquashfsFormat.MaxIds)
             {
-                throw Diagnostic.Error("SM2103", "/", $"the input uses {all.Count} distinct owner and group ids; squashfs holds at most {SquashfsFormat.MaxIds}");
+                throw Errors.UnrepresentableEntry("/", $"the input uses {all.Count} distinct owner and group ids; squashfs holds at most {SquashfsFormat.MaxIds}");
             }
             foreach (uint id in all)
             {

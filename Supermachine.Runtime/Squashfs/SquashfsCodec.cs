@@ -153,7 +153,7 @@ internal abstract class SquashfsCodec
         {
             if (!LibLzma.IsAvailable)
             {
-                throw Diagnostics.Diagnostic.Error("SM2111");
+                throw Diagnostics.Errors.LzmaLibraryMissing();
             }
             _preset = (uint)level;
             _dictionary = (uint)blockSize;

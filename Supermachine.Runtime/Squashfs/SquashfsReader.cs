@@ -67,7 +67,7 @@ internal sealed class SquashfsReader : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2108", full, e.Message);
+            throw Errors.NotASquashfsImage(full, e.Message, cause: e);
         }
         SquashfsReader? reader = null;
         try
@@ -577,13 +577,13 @@ internal sealed class SquashfsReader : IDisposable
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException or IndexOutOfRangeException or OverflowException or EndOfStreamException or IOException)
         {
-            throw Diagnostic.Error(e, "SM2108", _path, e.Message);
+            throw Errors.NotASquashfsImage(_path, e.Message, cause: e);
         }
     }
 
     private void Guard(Action read) => Guard(() => { read(); return 0; });
 
-    private SupermachineException Corrupt(string why) => Diagnostic.Error("SM2108", _path, why);
+    private SupermachineException Corrupt(string why) => Errors.NotASquashfsImage(_path, why);
 
     /// <summary>A position in a metadata area that reads across block boundaries.</summary>
     private sealed class Cursor(SquashfsReader reader, long block, int offset)

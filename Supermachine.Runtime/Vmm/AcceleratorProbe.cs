@@ -52,7 +52,7 @@ internal static class AcceleratorProbe
         "hvf" => Accelerator.Hvf,
         "whpx" => Accelerator.Whpx,
         "tcg" => Accelerator.Tcg,
-        _ => throw Diagnostic.Error("SM3103", value),
+        _ => throw Errors.InvalidAccelerator(value),
     };
 
     /// <summary>QEMU's -accel name.</summary>

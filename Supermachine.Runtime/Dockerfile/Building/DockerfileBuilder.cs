@@ -90,7 +90,7 @@ internal static class DockerfileBuilder
         string contextDirectory = Path.GetFullPath(request.ContextDirectory);
         if (!Directory.Exists(contextDirectory))
         {
-            throw Diagnostic.Error("SM2219", contextDirectory);
+            throw Errors.BuildContextNotADirectory(contextDirectory);
         }
         string dockerfilePath = Path.GetFullPath(request.DockerfilePath ?? Path.Combine(contextDirectory, "Dockerfile"));
         var clock = Stopwatch.StartNew();

@@ -85,7 +85,7 @@ internal sealed class BuildContextDirectory
             }
             if (!any)
             {
-                throw Diagnostic.Error("SM2213", dockerfile, line, keyword, source, Root);
+                throw Errors.BuildSourceNotFound(dockerfile, line, keyword, source, Root);
             }
         }
         return selected.Values.ToList();
@@ -225,7 +225,7 @@ internal sealed class BuildContextDirectory
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2212", Root, "(walking the directory)", e.Message);
+            throw Errors.BuildContextUnreadable(Root, "(walking the directory)", e.Message, cause: e);
         }
         entries.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
         return entries;
@@ -280,7 +280,7 @@ internal sealed class BuildContextDirectory
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2212", Root, file.FullName, e.Message);
+            throw Errors.BuildContextUnreadable(Root, file.FullName, e.Message, cause: e);
         }
         _digestCache[cacheKey] = digest;
         return digest;

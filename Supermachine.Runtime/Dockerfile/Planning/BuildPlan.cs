@@ -35,7 +35,7 @@ internal sealed record BuildOptions
             string name = eq < 0 ? item : item[..eq];
             if (name.Trim().Length == 0 || name.Trim() != name)
             {
-                throw Diagnostic.Error("SM2209", item);
+                throw Errors.InvalidBuildArg(item);
             }
             if (eq >= 0)
             {

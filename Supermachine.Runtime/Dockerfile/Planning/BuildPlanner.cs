@@ -67,12 +67,12 @@ internal static class BuildPlanner
             string baseName = Expand(lexer, from.BaseName, globalArgs, from, source);
             if (baseName.Length == 0)
             {
-                throw Diagnostic.Error("SM2203", source, from.Line, $"base name ({from.BaseName}) should not be blank", "FROM");
+                throw Errors.DockerfileInstructionInvalid(source, from.Line, $"base name ({from.BaseName}) should not be blank", "FROM");
             }
             string? platform = from.Platform is null ? null : Expand(lexer, from.Platform, globalArgs, from, source);
             if (platform is { Length: 0 })
             {
-                throw Diagnostic.Error("SM2203", source, from.Line, $"empty platform value from expression {from.Platform}", "FROM");
+                throw Errors.DockerfileInstructionInvalid(source, from.Line, $"empty platform value from expression {from.Platform}", "FROM");
             }
             bases.Add(stagesByName.TryGetValue(baseName, out int earlier)
                 ? new StageBase.Stage(earlier)
@@ -123,7 +123,7 @@ internal static class BuildPlanner
             if (!stagesByName.TryGetValue(targetName.ToLowerInvariant(), out target))
             {
                 string names = string.Join(", ", stagesByName.OrderBy(p => p.Value).Select(p => p.Key));
-                throw Diagnostic.Error("SM2206", targetName, source, names.Length == 0 ? "(the Dockerfile has no named stages)" : names);
+                throw Errors.BuildTargetNotAStage(targetName, source, names.Length == 0 ? "(the Dockerfile has no named stages)" : names);
             }
         }
 
@@ -194,7 +194,7 @@ internal static class BuildPlanner
             if (state[index] == 1)
             {
                 Stage cyclic = dockerfile.Stages[index];
-                throw Diagnostic.Error("SM2210", source, (from ?? cyclic).From.Line, cyclic.DisplayName, from is null ? "itself" : $"stage '{from.DisplayName}'");
+                throw Errors.DockerfileStageCycle(source, (from ?? cyclic).From.Line, cyclic.DisplayName, from is null ? "itself" : $"stage '{from.DisplayName}'");
             }
             state[index] = 1;
             foreach (int dependency in dependencies[index])
@@ -217,17 +217,17 @@ internal static class BuildPlanner
         }
         catch (ShellExpansionException e)
         {
-            throw Diagnostic.Error("SM2205", source, instruction.Line, reference, e.Message);
+            throw Errors.DockerfileExpansionFailed(source, instruction.Line, reference, e.Message);
         }
         if (expanded != reference)
         {
-            throw Diagnostic.Error("SM2203", source, instruction.Line, $"variable expansion is not supported for --from ({reference}); define a stage with FROM using a global ARG instead", instruction.Keyword.ToUpperInvariant());
+            throw Errors.DockerfileInstructionInvalid(source, instruction.Line, $"variable expansion is not supported for --from ({reference}); define a stage with FROM using a global ARG instead", instruction.Keyword.ToUpperInvariant());
         }
         if (int.TryParse(reference, NumberStyles.None, CultureInfo.InvariantCulture, out int index))
         {
             if (index >= dockerfile.Stages.Count)
             {
-                throw Diagnostic.Error("SM2203", source, instruction.Line, $"invalid stage index {index} (the Dockerfile has {dockerfile.Stages.Count} stages)", instruction.Keyword.ToUpperInvariant());
+                throw Errors.DockerfileInstructionInvalid(source, instruction.Line, $"invalid stage index {index} (the Dockerfile has {dockerfile.Stages.Count} stages)", instruction.Keyword.ToUpperInvariant());
             }
             return new CopySource.StageResult(index);
         }
@@ -242,7 +242,7 @@ internal static class BuildPlanner
         }
         catch (ShellExpansionException e)
         {
-            throw Diagnostic.Error("SM2205", source, instruction.Line, word, e.Message);
+            throw Errors.DockerfileExpansionFailed(source, instruction.Line, word, e.Message);
         }
     }
 
@@ -315,7 +315,7 @@ internal static class BuildPlanner
         private string Expand(string word, Instruction instruction) => BuildPlanner.Expand(_lexer, word, StateEnv(), instruction, Source);
 
         private SupermachineException Invalid(Instruction instruction, string message) =>
-            Diagnostic.Error("SM2203", Source, instruction.Line, message, instruction.Keyword.ToUpperInvariant());
+            Errors.DockerfileInstructionInvalid(Source, instruction.Line, message, instruction.Keyword.ToUpperInvariant());
 
         public void Plan(Stage stage)
         {
@@ -376,7 +376,7 @@ internal static class BuildPlanner
                         }
                         catch (ShellExpansionException e)
                         {
-                            throw Diagnostic.Error("SM2205", Source, expose.Line, port, e.Message);
+                            throw Errors.DockerfileExpansionFailed(Source, expose.Line, port, e.Message);
                         }
                         foreach (string word in words)
                         {
@@ -550,7 +550,7 @@ internal static class BuildPlanner
                     }
                     catch (ShellExpansionException e)
                     {
-                        throw Diagnostic.Error("SM2205", Source, file.Line, s.Name, e.Message);
+                        throw Errors.DockerfileExpansionFailed(Source, file.Line, s.Name, e.Message);
                     }
                 }
                 return new InlineSource(s.Name, content);

@@ -34,7 +34,7 @@ internal sealed partial record ImageReference
         ArgumentNullException.ThrowIfNull(reference);
         if (!TryParse(reference, out ImageReference? parsed, out string? problem))
         {
-            throw Diagnostic.Error("SM2002", reference, problem);
+            throw Errors.InvalidImageReference(reference, problem);
         }
         return parsed;
     }

@@ -14,7 +14,7 @@ internal static partial class OciDigest
     {
         if (!IsValid(digest))
         {
-            throw Diagnostic.Error("SM2003", digest);
+            throw Errors.InvalidDigest(digest);
         }
         return digest[(digest.IndexOf(':') + 1)..];
     }

@@ -40,7 +40,7 @@ internal sealed class DockerConfigCredentials(string? configPath = null) : IRegi
         }
         catch (JsonException ex)
         {
-            throw Diagnostic.Error(ex, "SM2011", ConfigPath, ex.Message);
+            throw Errors.DockerConfigUnreadable(ConfigPath, ex.Message, cause: ex);
         }
         using (doc)
         {
@@ -109,7 +109,7 @@ internal sealed class DockerConfigCredentials(string? configPath = null) : IRegi
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            throw Diagnostic.Error(ex, "SM1005", helper, server, "it could not be started: " + ex.Message);
+            throw Errors.CredentialHelperFailed(helper, server, "it could not be started: " + ex.Message, cause: ex);
         }
         using (process)
         {
@@ -127,7 +127,7 @@ internal sealed class DockerConfigCredentials(string? configPath = null) : IRegi
                 {
                     return null;
                 }
-                throw Diagnostic.Error("SM1005", helper, server, $"it exited with {process.ExitCode}: {error}");
+                throw Errors.CredentialHelperFailed(helper, server, $"it exited with {process.ExitCode}: {error}");
             }
             using JsonDocument doc = JsonDocument.Parse(output);
             string user = doc.RootElement.GetProperty("Username").GetString() ?? "";

@@ -53,7 +53,7 @@ internal sealed class RegistryOptions
         {
             return TimeSpan.FromSeconds(seconds);
         }
-        throw Diagnostics.Diagnostic.Error("SM2024", text);
+        throw Diagnostics.Errors.InvalidNetworkTimeout(text);
     }
 
     /// <summary>Parses <c>docker.io=http://127.0.0.1:5000,http://other;ghcr.io=https://m.example</c>.</summary>
@@ -65,7 +65,7 @@ internal sealed class RegistryOptions
             string[] kv = pair.Split('=', 2, StringSplitOptions.TrimEntries);
             if (kv.Length != 2 || kv[0].Length == 0)
             {
-                throw Diagnostics.Diagnostic.Error("SM2010", pair, "SUPERMACHINE_REGISTRY_MIRRORS");
+                throw Diagnostics.Errors.InvalidMirrorSetting(pair, "SUPERMACHINE_REGISTRY_MIRRORS");
             }
             var uris = new List<Uri>();
             foreach (string u in kv[1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -75,7 +75,7 @@ internal sealed class RegistryOptions
                 withScheme = withScheme.EndsWith('/') ? withScheme : withScheme + "/";
                 if (!Uri.TryCreate(withScheme, UriKind.Absolute, out Uri? uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
                 {
-                    throw Diagnostics.Diagnostic.Error("SM2010", pair, "SUPERMACHINE_REGISTRY_MIRRORS");
+                    throw Diagnostics.Errors.InvalidMirrorSetting(pair, "SUPERMACHINE_REGISTRY_MIRRORS");
                 }
                 uris.Add(uri);
             }

@@ -80,7 +80,7 @@ internal sealed class ContentStore
                     total += n;
                     if (expectedSize >= 0 && total > expectedSize)
                     {
-                        throw Diagnostic.Error("SM2007", digest, source, $"more than the {expectedSize} bytes its descriptor declares");
+                        throw Errors.DigestMismatch(digest, source, $"more than the {expectedSize} bytes its descriptor declares");
                     }
                     hash.AppendData(buffer, 0, n);
                     await output.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
@@ -88,12 +88,12 @@ internal sealed class ContentStore
                 }
                 if (expectedSize >= 0 && total != expectedSize)
                 {
-                    throw Diagnostic.Error("SM2007", digest, source, $"{total} bytes where its descriptor declares {expectedSize} (truncated)");
+                    throw Errors.DigestMismatch(digest, source, $"{total} bytes where its descriptor declares {expectedSize} (truncated)");
                 }
                 string actual = OciDigest.FromHash(hash.GetHashAndReset());
                 if (actual != digest)
                 {
-                    throw Diagnostic.Error("SM2007", digest, source, $"content whose digest is {actual}");
+                    throw Errors.DigestMismatch(digest, source, $"content whose digest is {actual}");
                 }
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
                 output.Flush(flushToDisk: true);

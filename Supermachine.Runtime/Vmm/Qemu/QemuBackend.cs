@@ -118,7 +118,7 @@ internal sealed class QemuBackend : IVmBackend
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
             Cleanup(launch.RuntimeDirectory, ownsRuntimeDirectory);
-            throw Diagnostic.Error(e, "SM3102", QemuPath, Path.GetFileName(QemuPath));
+            throw Errors.QemuPathInvalid(QemuPath, Path.GetFileName(QemuPath), cause: e);
         }
         var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory);
         vm.Mark("qemu-started", clock.Elapsed);
@@ -178,11 +178,11 @@ internal sealed class QemuBackend : IVmBackend
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM3110", machine.RuntimeDirectory ?? _options.RuntimeRoot ?? Path.GetTempPath(), e.Message);
+            throw Errors.RuntimeDirectoryUnusable(machine.RuntimeDirectory ?? _options.RuntimeRoot ?? Path.GetTempPath(), e.Message, cause: e);
         }
         if (Path.Combine(path, "agent.sock").Length > 100)
         {
-            throw Diagnostic.Error("SM3110", path, $"the path is {path.Length} characters long");
+            throw Errors.RuntimeDirectoryUnusable(path, $"the path is {path.Length} characters long");
         }
         return (path, owned);
     }

@@ -42,7 +42,7 @@ internal static class QemuSnapshot
         {
             if (File.Exists(Path.Combine(dir, name)))
             {
-                throw Diagnostic.Error("SM3205", dir, name);
+                throw Errors.SnapshotDirectoryOccupied(dir, name);
             }
         }
         QemuLaunch launch = vm.Launch;
@@ -72,7 +72,7 @@ internal static class QemuSnapshot
             File.Delete(Path.Combine(dir, RamFile) + ".tmp");
             if (e is IOException or InvalidOperationException or UnauthorizedAccessException)
             {
-                throw Diagnostic.Error(e, "SM3203", dir, e.Message);
+                throw Errors.SnapshotSaveFailed(dir, e.Message, cause: e);
             }
             throw;
         }
@@ -114,26 +114,26 @@ internal static class QemuSnapshot
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM3201", dir, $"{InfoFile} cannot be read ({e.Message})");
+            throw Errors.SnapshotIncomplete(dir, $"{InfoFile} cannot be read ({e.Message})", cause: e);
         }
         catch (JsonException e)
         {
-            throw Diagnostic.Error(e, "SM3201", dir, $"{InfoFile} is not valid ({e.Message})");
+            throw Errors.SnapshotIncomplete(dir, $"{InfoFile} is not valid ({e.Message})", cause: e);
         }
         if (info is null)
         {
-            throw Diagnostic.Error("SM3201", dir, $"{InfoFile} is empty");
+            throw Errors.SnapshotIncomplete(dir, $"{InfoFile} is empty");
         }
         foreach (string file in info.Files)
         {
             if (Path.IsPathRooted(file) || file.Contains("..", StringComparison.Ordinal) || !File.Exists(Path.Combine(dir, file)))
             {
-                throw Diagnostic.Error("SM3201", dir, $"'{file}' is missing");
+                throw Errors.SnapshotIncomplete(dir, $"'{file}' is missing");
             }
         }
         if (info.Mode == VmSnapshotMode.MappedRam && new FileInfo(Path.Combine(dir, RamFile)).Length != (long)info.MemoryMiB << 20)
         {
-            throw Diagnostic.Error("SM3201", dir, $"'{RamFile}' is not {info.MemoryMiB} MiB long (truncated?)");
+            throw Errors.SnapshotIncomplete(dir, $"'{RamFile}' is not {info.MemoryMiB} MiB long (truncated?)");
         }
         return info;
     }
@@ -174,7 +174,7 @@ internal static class QemuSnapshot
         VmSnapshotInfo info = Read(dir);
         if (FindMismatch(backend, info, machine.Accelerator) is { } mismatch)
         {
-            throw Diagnostic.Error("SM3202", dir, mismatch.What, mismatch.Theirs, mismatch.Ours);
+            throw Errors.SnapshotIncompatible(dir, mismatch.What, mismatch.Theirs, mismatch.Ours);
         }
         AcceleratorChoice accelerator = backend.ChooseAccelerator(machine.Accelerator);
         (string runtimeDirectory, bool owned) = backend.PrepareRuntimeDirectory(machine);
@@ -220,7 +220,7 @@ internal static class QemuSnapshot
         {
             string console = vm.ReadConsoleTail();
             await vm.DisposeAsync().ConfigureAwait(false);
-            throw Diagnostic.Error(e, "SM3204", dir, e.Message, console);
+            throw Errors.SnapshotRestoreFailed(dir, e.Message, console, cause: e);
         }
         catch
         {
@@ -251,17 +251,17 @@ internal static class QemuSnapshot
                 {
                     return;
                 }
-                throw Diagnostic.Error("SM3204", dir, $"QEMU ended in state '{state}'", vm.ReadConsoleTail());
+                throw Errors.SnapshotRestoreFailed(dir, $"QEMU ended in state '{state}'", vm.ReadConsoleTail());
             }
             if (state is null || vm.HasExited)
             {
                 await Task.WhenAny(vm.WaitForExitAsync(CancellationToken.None), Task.Delay(500, CancellationToken.None)).ConfigureAwait(false);
                 string said = vm.StandardErrorTail;
-                throw Diagnostic.Error("SM3204", dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
+                throw Errors.SnapshotRestoreFailed(dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
             }
             if (clock.Elapsed > timeout)
             {
-                throw Diagnostic.Error("SM3204", dir, $"the state did not load within {QemuBackend.Seconds(timeout)} s", vm.ReadConsoleTail());
+                throw Errors.SnapshotRestoreFailed(dir, $"the state did not load within {QemuBackend.Seconds(timeout)} s", vm.ReadConsoleTail());
             }
             await Task.Delay(1, cancellationToken).ConfigureAwait(false);
         }

@@ -52,7 +52,7 @@ internal static class ImageRequests
         ImageLockFile lockFile = ImageLockFile.Load(path);
         if (LockMode == "Locked" && Lockable(request) is ImageReference reference && lockFile.TryGet(reference, PlatformOf(request)) is null)
         {
-            throw Diagnostic.Error("SM2305", request.Reference, path);
+            throw Errors.ImageNotLocked(request.Reference, path);
         }
         return lockFile;
     }
