@@ -12,9 +12,9 @@ namespace Supermachine;
 public sealed record SnapshotManifest
 {
     /// <summary>Bumped whenever the layout or the meaning of a field changes; other values are refused.</summary>
-    public const int CurrentFormatVersion = 2;
+    internal const int CurrentFormatVersion = 2;
 
-    public const string FileName = "manifest.json";
+    internal const string FileName = "manifest.json";
 
     public int FormatVersion { get; init; } = CurrentFormatVersion;
 
@@ -91,7 +91,7 @@ public sealed record SnapshotManifest
         public required string Sha256 { get; init; }
     }
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
+    internal static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,

@@ -92,7 +92,7 @@ public class SnapshotDirectoryTests : IDisposable
         string dir = await BakeFake("d");
         string manifestPath = Path.Combine(dir, "manifest.json");
         string text = await File.ReadAllTextAsync(manifestPath);
-        await File.WriteAllTextAsync(manifestPath, text.Replace("\"formatVersion\": 1", "\"formatVersion\": 99"));
+        await File.WriteAllTextAsync(manifestPath, text.Replace($"\"formatVersion\": {SnapshotManifest.CurrentFormatVersion}", "\"formatVersion\": 99"));
         Assert.Equal("SM3253", Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(dir)).Code);
 
         await File.WriteAllTextAsync(manifestPath, text.Replace("\"snapshot/ram\"", "\"../../etc/passwd\""));
