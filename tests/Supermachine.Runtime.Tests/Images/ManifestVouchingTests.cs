@@ -103,7 +103,6 @@ public class ManifestVouchingTests : IDisposable
     [Theory]
     [InlineData("name")]
     [InlineData("fingerprint")]
-    [InlineData("engine")]
     [InlineData("workload")]
     public async Task A_null_required_field_is_SM3252(string field)
     {
