@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Supermachine.Dockerfile.Parsing;
 
 namespace Supermachine.Dockerfile.Expansion;
 
@@ -62,7 +63,8 @@ public sealed class ShellLexer
         }
     }
 
-    private static bool IsSpace(int ch) => ch >= 0 && Rune.IsWhiteSpace(new Rune(ch));
+    // Go's unicode.IsSpace, as BuildKit's word splitting uses; safe for any int (Eof is no space).
+    private static bool IsSpace(int ch) => GoQuote.IsSpace(ch);
 
     private sealed class Words
     {
