@@ -168,7 +168,15 @@ public sealed class AgentConnection : IAsyncDisposable
             int n;
             while ((n = await content.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
             {
-                await Guard(stream.SendAsync(buffer.AsMemory(0, n), cancellationToken).AsTask(), fail).ConfigureAwait(false);
+                try
+                {
+                    await Guard(stream.SendAsync(buffer.AsMemory(0, n), cancellationToken).AsTask(), fail).ConfigureAwait(false);
+                }
+                catch (IOException e) when (stream.IsFinished)
+                {
+                    // The guest ended the stream before it took all the data (found by eng/fuzz.sh frames).
+                    throw fail(e);
+                }
             }
             await stream.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
             await Guard(stream.Exited.WaitAsync(cancellationToken), fail).ConfigureAwait(false);
