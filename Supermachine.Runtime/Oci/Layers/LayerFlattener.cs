@@ -435,7 +435,10 @@ public sealed class LayerFlattener
         {
             return await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException or ArgumentException or IOException)
+        // System.Formats.Tar also throws OverflowException (a base-256 number or a time out of range) and
+        // InvalidOperationException (a PAX header larger than it allows) on a malformed header (eng/fuzz.sh flattener).
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException or ArgumentException or IOException
+                                       or OverflowException or InvalidOperationException)
         {
             throw Diagnostic.Error(ex, "SM2014", LayerName(layer), _imageName, ex.Message);
         }
