@@ -15,8 +15,8 @@ for target in "${targets[@]}"; do
   output="$("$REPO_ROOT/eng/fuzz.sh" "$target" "$seconds" 2>&1)" || status=$?
   printf '%s\n' "$output" | tail -5
   # The C# targets print "fuzz T: N executions ..."; the agent runner prints its own count.
-  line="$(printf '%s\n' "$output" | grep -E "^fuzz $target: [0-9]+ executions" | tail -1)"
-  [ -n "$line" ] || line="$(printf '%s\n' "$output" | grep -iE "exec" | tail -1)"
+  line="$(printf '%s\n' "$output" | grep -E "^fuzz $target: [0-9]+ executions" | tail -1 || true)"
+  [ -n "$line" ] || line="$(printf '%s\n' "$output" | grep -iE "exec" | tail -1 || true)"
   if [ "$status" -eq 0 ]; then
     summary+=("ok     $target  ${line:-done}")
   else
