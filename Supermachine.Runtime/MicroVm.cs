@@ -167,7 +167,15 @@ public sealed class MicroVm : IAsyncDisposable
         {
             return GetEndpoint(guestPort);
         }
-        AgentPortForwarder forwarder = AgentPortForwarder.Start(_guest.Agent, guestPort, hostPort);
+        AgentPortForwarder forwarder;
+        try
+        {
+            forwarder = AgentPortForwarder.Start(_guest.Agent, guestPort, hostPort);
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode is System.Net.Sockets.SocketError.AddressAlreadyInUse or System.Net.Sockets.SocketError.AccessDenied)
+        {
+            throw Diagnostic.Error(e, "SM3040", hostPort, guestPort);
+        }
         _published.Add(forwarder);
         return forwarder.EndPoint;
     }

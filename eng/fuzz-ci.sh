@@ -6,7 +6,7 @@
 # or could not run.
 source "$(dirname "$0")/lib.sh"
 seconds="${1:-60}"
-targets=(dockerfile flattener squashfs frames agent)
+targets=(dockerfile flattener squashfs frames session agent)
 summary=()
 failed=0
 for target in "${targets[@]}"; do

@@ -3,7 +3,8 @@
 #   dockerfile  the Dockerfile parser, instruction parser and build planner
 #   flattener   the OCI layer flattener on tar/gzip layers
 #   squashfs    the squashfs reader on images our writer makes, mutated
-#   frames      the host side of the agent protocol against a hostile guest
+#   frames      the host's agent frame parser (HostFrameParser: hello, headers, routing, credit)
+#   session     a whole AgentConnection session against a scripted hostile guest
 #   agent       the guest agent's frame parser in C (guest/agent/fuzz/run.sh, libFuzzer)
 # The C# targets run under afl-fuzz with Supermachine.Runtime.dll instrumented by sharpfuzz
 # (harness: eng/fuzz/Supermachine.Fuzz). Everything goes to artifacts/fuzz/TARGET/: seeds/, the
@@ -13,7 +14,7 @@
 source "$(dirname "$0")/lib.sh"
 target="${1:-}"
 seconds="${2:-}"
-targets="dockerfile flattener squashfs frames agent"
+targets="dockerfile flattener squashfs frames session agent"
 if [ -z "$target" ] || ! [[ " $targets " == *" $target "* ]] || ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
   echo "usage: eng/fuzz.sh TARGET SECONDS   (TARGET: ${targets// /, })" >&2
   exit 2

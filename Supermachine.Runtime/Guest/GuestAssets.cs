@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using Supermachine.Diagnostics;
+using Supermachine.Locations;
 
 namespace Supermachine.Guest;
 
@@ -23,18 +23,14 @@ public sealed record GuestAssets
     public required string AgentPath { get; init; }
 
     /// <summary>The runtime identifier of the guest these assets are for, e.g. linux-x64.</summary>
-    public static string GuestRuntimeIdentifier => RuntimeInformation.OSArchitecture switch
-    {
-        Architecture.Arm64 => "linux-arm64",
-        _ => "linux-x64",
-    };
+    public static string GuestRuntimeIdentifier => NativeAssetDirectories.HostRuntimeIdentifier;
 
     /// <summary>Finds the assets, or throws SM3001 naming what is missing and where it looked.</summary>
     public static GuestAssets Locate()
     {
         var looked = new List<string>();
         string? missing = null;
-        foreach (string dir in SearchDirectories())
+        foreach (string dir in NativeAssetDirectories.Search(GuestRuntimeIdentifier))
         {
             looked.Add(dir);
             if (TryLoad(dir, out GuestAssets? assets, out string? what))
@@ -54,34 +50,6 @@ public sealed record GuestAssets
             return assets!;
         }
         throw Diagnostic.Error("SM3001", what, directory);
-    }
-
-    /// <summary>
-    /// The folders searched, in order, for the guest files and the other native helpers shipped
-    /// beside them (owner-watch): SUPERMACHINE_ASSETS, the app, the package's runtimes/RID/native,
-    /// and the set-up cache of a checkout.
-    /// </summary>
-    internal static IEnumerable<string> SearchDirectories()
-    {
-        string rid = GuestRuntimeIdentifier;
-        if (Environment.GetEnvironmentVariable("SUPERMACHINE_ASSETS") is { Length: > 0 } env)
-        {
-            yield return Path.GetFullPath(env);
-        }
-        string baseDir = AppContext.BaseDirectory;
-        yield return baseDir;
-        yield return Path.Combine(baseDir, "runtimes", rid, "native");
-        // Running straight from the NuGet package folder: lib/net10.0/ → runtimes/RID/native/.
-        string? assemblyDir = Path.GetDirectoryName(typeof(GuestAssets).Assembly.Location);
-        if (!string.IsNullOrEmpty(assemblyDir) && !string.Equals(Path.GetFullPath(assemblyDir).TrimEnd('/'), Path.GetFullPath(baseDir).TrimEnd('/'), StringComparison.Ordinal))
-        {
-            yield return assemblyDir;
-            yield return Path.GetFullPath(Path.Combine(assemblyDir, "..", "..", "runtimes", rid, "native"));
-        }
-        string cache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c
-            ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        yield return Path.Combine(cache, "assets", rid);
     }
 
     private static bool TryLoad(string dir, out GuestAssets? assets, out string what)

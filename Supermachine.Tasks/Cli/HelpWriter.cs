@@ -8,7 +8,7 @@ internal static class HelpWriter
         {
             output.WriteLine($"supermachine {Program.Version}: OCI images and Dockerfiles as snapshot-restored microVMs.");
             output.WriteLine();
-            output.WriteLine("Usage: supermachine COMMAND [ARGS] [OPTIONS]");
+            output.WriteLine("Usage: supermachine COMMAND [ARGS] [OPTIONS]   (--verbose anywhere adds the stack trace of a failure)");
             output.WriteLine();
             output.WriteLine("Commands:");
             int width = all.Max(c => c.Name.Length + 1 + c.Arguments.Length);

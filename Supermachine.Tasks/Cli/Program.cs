@@ -7,7 +7,9 @@ namespace Supermachine.Tasks.Cli;
 /// <summary>
 /// The <c>supermachine</c> command line. Exit codes: 0 success, 1 a coded failure (SM####),
 /// 2 bad usage, 130 cancelled by Ctrl+C. Errors go to stderr in MSBuild's canonical form
-/// ("supermachine : error SM####: ...") so the tasks can surface them unchanged.
+/// ("supermachine : error SM####: ...") so the tasks can surface them unchanged. Nothing ends in a
+/// raw stack trace: an unexpected exception is SM9010 with its one-line cause, and <c>--verbose</c>
+/// (anywhere before "--") or SUPERMACHINE_DEBUG=1 adds the trace.
 /// </summary>
 internal static class Program
 {
@@ -26,6 +28,9 @@ internal static class Program
             cancellation.Cancel();
         };
         Console.CancelKeyPress += onCancel;
+        // A fault on a background thread still ends the process, but with a coded line first.
+        AppDomain.CurrentDomain.UnhandledException += (_, e) => Console.Error.WriteLine(
+            $"supermachine : error SM9010: {Diagnostic.Message("SM9010", args.FirstOrDefault() ?? "", e.ExceptionObject.GetType().Name, (e.ExceptionObject as Exception)?.Message.ReplaceLineEndings(" ") ?? "")}");
         // SIGTERM is how the MSBuild task asks for the same clean stop when the build is cancelled.
         using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGTERM,
@@ -44,18 +49,20 @@ internal static class Program
         }
     }
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    public static Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken) =>
+        RunAsync(args, CommandTable.All, stdout, stderr, cancellationToken);
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, IReadOnlyList<CommandSpec> commands, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
+        bool verbose = TakeVerboseFlag(ref args) || Environment.GetEnvironmentVariable("SUPERMACHINE_DEBUG") == "1";
         Invocation invocation;
         try
         {
-            invocation = CommandLineParser.Parse(args, CommandTable.All);
+            invocation = CommandLineParser.Parse(args, commands);
         }
         catch (UsageException e)
         {
-            stderr.WriteLine($"supermachine : error SM9003: {e.Message}.");
-            stderr.WriteLine(e.Command is null ? "Run 'supermachine --help' to see the commands." : $"Usage: {e.Command.Usage}");
-            return UsageError;
+            return ReportUsage(e, stderr);
         }
 
         switch (invocation)
@@ -64,7 +71,7 @@ internal static class Program
                 stdout.WriteLine(Version);
                 return Success;
             case Invocation.Help help:
-                HelpWriter.Write(stdout, help.Command, CommandTable.All);
+                HelpWriter.Write(stdout, help.Command, commands);
                 return Success;
         }
 
@@ -78,15 +85,60 @@ internal static class Program
             stderr.WriteLine($"supermachine : error SM9004: {Diagnostic.Message("SM9004")}");
             return Cancelled;
         }
+        catch (UsageException e)
+        {
+            // A handler that checks its own arguments (ports, pairs, the argv after "--") before any work.
+            return ReportUsage(e, stderr);
+        }
         catch (SupermachineException e)
         {
             stderr.WriteLine($"supermachine : error {e.Message}");
-            if (Environment.GetEnvironmentVariable("SUPERMACHINE_DEBUG") == "1")
+            if (verbose)
             {
                 stderr.WriteLine(e);
             }
             return Failure;
         }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Anything else is our bug, not the user's: one coded line, the trace only on request.
+            string cause = e.Message.ReplaceLineEndings(" ").Trim();
+            stderr.WriteLine($"supermachine : error SM9010: {Diagnostic.Message("SM9010", run.Command.Spec.Name, e.GetType().Name, cause)}");
+            if (verbose)
+            {
+                stderr.WriteLine(e);
+            }
+            return Failure;
+        }
+    }
+
+    private static int ReportUsage(UsageException e, TextWriter stderr)
+    {
+        stderr.WriteLine($"supermachine : error SM9003: {e.Message}.");
+        stderr.WriteLine(e.Command is null ? "Run 'supermachine --help' to see the commands." : $"Usage: {e.Command.Usage}");
+        return UsageError;
+    }
+
+    /// <summary>
+    /// Removes a global <c>--verbose</c> given before any "--" (after it, words belong to the guest's argv).
+    /// </summary>
+    private static bool TakeVerboseFlag(ref IReadOnlyList<string> args)
+    {
+        int separator = args.ToList().IndexOf("--");
+        int end = separator < 0 ? args.Count : separator;
+        var kept = new List<string>(args.Count);
+        bool found = false;
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (i < end && args[i] == "--verbose")
+            {
+                found = true;
+                continue;
+            }
+            kept.Add(args[i]);
+        }
+        args = kept;
+        return found;
     }
 
     public static string Version { get; } =

@@ -1,4 +1,4 @@
-# The guest agent: guest/agent/agent.c built static with musl-gcc into the set-up cache, where
+# The guest agent: guest/agent/*.c built static with musl-gcc into the set-up cache, where
 # GuestAssets finds it and the Runtime package picks it up. Rebuilt only when its sources change.
 ensure_packages musl-tools
 agent_out="$SUPERMACHINE_SETUP_CACHE/assets/linux-x64/agent"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the guest agent as a static musl binary: build.sh OUT_DIR -> OUT_DIR/agent.
+# Builds the guest agent as a static musl binary from the .c files beside this script (fuzz/ is
+# not part of it), in one compiler call: build.sh OUT_DIR -> OUT_DIR/agent.
 # Used by eng/setup.d/35-agent.sh and by the tests (which always test the agent of this checkout).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -9,5 +10,5 @@ cc="${MUSL_GCC:-musl-gcc}"
 tmp="$out/agent.tmp.$$"
 "$cc" -static -Os -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter \
   -ffunction-sections -fdata-sections -Wl,--gc-sections -s \
-  -o "$tmp" "$here/agent.c"
+  -o "$tmp" "$here"/*.c
 mv -f "$tmp" "$out/agent"

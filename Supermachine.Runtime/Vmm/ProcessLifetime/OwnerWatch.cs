@@ -77,7 +77,7 @@ public static class OwnerWatch
         {
             return null;
         }
-        IEnumerable<string> candidates = Guest.GuestAssets.SearchDirectories().Select(dir => Path.Combine(dir, "owner-watch"));
+        IEnumerable<string> candidates = Locations.NativeAssetDirectories.Search(Locations.NativeAssetDirectories.HostRuntimeIdentifier).Select(dir => Path.Combine(dir, "owner-watch"));
         if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } configured)
         {
             candidates = candidates.Prepend(configured);

@@ -17,27 +17,21 @@ public sealed class QmpException(string command, string errorClass, string descr
     public string Description { get; } = description;
 }
 
-/// <summary>An asynchronous QMP event (SHUTDOWN, STOP, RESUME, MIGRATION, ...).</summary>
-public sealed record QmpEvent(string Name, JsonObject? Data);
-
 /// <summary>
 /// Client for the QEMU Machine Protocol over a unix socket: reads the greeting, negotiates
 /// capabilities, then runs commands concurrently (each tagged with an id, answered out of order if
-/// QEMU likes) while a reader loop routes replies to their callers and events to a bounded log that
-/// waiters can look at. QEMU's replies are trusted only as far as JSON parsing goes.
+/// QEMU likes) while a reader loop routes replies to their callers. Asynchronous events are read and
+/// dropped: the engine waits on command results and the console, never on events. QEMU's replies are trusted only as far as JSON parsing goes.
 /// </summary>
 public sealed class QmpClient : IAsyncDisposable
 {
     private const int MaxLineBytes = 16 << 20;
-    private const int MaxKeptEvents = 256;
 
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly ConcurrentDictionary<long, (string Command, TaskCompletionSource<JsonNode?> Reply)> _pending = new();
-    private readonly List<QmpEvent> _events = [];
     private readonly CancellationTokenSource _closing = new();
-    private TaskCompletionSource _eventArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _readLoop;
     private long _nextId;
     private Exception? _closedBecause;
@@ -96,7 +90,7 @@ public sealed class QmpClient : IAsyncDisposable
         long id = Interlocked.Increment(ref _nextId);
         var reply = new TaskCompletionSource<JsonNode?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[id] = (command, reply);
-        if (_closedBecause is not null)
+        if (Volatile.Read(ref _closedBecause) is not null)
         {
             _pending.TryRemove(id, out _);
             throw new IOException("The QMP connection is closed.", _closedBecause);
@@ -124,47 +118,6 @@ public sealed class QmpClient : IAsyncDisposable
         using (cancellationToken.Register(() => reply.TrySetCanceled(cancellationToken)))
         {
             return await reply.Task.ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// Waits for the first event (already received or still to come) that <paramref name="match"/>
-    /// accepts. Events are kept in a bounded log, so an event that arrived just before the call counts.
-    /// </summary>
-    public async Task<QmpEvent> WaitForEventAsync(Func<QmpEvent, bool> match, CancellationToken cancellationToken = default)
-    {
-        int seen = 0;
-        while (true)
-        {
-            Task arrived;
-            lock (_events)
-            {
-                for (; seen < _events.Count; seen++)
-                {
-                    if (match(_events[seen]))
-                    {
-                        return _events[seen];
-                    }
-                }
-                if (_closedBecause is not null)
-                {
-                    throw new IOException("The QMP connection closed before the event arrived.", _closedBecause);
-                }
-                arrived = _eventArrived.Task;
-            }
-            await arrived.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Events received so far (bounded to the most recent ones).</summary>
-    public IReadOnlyList<QmpEvent> Events
-    {
-        get
-        {
-            lock (_events)
-            {
-                return _events.ToArray();
-            }
         }
     }
 
@@ -226,11 +179,7 @@ public sealed class QmpClient : IAsyncDisposable
         {
             closed = e;
         }
-        lock (_events)
-        {
-            _closedBecause = closed;
-            _eventArrived.TrySetResult();
-        }
+        Volatile.Write(ref _closedBecause, closed);
         foreach (long id in _pending.Keys)
         {
             if (_pending.TryRemove(id, out var waiter))
@@ -244,21 +193,6 @@ public sealed class QmpClient : IAsyncDisposable
     {
         if (message is not JsonObject obj)
         {
-            return;
-        }
-        if (obj["event"] is JsonNode name)
-        {
-            lock (_events)
-            {
-                if (_events.Count >= MaxKeptEvents)
-                {
-                    _events.RemoveRange(0, MaxKeptEvents / 2);
-                }
-                _events.Add(new QmpEvent(name.GetValue<string>(), obj["data"] as JsonObject));
-                TaskCompletionSource previous = _eventArrived;
-                _eventArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                previous.TrySetResult();
-            }
             return;
         }
         if (obj["id"] is not JsonValue idValue || !idValue.TryGetValue(out long id) || !_pending.TryRemove(id, out var waiter))

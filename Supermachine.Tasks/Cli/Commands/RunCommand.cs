@@ -12,7 +12,7 @@ internal static class RunCommand
         MinArguments: 1,
         MaxArguments: 1,
         Options: [
-            new OptionSpec("publish", "p", "HOST:GUEST", "Forward host 127.0.0.1:HOST to guest port GUEST.", Repeatable: true),
+            new OptionSpec("publish", "p", "HOST:GUEST", "Forward host 127.0.0.1:HOST to guest port GUEST (GUEST alone: any free host port).", Repeatable: true),
             new OptionSpec("port", null, "PORT", "For IMAGE: guest port to wait for before serving."),
             new OptionSpec("env", "e", "K=V", "For IMAGE: environment variable for the workload.", Repeatable: true)],
         Run: RunAsync);
@@ -22,10 +22,14 @@ internal static class RunCommand
         var published = new List<(int Host, int Guest)>();
         foreach (string mapping in command.Values("publish"))
         {
+            // As docker run -p: HOST:GUEST, or GUEST alone for any free host port.
             string[] parts = mapping.Split(':');
-            if (parts.Length != 2 || !ushort.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out ushort host) || !ushort.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort guest) || guest == 0)
+            ushort host = 0;
+            if (parts.Length is not (1 or 2)
+                || parts.Length == 2 && !ushort.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out host)
+                || !ushort.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort guest) || guest == 0)
             {
-                throw new UsageException($"--publish takes HOST:GUEST port numbers, not '{mapping}'", Spec);
+                throw new UsageException($"--publish takes HOST:GUEST (or GUEST) with ports from 1 to 65535 (HOST 0 for any free port), not '{mapping}'", Spec);
             }
             published.Add((host, guest));
         }

@@ -21,6 +21,7 @@ public static class Program
         new FlattenerTarget(),
         new SquashfsTarget(),
         new FramesTarget(),
+        new SessionTarget(),
     ];
 
     public static int Main(string[] args)

@@ -15,7 +15,7 @@ public class FuzzRegressionTests
 {
     private static readonly string Root = Path.Combine(TestEnvironment.RepositoryRoot, "tests", "Supermachine.Runtime.Tests", "Fuzz", "regressions");
 
-    private static readonly IFuzzTarget[] Targets = [new DockerfileTarget(), new FlattenerTarget(), new SquashfsTarget(), new FramesTarget()];
+    private static readonly IFuzzTarget[] Targets = [new DockerfileTarget(), new FlattenerTarget(), new SquashfsTarget(), new FramesTarget(), new SessionTarget()];
 
     public static TheoryData<string, string> Inputs()
     {
@@ -54,9 +54,9 @@ public class FuzzRegressionTests
                 {
                     target.Run(content);
                 }
-                catch (SupermachineException e) when (target is not FramesTarget)
+                catch (SupermachineException e) when (target is not SessionTarget)
                 {
-                    // A rejected seed covers only the rejection. (Frames seeds end in a guest error or a
+                    // A rejected seed covers only the rejection. (Session seeds end in a guest error or a
                     // closed channel by design: the fake guest stops after its script.)
                     Assert.Fail($"{target.Name} seed {name} is rejected, so it seeds nothing: {e.Message}");
                 }

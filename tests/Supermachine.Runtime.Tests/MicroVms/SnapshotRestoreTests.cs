@@ -39,6 +39,22 @@ public class SnapshotRestoreTests(BakedRedis baked)
     }
 
     [RequiresToolFact("qemu-system-x86_64")]
+    public async Task Publishing_on_a_host_port_in_use_is_SM3040_and_the_vm_keeps_serving()
+    {
+        await using MicroVm vm = await MicroVm.StartAsync(baked.Image);
+        using var occupant = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        occupant.Start();
+        int busy = ((System.Net.IPEndPoint)occupant.LocalEndpoint).Port;
+
+        var e = Assert.Throws<SupermachineException>(() => vm.Publish(6379, busy));
+        Assert.Equal("SM3040", e.Code);
+        Assert.Contains(busy.ToString(), e.Message);
+
+        await using RedisClient redis = await RedisClient.ConnectAsync(vm.Publish(6379, 0));
+        Assert.Equal("PONG", await redis.StringAsync("PING"));
+    }
+
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task Exec_in_a_restored_guest_reports_output_streams_and_exit_codes()
     {
         await using MicroVm vm = await MicroVm.StartAsync(baked.Image);

@@ -1,7 +1,6 @@
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;
-using Supermachine.FileSystem;
 using Supermachine.Oci.Layers;
 
 namespace Supermachine.Fuzz.Targets;
@@ -19,28 +18,9 @@ internal sealed class FlattenerTarget : IFuzzTarget
 
     public void Run(byte[] input)
     {
-        List<byte[]> blobs = Split(input);
-        var layers = new List<LayerInput>();
-        for (int i = 0; i < blobs.Count; i++)
-        {
-            string path = Scratch.File($"layer{i}");
-            File.WriteAllBytes(path, blobs[i]);
-            layers.Add(new LayerInput(path, null));
-        }
         // A small cap keeps a decompression bomb from turning into a slow iteration.
         var options = new LayerFlattenerOptions { MaxLayerBytes = 8 << 20, Warning = _ => { } };
-        var flattener = new LayerFlattener(layers, "fuzz", options);
-        Task.Run(async () =>
-        {
-            await foreach (FileSystemEntry entry in flattener.FlattenAsync())
-            {
-                if (entry.OpenContent is { } open)
-                {
-                    await using Stream content = open();
-                    Scratch.Drain(content);
-                }
-            }
-        }).GetAwaiter().GetResult();
+        LayerFlattener.ReadAllAsync(Split(input), options).GetAwaiter().GetResult();
     }
 
     private static List<byte[]> Split(byte[] input)

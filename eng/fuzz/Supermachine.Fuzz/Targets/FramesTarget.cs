@@ -1,69 +1,39 @@
+using System.Buffers.Binary;
 using Supermachine.Guest;
 
 namespace Supermachine.Fuzz.Targets;
 
 /// <summary>
-/// The host-side agent protocol against a hostile guest: the first input byte picks an operation
-/// (exec, read file, workload log, write file), the rest is what the guest sends once the host
-/// has opened the operation's stream (see <see cref="HostileGuestChannel"/>).
+/// The host's agent frame parser as one pure function (<see cref="HostFrameParser.Parse"/>): hello
+/// scan, header validation, payload shapes, routing to streams 1-4, credit and inbound buffers,
+/// run over the input as if a guest had sent it. It must never throw.
 /// </summary>
-/// <remarks>
-/// TODO(lead): this drives the public <see cref="AgentConnection"/> over a fake channel because
-/// main has no pure frame decoder yet. When branch rel-guest lands (Guest/AgentFraming.cs:
-/// ParseHeader, TryFindHello, ParseHelloReply, ParseWindow, ParseExit, ParseError), add a second
-/// mode here that feeds the input to those functions directly (AgentProtocolException is then the
-/// expected rejection), and check the hello reply layout in HostileGuestChannel against it.
-/// </remarks>
 internal sealed class FramesTarget : IFuzzTarget
 {
     public string Name => "frames";
 
-    public void Run(byte[] input)
-    {
-        if (input.Length == 0)
-        {
-            return;
-        }
-        var channel = new HostileGuestChannel(input[1..]);
-        Task.Run(async () =>
-        {
-            AgentConnection connection = await AgentConnection.ConnectAsync(channel);
-            await using (connection.ConfigureAwait(false))
-            {
-                switch (input[0] % 4)
-                {
-                    case 0:
-                        await connection.ExecAsync(new ExecRequest(["/bin/true"]));
-                        break;
-                    case 1:
-                        await connection.ReadFileAsync("/etc/hosts", maxBytes: 1 << 20);
-                        break;
-                    case 2:
-                        await connection.GetWorkloadLogAsync();
-                        break;
-                    default:
-                        await connection.WriteFileAsync("/tmp/f", new byte[100_000]);
-                        break;
-                }
-            }
-        }).GetAwaiter().GetResult();
-    }
+    public void Run(byte[] input) => HostFrameParser.Parse(input);
 
     public IEnumerable<(string Name, byte[] Content)> Seeds()
     {
         byte[] U32s(params uint[] values) => values.SelectMany(BitConverter.GetBytes).ToArray();
+        byte[] hello = new byte[32];
+        BinaryPrimitives.WriteUInt32LittleEndian(hello, AgentProtocol.Version);
+        BinaryPrimitives.WriteUInt64LittleEndian(hello.AsSpan(8), HostFrameParser.Nonce);
+        BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(16), AgentProtocol.MaxPayload);
+        BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(20), AgentProtocol.InitialWindow);
+        BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(24), 4);
+        "fuzz"u8.CopyTo(hello.AsSpan(28));
+        byte[] helloFrame = HostileGuestChannel.Frame(FrameType.Hello, 0, 0, hello);
         byte[] open = HostileGuestChannel.Frame(FrameType.Open, 0, 1, []);
         byte[] stdout = HostileGuestChannel.Frame(FrameType.Data, 1, 1, "hello\n"u8.ToArray());
-        byte[] stderr = HostileGuestChannel.Frame(FrameType.Data, 2, 1, "oops\n"u8.ToArray());
-        byte[] close1 = HostileGuestChannel.Frame(FrameType.Close, 1, 1, []);
-        byte[] close2 = HostileGuestChannel.Frame(FrameType.Close, 2, 1, []);
-        byte[] window = HostileGuestChannel.Frame(FrameType.Window, 0, 1, U32s(1 << 20));
+        byte[] stderr = HostileGuestChannel.Frame(FrameType.Data, 2, 2, "oops\n"u8.ToArray());
+        byte[] close = HostileGuestChannel.Frame(FrameType.Close, 1, 1, []);
+        byte[] window = HostileGuestChannel.Frame(FrameType.Window, 0, 3, U32s(1 << 16));
         byte[] exit = HostileGuestChannel.Frame(FrameType.Exit, 0, 1, U32s(0, 0, 0));
-        byte[] error = HostileGuestChannel.Frame(FrameType.Error, 0, 1, [.. U32s(2, 5), .. "nope\n"u8.ToArray()]);
-        yield return ("exec", [0, .. open, .. stdout, .. stderr, .. close1, .. close2, .. exit]);
-        yield return ("exec-error", [0, .. error]);
-        yield return ("readfile", [1, .. open, .. stdout, .. close1, .. exit]);
-        yield return ("log", [2, .. open, .. stdout, .. close1, .. close2, .. exit]);
-        yield return ("writefile", [3, .. open, .. window, .. window, .. exit]);
+        byte[] error = HostileGuestChannel.Frame(FrameType.Error, 0, 4, [.. U32s(2, 5), .. "nope\n"u8.ToArray()]);
+        yield return ("exchange", [.. helloFrame, .. open, .. stdout, .. stderr, .. close, .. window, .. exit, .. error]);
+        yield return ("no-hello", [.. open, .. stdout, .. exit]);
+        yield return ("junk-then-hello", [.. "\0\0\0SM\x01"u8.ToArray(), .. helloFrame, .. window]);
     }
 }

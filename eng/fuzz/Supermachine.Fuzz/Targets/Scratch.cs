@@ -25,17 +25,4 @@ internal static class Scratch
     });
 
     public static string File(string name) => Path.Combine(Root.Value, name);
-
-    /// <summary>Reads a stream to its end in small pieces, as a consumer of entry content would.</summary>
-    public static long Drain(Stream stream)
-    {
-        byte[] buffer = new byte[16 * 1024];
-        long total = 0;
-        int n;
-        while ((n = stream.Read(buffer)) > 0)
-        {
-            total += n;
-        }
-        return total;
-    }
 }

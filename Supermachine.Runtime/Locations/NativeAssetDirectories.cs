@@ -1,0 +1,44 @@
+using System.Runtime.InteropServices;
+
+namespace Supermachine.Locations;
+
+/// <summary>
+/// Where the native files shipped with the runtime are found: the guest's kernel, modules and agent,
+/// and host helpers such as owner-watch. One list serves the guest and the engine, so neither asks
+/// the other where things are.
+/// </summary>
+internal static class NativeAssetDirectories
+{
+    /// <summary>The runtime identifier of this host's architecture, e.g. linux-x64.</summary>
+    public static string HostRuntimeIdentifier => RuntimeInformation.OSArchitecture switch
+    {
+        Architecture.Arm64 => "linux-arm64",
+        _ => "linux-x64",
+    };
+
+    /// <summary>
+    /// The folders searched, in order, for files of <paramref name="runtimeIdentifier"/>:
+    /// SUPERMACHINE_ASSETS, the app, the package's runtimes/RID/native, and the set-up cache of a checkout.
+    /// </summary>
+    public static IEnumerable<string> Search(string runtimeIdentifier)
+    {
+        if (Environment.GetEnvironmentVariable("SUPERMACHINE_ASSETS") is { Length: > 0 } env)
+        {
+            yield return Path.GetFullPath(env);
+        }
+        string baseDir = AppContext.BaseDirectory;
+        yield return baseDir;
+        yield return Path.Combine(baseDir, "runtimes", runtimeIdentifier, "native");
+        // Running straight from the NuGet package folder: lib/net10.0/ → runtimes/RID/native/.
+        string? assemblyDir = Path.GetDirectoryName(typeof(NativeAssetDirectories).Assembly.Location);
+        if (!string.IsNullOrEmpty(assemblyDir) && !string.Equals(Path.GetFullPath(assemblyDir).TrimEnd('/'), Path.GetFullPath(baseDir).TrimEnd('/'), StringComparison.Ordinal))
+        {
+            yield return assemblyDir;
+            yield return Path.GetFullPath(Path.Combine(assemblyDir, "..", "..", "runtimes", runtimeIdentifier, "native"));
+        }
+        string cache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c
+            ? c
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
+        yield return Path.Combine(cache, "assets", runtimeIdentifier);
+    }
+}
