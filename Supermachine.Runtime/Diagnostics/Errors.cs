@@ -176,6 +176,9 @@ internal static class Errors
     /// <summary>SM2220: Dockerfile '{0}' line {1}: ADD '{2}' has the digest {4}, not the {3} that --checksum asks for. Fix the checksum, or the URL if it serves something else now.</summary>
     public static SupermachineException AddChecksumMismatch(object? file, object? line, object? url, object? expected, object? actual, Exception? cause = null) => Diagnostic.Create("SM2220", cause, file, line, url, expected, actual);
 
+    /// <summary>SM2230: The Dockerfile '{0}' has no FROM instruction (only ARG, up to line {1}), so it has no stage to build. Add a FROM line after the ARGs.</summary>
+    public static SupermachineException DockerfileWithoutStages(object? file, object? line, Exception? cause = null) => Diagnostic.Create("SM2230", cause, file, line);
+
     /// <summary>SM2301: MicroVmImage '{0}' and '{1}' both have the name '{2}'. Give one of them a different Name="..." metadata.</summary>
     public static SupermachineException DuplicateImageName(object? first, object? second, object? name, Exception? cause = null) => Diagnostic.Create("SM2301", cause, first, second, name);
 
@@ -392,6 +395,7 @@ internal static class Errors
         public const string AddArchiveUnsupported = "SM2218";
         public const string BuildContextNotADirectory = "SM2219";
         public const string AddChecksumMismatch = "SM2220";
+        public const string DockerfileWithoutStages = "SM2230";
         public const string DuplicateImageName = "SM2301";
         public const string InvalidImageName = "SM2302";
         public const string InvalidImageMetadata = "SM2303";

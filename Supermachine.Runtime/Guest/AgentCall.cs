@@ -54,7 +54,16 @@ internal sealed class AgentCall : IAsyncDisposable
     /// </summary>
     public Task SendAsync(ReadOnlyMemory<byte> data) => BoundAsync(async token =>
     {
-        await Stream.SendAsync(data, token).ConfigureAwait(false);
+        try
+        {
+            await Stream.SendAsync(data, token).ConfigureAwait(false);
+        }
+        catch (IOException e) when (Stream.IsFinished)
+        {
+            // The guest ended the stream (EXIT) before it took all the data: the operation's coded
+            // error, not a raw IOException (found by eng/fuzz.sh session).
+            throw _refused(e);
+        }
         return true;
     });
 

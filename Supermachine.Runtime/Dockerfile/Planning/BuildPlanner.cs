@@ -117,6 +117,12 @@ internal static class BuildPlanner
             dependencies.Add(deps);
         }
 
+        if (dockerfile.Stages.Count == 0)
+        {
+            // Only global ARGs: there is no stage to build (BuildKit: "dockerfile contains no stages to build").
+            int lastLine = dockerfile.GlobalArgs.Count == 0 ? 1 : dockerfile.GlobalArgs[^1].Line;
+            throw Errors.DockerfileWithoutStages(source, lastLine);
+        }
         int target = dockerfile.Stages.Count - 1;
         if (options.Target is { } targetName)
         {

@@ -240,7 +240,7 @@ internal sealed class StagePlanner
             {
                 throw Invalid(run, "heredocs need the shell form of RUN");
             }
-            if (DockerfileParser.ParseHeredoc(args[0]) is not null)
+            if (DockerfileParser.ParseHeredocOrNull(args[0]) is not null)
             {
                 InlineFile file = run.Files[0];
                 string data = file.Chomp ? DockerfileParser.ChompHeredocContent(file.Data) : file.Data;
