@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
 using Supermachine.Vmm;
 using Supermachine.Vmm.Qemu;
+using Supermachine.Images;
 
 namespace Supermachine;
 
@@ -64,9 +64,9 @@ public sealed class MicroVm : IAsyncDisposable
         bool restore = image.HasSnapshot && !options.ColdBoot;
         var spec = new VmMachineSpec
         {
-            KernelPath = image.KernelPath,
-            InitrdPath = image.InitramfsPath,
-            RootfsPath = image.RootfsPath,
+            KernelPath = image.Stored.KernelPath,
+            InitrdPath = image.Stored.InitramfsPath,
+            RootfsPath = image.Stored.RootfsPath,
             MemoryMiB = options.MemoryMiB ?? NonZero(image.Manifest.Machine.MemoryMiB, 256),
             Vcpus = options.Vcpus ?? NonZero(image.Manifest.Machine.Vcpus, 1),
             Accelerator = options.Accelerator,
@@ -76,16 +76,14 @@ public sealed class MicroVm : IAsyncDisposable
         GuestInstance guest;
         if (restore)
         {
-            VmSnapshotInfo snapshot = backend.ReadSnapshot(image.SnapshotPath);
-            backend.EnsureCompatible(snapshot, options.Accelerator);
-            guest = await GuestInstance.RestoreAsync(backend, spec, image.SnapshotPath, options.StartTimeout, timeout.Token).ConfigureAwait(false);
+            guest = await GuestInstance.RestoreAsync(backend, spec, image.Stored.SnapshotPath, options.StartTimeout, timeout.Token).ConfigureAwait(false);
         }
         else
         {
             guest = await GuestInstance.BootAsync(backend, spec, options.StartTimeout, timeout.Token).ConfigureAwait(false);
             try
             {
-                await StartWorkloadAsync(guest, image.Name, image.Manifest.Workload, options.StartTimeout, timeout.Token).ConfigureAwait(false);
+                await guest.StartWorkloadAsync(image.Name, image.Manifest.Workload.ToSpec(), image.Manifest.Workload.Port, options.StartTimeout, timeout.Token).ConfigureAwait(false);
             }
             catch
             {
@@ -95,53 +93,6 @@ public sealed class MicroVm : IAsyncDisposable
         }
         options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
         return new MicroVm(image, guest, restore, clock.Elapsed);
-    }
-
-    /// <summary>
-    /// Starts the workload and waits until it is ready: its port listens, or for a workload without
-    /// a port, it has started. A workload that exits or never listens is SM3256 with its log.
-    /// </summary>
-    internal static async Task StartWorkloadAsync(GuestInstance guest, string name, SnapshotManifest.WorkloadRecord workload, TimeSpan readyTimeout, CancellationToken cancellationToken)
-    {
-        await guest.Agent.StartWorkloadAsync(new WorkloadSpec
-        {
-            Arguments = workload.Argv,
-            Environment = workload.Environment,
-            WorkingDirectory = workload.WorkingDirectory,
-            User = workload.User.Length == 0 ? null : workload.User,
-        }, cancellationToken).ConfigureAwait(false);
-        if (workload.Port is int port)
-        {
-            // Watch the workload while waiting: one that dies fails now, not when the wait times out.
-            using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            Task listening = guest.Agent.WaitForPortAsync(port, readyTimeout, waiting.Token);
-            while (!listening.IsCompleted)
-            {
-                await Task.WhenAny(listening, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
-                if (!listening.IsCompleted && !(await guest.Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false)).Running)
-                {
-                    await waiting.CancelAsync().ConfigureAwait(false);
-                    throw Diagnostic.Error("SM3256", name, $"it exited before listening on port {port}.", await guest.DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
-                }
-            }
-            try
-            {
-                await listening.ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is SupermachineException or TimeoutException)
-            {
-                throw Diagnostic.Error(e, "SM3256", name, $"port {port} never listened ({e.Message}).", await guest.DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
-            }
-        }
-        if (workload.Argv.Count > 0)
-        {
-            WorkloadLog log = await guest.Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false);
-            if (!log.Running)
-            {
-                throw Diagnostic.Error("SM3256", name, "it is not running.", await guest.DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
-            }
-        }
     }
 
     /// <summary>
@@ -174,7 +125,7 @@ public sealed class MicroVm : IAsyncDisposable
         }
         catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode is System.Net.Sockets.SocketError.AddressAlreadyInUse or System.Net.Sockets.SocketError.AccessDenied)
         {
-            throw Diagnostic.Error(e, "SM3040", hostPort, guestPort);
+            throw Errors.HostPortInUse(hostPort, guestPort, cause: e);
         }
         _published.Add(forwarder);
         return forwarder.EndPoint;
@@ -238,8 +189,7 @@ public sealed class MicroVm : IAsyncDisposable
             SnapshotManifest manifest = Image.Manifest with
             {
                 HasSnapshot = true,
-                Machine = Image.Manifest.Machine with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus, CpuModel = info.CpuModel, Accelerator = info.Accelerator.ToString().ToLowerInvariant() },
-                Engine = new SnapshotManifest.EngineRecord { Name = info.Engine, Version = info.EngineVersion },
+                Machine = Image.Manifest.Machine with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus },
                 // Its state is its own: no other bake shares this fingerprint.
                 Fingerprint = "snapshot:" + Guid.NewGuid().ToString("N"),
             };

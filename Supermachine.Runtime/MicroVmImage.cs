@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
-using Supermachine.Bake;
 using Supermachine.Diagnostics;
+using Supermachine.Images;
+using Supermachine.Locations;
 
 namespace Supermachine;
 
@@ -13,36 +14,25 @@ public sealed class MicroVmImage
 {
     private static readonly ConcurrentDictionary<string, Task> Verified = new(StringComparer.Ordinal);
 
-    private MicroVmImage(string directory, SnapshotManifest manifest)
+    internal MicroVmImage(StoredImage stored)
     {
-        Directory = directory;
-        Manifest = manifest;
+        Stored = stored;
     }
 
-    /// <summary>The image's directory (absolute).</summary>
-    public string Directory { get; }
+    internal StoredImage Stored { get; }
 
-    public SnapshotManifest Manifest { get; }
+    /// <summary>The image's directory (absolute).</summary>
+    public string Directory => Stored.Directory;
+
+    public SnapshotManifest Manifest => Stored.Manifest;
 
     public string Name => Manifest.Name;
 
     /// <summary>True when a RAM snapshot is there, so a start restores instead of booting.</summary>
     public bool HasSnapshot => Manifest.HasSnapshot;
 
-    public string RootfsPath => Path.Combine(Directory, ArtifactLayout.Rootfs);
-
-    public string KernelPath => Path.Combine(Directory, ArtifactLayout.Kernel);
-
-    public string InitramfsPath => Path.Combine(Directory, ArtifactLayout.Initramfs);
-
-    public string SnapshotPath => Path.Combine(Directory, ArtifactLayout.SnapshotDirectory);
-
     /// <summary>Loads the image in <paramref name="directory"/> (SM3251-SM3254 when it is not a complete one).</summary>
-    public static MicroVmImage Load(string directory)
-    {
-        string full = Path.GetFullPath(directory);
-        return new MicroVmImage(full, SnapshotDirectory.Load(full));
-    }
+    public static MicroVmImage Load(string directory) => new(StoredImage.Load(directory));
 
     /// <summary>
     /// Finds the image an app's build baked under the name <paramref name="name"/>:
@@ -58,7 +48,7 @@ public sealed class MicroVmImage
             string known = System.IO.Directory.Exists(root)
                 ? string.Join(", ", System.IO.Directory.EnumerateDirectories(root).Select(Path.GetFileName).Order(StringComparer.Ordinal))
                 : "";
-            throw Diagnostic.Error("SM3255", name, root, known.Length == 0 ? "none" : known);
+            throw Errors.BakedImageNotFound(name, root, known.Length == 0 ? "none" : known);
         }
         return Load(directory);
     }
@@ -71,7 +61,7 @@ public sealed class MicroVmImage
     internal Task VerifyOnceAsync(CancellationToken cancellationToken)
     {
         string key = Directory + "|" + File.GetLastWriteTimeUtc(Path.Combine(Directory, SnapshotManifest.FileName)).Ticks;
-        Task verification = Verified.GetOrAdd(key, _ => SnapshotDirectory.VerifyUnlessStampedAsync(Directory, Manifest, Path.Combine(Oci.Storage.ContentStore.DefaultRoot(), "verified"), CancellationToken.None));
+        Task verification = Verified.GetOrAdd(key, _ => SnapshotDirectory.VerifyUnlessStampedAsync(Directory, Manifest, CacheLayout.At(null).VerificationStamps, CancellationToken.None));
         if (verification.IsFaulted)
         {
             Verified.TryRemove(key, out _);

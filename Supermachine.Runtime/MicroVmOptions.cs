@@ -24,7 +24,7 @@ public sealed class MicroVmOptions
     public bool VerifyIntegrity { get; init; } = true;
 
     /// <summary>The engine; null uses the shared QEMU engine.</summary>
-    public IVmBackend? Backend { get; init; }
+    internal IVmBackend? Backend { get; init; }
 
     /// <summary>Receives one-line notes: the accelerator chosen and why, restore or boot, timings.</summary>
     public Action<string>? Log { get; init; }

@@ -1,5 +1,8 @@
 using Supermachine.Diagnostics;
 using Supermachine.FileSystem;
+using Supermachine.Vmm;
+using Supermachine.Images;
+using Supermachine.Locations;
 
 namespace Supermachine.Bake;
 
@@ -10,12 +13,15 @@ namespace Supermachine.Bake;
 /// output reaches the cache. Entries are written through a staging directory and a rename, and
 /// verified against their manifest before reuse.
 /// </summary>
-public sealed class BakeCache
+internal sealed class BakeCache
 {
     public BakeCache(string? root = null)
     {
-        Root = Path.Combine(root ?? Oci.Storage.ContentStore.DefaultRoot(), "bakes");
+        Layout = CacheLayout.At(root);
+        Root = Layout.Bakes;
     }
+
+    public CacheLayout Layout { get; }
 
     public string Root { get; }
 
@@ -31,7 +37,7 @@ public sealed class BakeCache
     }
 
     /// <summary>Stamps of verified entries (<see cref="SnapshotDirectory.VerifyUnlessStampedAsync"/>).</summary>
-    public string StampDirectory => Path.Combine(Path.GetDirectoryName(Root)!, "verified");
+    public string StampDirectory => Layout.VerificationStamps;
 
     /// <summary>
     /// The cached image for <paramref name="fingerprint"/>, checked against the hashes of its
@@ -39,17 +45,17 @@ public sealed class BakeCache
     /// damaged, which is then removed with an SM4010 warning so the bake that follows replaces it.
     /// The caller holds the entry's lock.
     /// </summary>
-    public async Task<MicroVmImage?> TryGetAsync(string fingerprint, Action<string>? warning = null, CancellationToken cancellationToken = default)
+    public async Task<StoredImage?> TryGetAsync(string fingerprint, Action<string>? warning = null, CancellationToken cancellationToken = default)
     {
         string path = PathFor(fingerprint);
         if (!File.Exists(Path.Combine(path, SnapshotManifest.FileName)))
         {
             return null;
         }
-        MicroVmImage image;
+        StoredImage image;
         try
         {
-            image = MicroVmImage.Load(path);
+            image = StoredImage.Load(path);
             if (image.Manifest.Fingerprint != fingerprint)
             {
                 return null;
@@ -59,7 +65,7 @@ public sealed class BakeCache
         catch (SupermachineException e)
         {
             // A damaged entry is worth nothing, and reusing it would fail every later bake the same way.
-            warning?.Invoke(Diagnostic.Format("SM4010", fingerprint, path, e.Message));
+            warning?.Invoke(Warnings.CachedBakeDamaged(fingerprint, path, e.Message));
             SnapshotDirectory.DeleteIfPresent(path);
             return null;
         }
@@ -70,7 +76,7 @@ public sealed class BakeCache
     /// A cached bake of the same reference made by another engine or accelerator (a CI cache restored
     /// from a different machine, say): it cannot be used, and the caller says so before re-baking.
     /// </summary>
-    public SnapshotManifest? FindFromOtherEngine(string reference, SnapshotManifest.EngineRecord engine, string accelerator)
+    public string? FindFromOtherEngine(string reference, IVmBackend backend, Accelerator? requested)
     {
         if (!Directory.Exists(Root))
         {
@@ -80,15 +86,15 @@ public sealed class BakeCache
         {
             try
             {
-                SnapshotManifest manifest = SnapshotDirectory.Load(entry);
-                if (manifest.Reference == reference && (manifest.Engine != engine || manifest.Machine.Accelerator != accelerator))
+                StoredImage image = StoredImage.Load(entry);
+                if (image.Manifest.Reference == reference && image.FindSnapshotMismatch(backend, requested) is string foreign)
                 {
-                    return manifest;
+                    return foreign;
                 }
             }
             catch (SupermachineException)
             {
-                // Damaged or half-made entries are not worth a warning; TryGet removes them when hit.
+                // Damaged or half-made entries are not worth a warning; TryGetAsync removes them when hit.
             }
         }
         return null;

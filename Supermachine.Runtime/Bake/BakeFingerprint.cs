@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Supermachine.Images;
 
 namespace Supermachine.Bake;
 
@@ -9,7 +10,7 @@ namespace Supermachine.Bake;
 /// something that changes the bytes of the artifact or how it restores; nothing that merely
 /// describes the build (paths, time, machine name) belongs in it, or caches stop hitting.
 /// </summary>
-public static class BakeFingerprint
+internal static class BakeFingerprint
 {
     /// <summary>Bump when the bake pipeline changes its output for the same inputs.</summary>
     public const int PipelineVersion = 1;
@@ -34,7 +35,6 @@ public static class BakeFingerprint
         }
         Line("engine", inputs.EngineName + " " + inputs.EngineVersion);
         Line("accelerator", inputs.Accelerator);
-        Line("cpu", inputs.CpuModel);
         foreach (var (name, hash) in inputs.AssetHashes.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             Line("asset." + name, hash);
@@ -44,7 +44,7 @@ public static class BakeFingerprint
 }
 
 /// <summary>What <see cref="BakeFingerprint.Compute"/> hashes.</summary>
-public sealed record BakeInputs
+internal sealed record BakeInputs
 {
     public required MicroVmImageRequest Request { get; init; }
 
@@ -62,8 +62,6 @@ public sealed record BakeInputs
     public required string EngineVersion { get; init; }
 
     public required string Accelerator { get; init; }
-
-    public required string CpuModel { get; init; }
 
     /// <summary>Hashes of the guest kernel, initramfs and agent by name.</summary>
     public required IReadOnlyDictionary<string, string> AssetHashes { get; init; }

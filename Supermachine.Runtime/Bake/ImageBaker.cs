@@ -11,11 +11,13 @@ using Supermachine.Oci.Storage;
 using Supermachine.Squashfs;
 using Supermachine.Vmm;
 using Supermachine.Vmm.Qemu;
+using Supermachine.Images;
+using Supermachine.Locations;
 
 namespace Supermachine.Bake;
 
 /// <summary>How <see cref="ImageBaker"/> bakes. The defaults need no configuration.</summary>
-public sealed class BakeOptions
+internal sealed class BakeOptions
 {
     /// <summary>The engine; null uses QEMU.</summary>
     public IVmBackend? Backend { get; init; }
@@ -61,9 +63,9 @@ public sealed class BakeOptions
 /// guest once, start the workload, wait until it is ready, snapshot, and commit the directory in
 /// one rename. A failure or cancellation at any step leaves no directory behind.
 /// </summary>
-public static class ImageBaker
+internal static class ImageBaker
 {
-    public static async Task<MicroVmImage> BakeAsync(MicroVmImageRequest request, string outputDirectory, BakeOptions? options = null, CancellationToken cancellationToken = default)
+    public static async Task<StoredImage> BakeAsync(MicroVmImageRequest request, string outputDirectory, BakeOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         options ??= new BakeOptions();
@@ -95,7 +97,6 @@ public static class ImageBaker
         };
         AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
         detail($"accelerator {accelerator}");
-        var engine = new SnapshotManifest.EngineRecord { Name = backend.Name, Version = backend.Version };
         string acceleratorName = accelerator.Accelerator.ToString().ToLowerInvariant();
         string fingerprint = BakeFingerprint.Compute(new BakeInputs
         {
@@ -104,35 +105,30 @@ public static class ImageBaker
             Platform = pulled.Platform.ToString(),
             MemoryMiB = request.MemoryMiB ?? 256,
             Vcpus = request.Vcpus ?? 1,
-            EngineName = engine.Name,
-            EngineVersion = engine.Version,
+            EngineName = backend.Name,
+            EngineVersion = backend.Version,
             Accelerator = acceleratorName,
-            // The engine picks the CPU model from its version and accelerator, both already in.
-            CpuModel = "",
             AssetHashes = assetHashes,
         });
 
         // 1. The output already holds this very bake, intact (cheap while its verification stamp holds).
-        SnapshotManifest? foreign = null;
+        string? foreign = null;
         if (TryLoad(destination) is { } existing)
         {
-            if (existing.Manifest.Fingerprint == fingerprint && existing.HasSnapshot == options.Snapshot)
+            if (existing.Manifest.Fingerprint == fingerprint && existing.Manifest.HasSnapshot == options.Snapshot)
             {
                 try
                 {
-                    await SnapshotDirectory.VerifyUnlessStampedAsync(destination, existing.Manifest, Path.Combine(options.CacheDirectory ?? ContentStore.DefaultRoot(), "verified"), cancellationToken).ConfigureAwait(false);
+                    await SnapshotDirectory.VerifyUnlessStampedAsync(destination, existing.Manifest, CacheLayout.At(options.CacheDirectory).VerificationStamps, cancellationToken).ConfigureAwait(false);
                     progress($"{request.Name}: up to date");
                     return existing;
                 }
                 catch (SupermachineException e)
                 {
-                    options.Warning?.Invoke(Diagnostic.Format("SM4011", destination, e.Message));
+                    options.Warning?.Invoke(Warnings.OutputImageDamaged(destination, e.Message));
                 }
             }
-            if (existing.Manifest.Engine != engine || existing.Manifest.Machine.Accelerator != acceleratorName)
-            {
-                foreign = existing.Manifest;
-            }
+            foreign = existing.FindSnapshotMismatch(backend, options.Accelerator);
         }
 
         // 2. The shared cache: another project, an earlier build or a restored CI cache baked it.
@@ -144,27 +140,25 @@ public static class ImageBaker
             {
                 BakeCache.Materialize(hit.Directory, destination);
                 progress($"{request.Name}: reused the cached bake {fingerprint[7..19]}");
-                return MicroVmImage.Load(destination);
+                return StoredImage.Load(destination);
             }
 
             // 3. Bake, into the cache when there is one, then copy it into the output. A bake of the
             // same image by another engine (in the output, or in a cache restored from elsewhere)
             // cannot be used: say so.
-            foreign ??= cache?.FindFromOtherEngine(request.Reference, engine, acceleratorName);
+            foreign ??= cache?.FindFromOtherEngine(request.Reference, backend, options.Accelerator);
             if (foreign is not null)
             {
-                options.Warning?.Invoke(Diagnostic.Format("SM4001", request.Name,
-                    $"{foreign.Engine.Name} {foreign.Engine.Version} ({foreign.Machine.Accelerator})",
-                    $"{engine.Name} {engine.Version} ({acceleratorName})"));
+                options.Warning?.Invoke(Warnings.RebakedForThisEngine(request.Name, foreign));
             }
             string target = cache?.PathFor(fingerprint) ?? destination;
-            await BakeIntoAsync(request, target, pulled, assets, initramfs, assetHashes, fingerprint, accelerator, engine, backend, options, cancellationToken).ConfigureAwait(false);
+            await BakeIntoAsync(request, target, pulled, assets, initramfs, assetHashes, fingerprint, accelerator, backend, options, cancellationToken).ConfigureAwait(false);
             if (cache is not null)
             {
                 BakeCache.Materialize(target, destination);
             }
             progress($"{request.Name}: baked in {clock.Elapsed.TotalSeconds:F1} s");
-            return MicroVmImage.Load(destination);
+            return StoredImage.Load(destination);
         }
         finally
         {
@@ -184,7 +178,6 @@ public static class ImageBaker
         IReadOnlyDictionary<string, string> assetHashes,
         string fingerprint,
         AcceleratorChoice accelerator,
-        SnapshotManifest.EngineRecord engine,
         IVmBackend backend,
         BakeOptions options,
         CancellationToken cancellationToken)
@@ -218,14 +211,13 @@ public static class ImageBaker
             {
                 MemoryMiB = request.MemoryMiB ?? 256,
                 Vcpus = request.Vcpus ?? 1,
-                Accelerator = accelerator.Accelerator.ToString().ToLowerInvariant(),
                 Architecture = pulled.Platform.Architecture,
             };
 
             // Boot once, start the workload, wait until it is ready, snapshot.
             if (options.Snapshot)
             {
-                progress($"{request.Name}: booting ({machineRecord.Accelerator})");
+                progress($"{request.Name}: booting ({accelerator.Accelerator.ToString().ToLowerInvariant()})");
                 phase.Restart();
                 var spec = new VmMachineSpec
                 {
@@ -240,12 +232,11 @@ public static class ImageBaker
                 await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.BootTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"agent up after {phase.ElapsedMilliseconds} ms");
                 progress(request.Port is int p ? $"{request.Name}: waiting for port {p}" : $"{request.Name}: starting the workload");
-                await MicroVm.StartWorkloadAsync(guest, request.Name, workloadRecord, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                await guest.StartWorkloadAsync(request.Name, workload, request.Port, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"workload ready after {phase.ElapsedMilliseconds} ms");
                 progress($"{request.Name}: snapshotting");
                 VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
-                machineRecord = machineRecord with { CpuModel = info.CpuModel, MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus };
-                engine = new SnapshotManifest.EngineRecord { Name = info.Engine, Version = info.EngineVersion };
+                machineRecord = machineRecord with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus };
             }
 
             var manifest = new SnapshotManifest
@@ -255,7 +246,6 @@ public static class ImageBaker
                 ImageDigest = pulled.ManifestDigest,
                 Workload = workloadRecord,
                 Machine = machineRecord,
-                Engine = engine,
                 Assets = assetHashes,
                 Fingerprint = fingerprint,
                 HasSnapshot = options.Snapshot,
@@ -270,11 +260,11 @@ public static class ImageBaker
         }
     }
 
-    private static MicroVmImage? TryLoad(string directory)
+    private static StoredImage? TryLoad(string directory)
     {
         try
         {
-            return File.Exists(Path.Combine(directory, SnapshotManifest.FileName)) ? MicroVmImage.Load(directory) : null;
+            return File.Exists(Path.Combine(directory, SnapshotManifest.FileName)) ? StoredImage.Load(directory) : null;
         }
         catch (SupermachineException)
         {
@@ -316,7 +306,7 @@ public static class ImageBaker
         }, cancellationToken).ConfigureAwait(false);
         foreach (string unused in built.UnusedBuildArgs)
         {
-            options.Warning?.Invoke(Diagnostic.Format("SM4002", request.Name, unused));
+            options.Warning?.Invoke(Warnings.UnusedBuildArg(request.Name, unused));
         }
         return built.Image;
     }

@@ -8,7 +8,7 @@ namespace Supermachine.Bake;
 /// A stable hash of what a project asks to bake (every request and its metadata, in order). The
 /// SDK's incremental check and `supermachine cache-key` both stand on it, so they agree.
 /// </summary>
-public static class ImageInputs
+internal static class ImageInputs
 {
     public static string Hash(IEnumerable<MicroVmImageRequest> requests, params string[] extra)
     {

@@ -1,4 +1,5 @@
 using Supermachine.Diagnostics;
+using Supermachine.Images;
 
 namespace Supermachine.Bake;
 
@@ -7,7 +8,7 @@ namespace Supermachine.Bake;
 /// build) plus the metadata that shape the bake. Validation lives here so the MSBuild task and the
 /// command line report the same SM23xx errors.
 /// </summary>
-public sealed record MicroVmImageRequest
+internal sealed record MicroVmImageRequest
 {
     /// <summary>A registry reference, an oci-layout:/oci-archive:/docker-archive: source, or for a Dockerfile build a plain name.</summary>
     public required string Reference { get; init; }
@@ -44,21 +45,21 @@ public sealed record MicroVmImageRequest
         string name = explicitName ?? ArtifactName.FromReference(reference);
         if (!ArtifactName.IsValid(name))
         {
-            throw Diagnostic.Error("SM2302", reference, name);
+            throw Errors.InvalidImageName(reference, name);
         }
         return new MicroVmImageRequest
         {
             Reference = reference,
             Name = name,
             Port = Integer(reference, "Port", metadata("Port"), 1, 65535),
-            Environment = Pairs(reference, metadata("Env"), "SM2304"),
+            Environment = Pairs(reference, metadata("Env"), "Env"),
             Command = Blank(metadata("Command")),
             MemoryMiB = Integer(reference, "MemoryMiB", metadata("MemoryMiB"), 64, 1024 * 1024),
             Vcpus = Integer(reference, "Vcpus", metadata("Vcpus"), 1, 64),
             Platform = Blank(metadata("Platform")),
             Dockerfile = Blank(metadata("Dockerfile")),
             Context = Blank(metadata("Context")),
-            BuildArgs = Pairs(reference, metadata("BuildArgs"), "SM2304"),
+            BuildArgs = Pairs(reference, metadata("BuildArgs"), "BuildArgs"),
             Target = Blank(metadata("BuildTarget")),
         };
     }
@@ -72,7 +73,7 @@ public sealed record MicroVmImageRequest
     {
         if (Dockerfile is null)
         {
-            return Context is null ? this : throw Diagnostic.Error("SM2303", Reference, "Context", Context, "used together with Dockerfile (Context is the build context of a Dockerfile)");
+            return Context is null ? this : throw Errors.InvalidImageMetadata(Reference, "Context", Context, "used together with Dockerfile (Context is the build context of a Dockerfile)");
         }
         string dockerfile = Path.GetFullPath(Dockerfile, baseDirectory);
         return this with
@@ -90,7 +91,7 @@ public sealed record MicroVmImageRequest
         {
             if (seen.TryGetValue(request.Name, out MicroVmImageRequest? first))
             {
-                throw Diagnostic.Error("SM2301", first.Reference, request.Reference, request.Name);
+                throw Errors.DuplicateImageName(first.Reference, request.Reference, request.Name);
             }
             seen[request.Name] = request;
         }
@@ -106,12 +107,12 @@ public sealed record MicroVmImageRequest
         }
         if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) || n < min || n > max)
         {
-            throw Diagnostic.Error("SM2303", reference, what, value, $"a whole number from {min} to {max}");
+            throw Errors.InvalidImageMetadata(reference, what, value, $"a whole number from {min} to {max}");
         }
         return n;
     }
 
-    private static IReadOnlyList<KeyValuePair<string, string>> Pairs(string reference, string? text, string code)
+    private static IReadOnlyList<KeyValuePair<string, string>> Pairs(string reference, string? text, string metadataName)
     {
         if (Blank(text) is not { } value)
         {
@@ -123,7 +124,7 @@ public sealed record MicroVmImageRequest
             int eq = entry.IndexOf('=');
             if (eq <= 0)
             {
-                throw Diagnostic.Error(code, reference, entry);
+                throw Errors.InvalidPairEntry(reference, metadataName, entry);
             }
             pairs.Add(new(entry[..eq], entry[(eq + 1)..]));
         }

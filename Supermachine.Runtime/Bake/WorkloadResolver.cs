@@ -10,7 +10,7 @@ namespace Supermachine.Bake;
 /// way `docker run IMAGE [COMMAND]` does: a Command replaces Cmd and keeps Entrypoint; Env
 /// entries are added to the image's, later ones winning.
 /// </summary>
-public static class WorkloadResolver
+internal static class WorkloadResolver
 {
     public static WorkloadSpec Resolve(ImageConfig config, MicroVmImageRequest request)
     {
@@ -103,7 +103,7 @@ public static class WorkloadResolver
         }
         if (quote != '\0')
         {
-            throw Diagnostic.Error("SM2303", image, "Command", command, "a complete command line (a quote is not closed)");
+            throw Errors.InvalidImageMetadata(image, "Command", command, "a complete command line (a quote is not closed)");
         }
         if (inWord)
         {

@@ -38,7 +38,7 @@ internal static unsafe partial class LibZstd
     {
         if (!IsAvailable)
         {
-            throw Diagnostic.Error("SM2001");
+            throw Errors.ZstdLibraryMissing();
         }
     }
 

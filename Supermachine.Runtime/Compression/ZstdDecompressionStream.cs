@@ -4,7 +4,7 @@ namespace Supermachine.Compression;
 /// A read-only stream that decompresses zstd (all frames, concatenated) from an inner stream with
 /// libzstd's streaming API. Throws SM2001 at construction when libzstd is missing.
 /// </summary>
-public sealed unsafe class ZstdDecompressionStream : Stream
+internal sealed unsafe class ZstdDecompressionStream : Stream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;

@@ -5,9 +5,10 @@ namespace Supermachine.Diagnostics;
 
 /// <summary>
 /// Reads coded messages from the one resource table (<c>Strings.resx</c>), the way the .NET SDK
-/// containers code does: callers name a code, the table owns the words.
+/// containers code does: the table owns the words, and <see cref="Errors"/> and
+/// <see cref="Warnings"/> give each code a typed accessor, so no caller names a code as a string.
 /// </summary>
-public static class Diagnostic
+internal static class Diagnostic
 {
     private static readonly ResourceManager Table =
         new("Supermachine.Diagnostics.Strings", typeof(Diagnostic).Assembly);
@@ -23,13 +24,9 @@ public static class Diagnostic
         return args.Length == 0 ? format : string.Format(CultureInfo.CurrentCulture, format, args);
     }
 
-    /// <summary>An exception carrying <paramref name="code"/> and its formatted message.</summary>
-    public static SupermachineException Error(string code, params object?[] args) =>
-        new(code, Message(code, args));
-
-    /// <summary>As <see cref="Error(string, object?[])"/>, keeping the cause.</summary>
-    public static SupermachineException Error(Exception inner, string code, params object?[] args) =>
-        new(code, Message(code, args), inner);
+    /// <summary>An exception carrying <paramref name="code"/>, its formatted message and its cause.</summary>
+    public static SupermachineException Create(string code, Exception? cause, params object?[] args) =>
+        new(code, Message(code, args), cause);
 
     /// <summary>"SM####: message", for warnings that are logged rather than thrown.</summary>
     public static string Format(string code, params object?[] args) => $"{code}: {Message(code, args)}";

@@ -1,4 +1,4 @@
-namespace Supermachine.Diagnostics;
+namespace Supermachine;
 
 /// <summary>
 /// A failure the user can act on. <see cref="Code"/> is the stable SM#### identifier from the
@@ -17,4 +17,7 @@ public class SupermachineException : Exception
 
     /// <summary>The message without the leading code.</summary>
     public string Text => Message.Length > Code.Length + 2 ? Message[(Code.Length + 2)..] : Message;
+
+    /// <summary>Which part of the system the code belongs to, read from its range.</summary>
+    internal Diagnostics.DiagnosticArea Area => Diagnostics.DiagnosticAreas.Of(Code);
 }

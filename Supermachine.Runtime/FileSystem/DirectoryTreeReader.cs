@@ -15,7 +15,7 @@ namespace Supermachine.FileSystem;
 /// file with several links comes as a <see cref="FileSystemEntryType.HardLink"/> to the first name
 /// met. Elsewhere only what .NET exposes is read (mode, mtime, size, link target; owner 0:0).
 /// </remarks>
-public static partial class DirectoryTreeReader
+internal static partial class DirectoryTreeReader
 {
     /// <summary>The entries of the tree at <paramref name="directory"/>, starting with the root itself ("").</summary>
     public static async IAsyncEnumerable<FileSystemEntry> ReadAsync(string directory, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -57,7 +57,7 @@ public static partial class DirectoryTreeReader
         string root = Path.GetFullPath(directory);
         if (!Directory.Exists(root))
         {
-            throw Diagnostic.Error("SM2109", root, "it is not a directory");
+            throw Errors.DirectoryTreeUnreadable(root, "it is not a directory");
         }
         var walker = new Walker(root);
         yield return walker.Describe(root, "");
@@ -113,7 +113,7 @@ public static partial class DirectoryTreeReader
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw Diagnostic.Error(e, "SM2109", root, $"listing '{directory}': {e.Message}");
+                throw Errors.DirectoryTreeUnreadable(root, $"listing '{directory}': {e.Message}", cause: e);
             }
         }
 
@@ -125,7 +125,7 @@ public static partial class DirectoryTreeReader
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw Diagnostic.Error(e, "SM2109", root, $"'{full}': {e.Message}");
+                throw Errors.DirectoryTreeUnreadable(root, $"'{full}': {e.Message}", cause: e);
             }
         }
 

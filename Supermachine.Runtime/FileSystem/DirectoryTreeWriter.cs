@@ -4,7 +4,7 @@ using Supermachine.Diagnostics;
 
 namespace Supermachine.FileSystem;
 
-public sealed class DirectoryTreeWriterOptions
+internal sealed class DirectoryTreeWriterOptions
 {
     /// <summary>Apply uid/gid (needs root); default: when running as root.</summary>
     public bool PreserveOwnership { get; init; } = DirectoryTreeWriter.IsRoot;
@@ -28,7 +28,7 @@ public sealed class DirectoryTreeWriterOptions
 /// device nodes only as root). Paths Linux cannot hold are SM2324. Directory modes and times
 /// are applied last, deepest first, so writing their children does not disturb them.
 /// </summary>
-public static partial class DirectoryTreeWriter
+internal static partial class DirectoryTreeWriter
 {
     internal static bool IsRoot => OperatingSystem.IsLinux() && Geteuid() == 0;
 
@@ -42,7 +42,7 @@ public static partial class DirectoryTreeWriter
         EnsureNotFile(root);
         if (!allowNonEmpty && Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
         {
-            throw Diagnostic.Error("SM2322", root);
+            throw Errors.RootfsDirectoryNotEmpty(root);
         }
     }
 
@@ -65,7 +65,7 @@ public static partial class DirectoryTreeWriter
             }
             catch (PathTooLongException e)
             {
-                throw Diagnostic.Error(e, "SM2324", entry.Path, root, e.Message);
+                throw Errors.RootfsPathTooLong(entry.Path, root, e.Message, cause: e);
             }
         }
         written += state.Finish();
@@ -76,7 +76,7 @@ public static partial class DirectoryTreeWriter
     {
         if (File.Exists(root))
         {
-            throw Diagnostic.Error("SM2323", root);
+            throw Errors.RootfsTargetIsAFile(root);
         }
     }
 
@@ -109,7 +109,7 @@ public static partial class DirectoryTreeWriter
             }
             if (TooLong(Full(entry.Path)) is string tooLong)
             {
-                throw Diagnostic.Error("SM2324", entry.Path, root, tooLong);
+                throw Errors.RootfsPathTooLong(entry.Path, root, tooLong);
             }
             if (entry.Path.Length == 0)
             {
@@ -210,7 +210,7 @@ public static partial class DirectoryTreeWriter
             }
             if (_skippedDevices + _clearedSetIds > 0)
             {
-                options.Warning?.Invoke(Diagnostic.Format("SM4012", _skippedDevices, _clearedSetIds, root));
+                options.Warning?.Invoke(Warnings.DevicesSkipped(_skippedDevices, _clearedSetIds, root));
             }
             return written;
         }
@@ -329,7 +329,7 @@ public static partial class DirectoryTreeWriter
 
         private string Full(string relative) => relative.Length == 0 ? root : Path.Combine(root, relative);
 
-        private void Warn(string path, string reason) => options.Warning?.Invoke(Diagnostic.Format("SM2016", path, root, reason));
+        private void Warn(string path, string reason) => options.Warning?.Invoke(Warnings.EntrySkippedWhileWriting(path, root, reason));
     }
 
     private static bool IsSafeRelative(string path) =>

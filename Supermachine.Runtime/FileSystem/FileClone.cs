@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
-using Supermachine.Vmm;
 
 namespace Supermachine.FileSystem;
 

@@ -1,7 +1,7 @@
 namespace Supermachine.FileSystem;
 
 /// <summary>The kinds of entry a root filesystem can hold.</summary>
-public enum FileSystemEntryType
+internal enum FileSystemEntryType
 {
     RegularFile,
     Directory,
@@ -20,7 +20,7 @@ public enum FileSystemEntryType
 /// writer, a directory extractor). Producers never need an extracted tree: content is opened on
 /// demand through <see cref="OpenContent"/>.
 /// </summary>
-public sealed record FileSystemEntry
+internal sealed record FileSystemEntry
 {
     /// <summary>Path relative to the root, '/'-separated, no leading or trailing slash; "" is the root itself.</summary>
     public required string Path { get; init; }

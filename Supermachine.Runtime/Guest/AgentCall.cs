@@ -126,7 +126,7 @@ internal sealed class AgentCall : IAsyncDisposable
         }
         catch (OperationCanceledException e) when (_timer.IsCancellationRequested && !_caller.IsCancellationRequested)
         {
-            throw Diagnostic.Error(e, "SM3020", _what, _timeout);
+            throw Errors.GuestOperationTimedOut(_what, _timeout, cause: e);
         }
         finally
         {

@@ -13,7 +13,7 @@ namespace Supermachine.Guest;
 /// bounded: a violation closes the connection (SM3002), and a guest that stops answering fails
 /// the operation waiting on it (SM3020).
 /// </summary>
-public sealed class AgentConnection : IAsyncDisposable
+internal sealed class AgentConnection : IAsyncDisposable
 {
     /// <summary>The most workload log kept: twice what the agent holds (1 MiB), the head when a guest sends more.</summary>
     internal const int WorkloadLogCap = 2 * 1024 * 1024;
@@ -56,7 +56,7 @@ public sealed class AgentConnection : IAsyncDisposable
                 // No timeout: a command may be silent for as long as it likes.
                 if (!await AgentCall.ReadToEndAsync(b => source.ReadAsync(b, cancellationToken).AsTask(), sink, budget, cancellationToken).ConfigureAwait(false))
                 {
-                    throw Diagnostic.Error("SM3007", request.Arguments[0], request.MaxOutputBytes);
+                    throw Errors.ExecOutputTooLarge(request.Arguments[0], request.MaxOutputBytes);
                 }
             }
             catch
@@ -120,7 +120,7 @@ public sealed class AgentConnection : IAsyncDisposable
         byte[] body = ExecPayload(OpenKind.Exec, request.Arguments, request.Environment?.Select(kv => $"{kv.Key}={kv.Value}").ToList() ?? [],
             request.WorkingDirectory, request.User, request.ReplaceEnvironment ? AgentProtocol.ExecReplaceEnvironment : 0,
             request.Timeout is { } t ? (uint)Math.Clamp(Math.Ceiling(t.TotalMilliseconds), 1, uint.MaxValue) : 0);
-        await using AgentCall call = await OpenAsync(body, $"start '{request.Arguments[0]}'", e => Diagnostic.Error(e, "SM3004", request.Arguments[0], e.Message), cancellationToken).ConfigureAwait(false);
+        await using AgentCall call = await OpenAsync(body, $"start '{request.Arguments[0]}'", e => Errors.ExecCouldNotStart(request.Arguments[0], e.Message, cause: e), cancellationToken).ConfigureAwait(false);
         byte[] ack = await call.OpenedAsync().ConfigureAwait(false);
         int pid = ack.Length >= 4 ? (int)BinaryPrimitives.ReadUInt32LittleEndian(ack) : 0;
         call.Complete();
@@ -140,7 +140,7 @@ public sealed class AgentConnection : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(content);
         RequireAbsolute(path);
         byte[] body = new PayloadWriter().U8((byte)OpenKind.WriteFile).U32((uint)mode).U32(uint.MaxValue).U32(uint.MaxValue).String(path).ToArray();
-        await using AgentCall call = await OpenAsync(body, $"write {path}", e => Diagnostic.Error(e, "SM3005", $"write {path}", e.Message), cancellationToken).ConfigureAwait(false);
+        await using AgentCall call = await OpenAsync(body, $"write {path}", e => Errors.GuestOperationFailed($"write {path}", e.Message, cause: e), cancellationToken).ConfigureAwait(false);
         await call.OpenedAsync().ConfigureAwait(false);
         byte[] buffer = new byte[AgentProtocol.MaxPayload];
         int n;
@@ -158,14 +158,14 @@ public sealed class AgentConnection : IAsyncDisposable
     {
         RequireAbsolute(path);
         byte[] body = new PayloadWriter().U8((byte)OpenKind.ReadFile).U64((ulong)maxBytes).String(path).ToArray();
-        await using AgentCall call = await OpenAsync(body, $"read {path}", e => Diagnostic.Error(e, "SM3005", $"read {path}", e.Message), cancellationToken).ConfigureAwait(false);
+        await using AgentCall call = await OpenAsync(body, $"read {path}", e => Errors.GuestOperationFailed($"read {path}", e.Message, cause: e), cancellationToken).ConfigureAwait(false);
         byte[] ack = await call.OpenedAsync().ConfigureAwait(false);
         ulong size = ack.Length >= 8 ? BinaryPrimitives.ReadUInt64LittleEndian(ack) : 0;
         // The size is the guest's word: it sizes the buffer only up to a few MiB, which grows as bytes really come.
         var sink = new MemoryStream((int)Math.Min(size, (ulong)Math.Min(maxBytes, 4L * 1024 * 1024)));
         if (!await call.ReadToEndAsync(sink, new ByteBudget(maxBytes)).ConfigureAwait(false))
         {
-            throw Diagnostic.Error("SM3005", $"read {path}", $"the guest sent more than the {maxBytes} bytes allowed");
+            throw Errors.GuestOperationFailed($"read {path}", $"the guest sent more than the {maxBytes} bytes allowed");
         }
         await call.ExitedAsync().ConfigureAwait(false);
         call.Complete();
@@ -177,7 +177,7 @@ public sealed class AgentConnection : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNotEqual(port is > 0 and <= 65535, true, nameof(port));
         byte[] body = new PayloadWriter().U8((byte)OpenKind.PortForward).U32((uint)port).ToArray();
-        await using AgentCall call = await OpenAsync(body, $"connect to guest port {port}", e => Diagnostic.Error(e, "SM3009", port, e.Message), cancellationToken).ConfigureAwait(false);
+        await using AgentCall call = await OpenAsync(body, $"connect to guest port {port}", e => Errors.GuestConnectFailed(port, e.Message, cause: e), cancellationToken).ConfigureAwait(false);
         await call.OpenedAsync().ConfigureAwait(false);
         call.Complete();
         return new AgentDuplexStream(call.Stream, inbound: 1, canWrite: true);
@@ -190,7 +190,7 @@ public sealed class AgentConnection : IAsyncDisposable
         uint ms = (uint)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, uint.MaxValue);
         byte[] body = new PayloadWriter().U8((byte)OpenKind.WaitPort).U32((uint)port).U32(ms).ToArray();
         // The agent answers by the deadline it was given; the host waits that long and its own timeout more.
-        await using AgentCall call = await OpenAsync(body, $"wait for guest port {port}", e => Diagnostic.Error(e, "SM3006", port, timeout, e.Message), cancellationToken,
+        await using AgentCall call = await OpenAsync(body, $"wait for guest port {port}", e => Errors.PortNeverListened(port, timeout, e.Message, cause: e), cancellationToken,
             Beyond(TimeSpan.FromMilliseconds(ms))).ConfigureAwait(false);
         await call.ExitedAsync().ConfigureAwait(false);
         call.Complete();
@@ -204,14 +204,14 @@ public sealed class AgentConnection : IAsyncDisposable
     public async Task<WorkloadLog> GetWorkloadLogAsync(CancellationToken cancellationToken = default)
     {
         await using AgentCall call = await OpenAsync([(byte)OpenKind.WorkloadLog, 0, 0, 0, 0], "read the workload log",
-            e => Diagnostic.Error(e, "SM3005", "read the workload log", e.Message), cancellationToken).ConfigureAwait(false);
+            e => Errors.GuestOperationFailed("read the workload log", e.Message, cause: e), cancellationToken).ConfigureAwait(false);
         byte[] ack = await call.OpenedAsync().ConfigureAwait(false);
         long total = ack.Length >= 8 ? (long)Math.Min(BinaryPrimitives.ReadUInt64LittleEndian(ack), long.MaxValue) : 0;
         var sink = new MemoryStream();
         if (!await call.ReadToEndAsync(sink, new ByteBudget(WorkloadLogCap)).ConfigureAwait(false))
         {
             // The stream is aborted on dispose: a flood is not read to its end.
-            sink.Write(System.Text.Encoding.UTF8.GetBytes("\n" + Diagnostic.Format("SM3022", WorkloadLogCap) + "\n"));
+            sink.Write(System.Text.Encoding.UTF8.GetBytes("\n" + Warnings.WorkloadLogFlooded(WorkloadLogCap) + "\n"));
             return new WorkloadLog { Content = sink.ToArray(), TotalBytes = Math.Max(total, sink.Length), Truncated = true };
         }
         ExitStatus exit = await call.ExitedAsync().ConfigureAwait(false);
@@ -239,7 +239,7 @@ public sealed class AgentConnection : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(destination);
         byte[] body = new PayloadWriter().U8((byte)OpenKind.ExportChanges).U32(0).ToArray();
-        await using AgentCall call = await OpenAsync(body, "export the filesystem changes", e => Diagnostic.Error(e, "SM3012", e.Message), cancellationToken).ConfigureAwait(false);
+        await using AgentCall call = await OpenAsync(body, "export the filesystem changes", e => Errors.ExportChangesFailed(e.Message, cause: e), cancellationToken).ConfigureAwait(false);
         await call.OpenedAsync().ConfigureAwait(false);
         await call.ReadToEndAsync(destination, budget: null).ConfigureAwait(false);
         await call.ExitedAsync().ConfigureAwait(false);
@@ -250,7 +250,7 @@ public sealed class AgentConnection : IAsyncDisposable
     public async Task<int> StartWorkloadAsync(WorkloadSpec workload, CancellationToken cancellationToken = default)
     {
         byte[] body = ExecPayload(OpenKind.WorkloadStart, workload.Arguments, workload.Environment, workload.WorkingDirectory, workload.User, 0, 0);
-        await using AgentCall call = await OpenAsync(body, "start the workload", e => Diagnostic.Error(e, "SM3011", e.Message), cancellationToken).ConfigureAwait(false);
+        await using AgentCall call = await OpenAsync(body, "start the workload", e => Errors.WorkloadCouldNotStart(e.Message, cause: e), cancellationToken).ConfigureAwait(false);
         byte[] ack = await call.OpenedAsync().ConfigureAwait(false);
         await call.ExitedAsync().ConfigureAwait(false);
         call.Complete();
@@ -278,7 +278,7 @@ public sealed class AgentConnection : IAsyncDisposable
         {
             await call.ExitedAsync().ConfigureAwait(false);
         }
-        catch (SupermachineException e) when (e.Code == "SM3003")
+        catch (SupermachineException e) when (e.Code == Errors.Codes.AgentChannelClosed)
         {
             // The guest powered off before its acknowledgement got through: that is the goal.
         }

@@ -1,4 +1,6 @@
-namespace Supermachine.Guest;
+using Supermachine.Guest;
+
+namespace Supermachine;
 
 /// <summary>
 /// A <see cref="Stream"/> over one channel of an agent stream: reads come from the guest

@@ -8,7 +8,7 @@ namespace Supermachine.Guest;
 /// forwarded over the agent to guest 127.0.0.1:<see cref="GuestPort"/>. Only loopback: the guest
 /// is never exposed beyond this host. Disposing stops listening and drops open connections.
 /// </summary>
-public sealed class AgentPortForwarder : IAsyncDisposable
+internal sealed class AgentPortForwarder : IAsyncDisposable
 {
     private readonly AgentConnection _agent;
     private readonly TcpListener _listener;

@@ -1,4 +1,6 @@
-namespace Supermachine.Guest;
+using Supermachine.Guest;
+
+namespace Supermachine;
 
 /// <summary>
 /// A command running in the guest, started by <see cref="AgentConnection.StartExecAsync"/>.

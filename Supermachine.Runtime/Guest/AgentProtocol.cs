@@ -212,7 +212,7 @@ internal ref struct PayloadReader
 internal sealed class AgentProtocolException(string message) : Exception(message);
 
 /// <summary>The agent refused or failed one operation (an ERROR frame on a stream).</summary>
-public sealed class AgentOperationException(int errno, string message) : Exception(message)
+internal sealed class AgentOperationException(int errno, string message) : Exception(message)
 {
     /// <summary>The guest's errno for the failure (e.g. 2 = ENOENT, 110 = ETIMEDOUT).</summary>
     public int Errno { get; } = errno;

@@ -45,7 +45,7 @@ internal sealed class AgentSession : IMuxOwner
     public async Task ReconnectAsync(Stream channel, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        await EndAsync(Diagnostic.Error("SM3003", "the host reconnected; streams of the previous connection were reset")).ConfigureAwait(false);
+        await EndAsync(Errors.AgentChannelClosed("the host reconnected; streams of the previous connection were reset")).ConfigureAwait(false);
         await StartAsync(channel, flushPartialFrame: true, cancellationToken).ConfigureAwait(false);
     }
 
@@ -107,12 +107,12 @@ internal sealed class AgentSession : IMuxOwner
             catch (TimeoutException)
             {
                 _ = write.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-                throw Fail(link, Diagnostic.Error("SM3021", frame.Length, Options.OperationTimeout));
+                throw Fail(link, Errors.GuestStoppedReading(frame.Length, Options.OperationTimeout));
             }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
-            throw Fail(link, Diagnostic.Error(e, "SM3003", "writing to the guest failed: " + e.Message));
+            throw Fail(link, Errors.AgentChannelClosed("writing to the guest failed: " + e.Message, cause: e));
         }
         finally
         {
@@ -210,14 +210,14 @@ internal sealed class AgentSession : IMuxOwner
                 int n = await channel.ReadAsync(buffer.AsMemory(length), timeout.Token).AsTask().WaitAsync(timeout.Token).ConfigureAwait(false);
                 if (n == 0)
                 {
-                    throw Diagnostic.Error("SM3003", "the channel closed before the agent said hello");
+                    throw Errors.AgentChannelClosed("the channel closed before the agent said hello");
                 }
                 length += n;
                 if (AgentFraming.TryFindHello(buffer.AsSpan(0, length), nonce, out HelloReply reply, out int end, out int keepFrom))
                 {
                     if (reply.Version != AgentProtocol.Version)
                     {
-                        throw Diagnostic.Error("SM3010", reply.Version, AgentProtocol.Version);
+                        throw Errors.AgentVersionMismatch(reply.Version, AgentProtocol.Version);
                     }
                     Info = new AgentInfo(reply.Version, reply.AgentVersion, (reply.Flags & AgentProtocol.HelloPid1) != 0,
                         (reply.Flags & AgentProtocol.HelloWorkloadRunning) != 0, (reply.Flags & AgentProtocol.HelloWorkloadExited) != 0);
@@ -229,15 +229,15 @@ internal sealed class AgentSession : IMuxOwner
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw Diagnostic.Error("SM3008", Options.HelloTimeout);
+            throw Errors.AgentHelloTimeout(Options.HelloTimeout);
         }
         catch (AgentProtocolException e)
         {
-            throw Diagnostic.Error(e, "SM3002", e.Message);
+            throw Errors.AgentProtocolViolation(e.Message, cause: e);
         }
         catch (IOException e)
         {
-            throw Diagnostic.Error(e, "SM3003", e.Message);
+            throw Errors.AgentChannelClosed(e.Message, cause: e);
         }
     }
 
@@ -251,7 +251,7 @@ internal sealed class AgentSession : IMuxOwner
                 Frame? next = await reader.ReadAsync().ConfigureAwait(false);
                 if (next is not { } frame)
                 {
-                    Fail(link, Diagnostic.Error("SM3003", "the guest closed it"));
+                    Fail(link, Errors.AgentChannelClosed("the guest closed it"));
                     return;
                 }
                 AgentFraming.Route(frame, (uint)Volatile.Read(ref _nextId), _streams);
@@ -259,16 +259,16 @@ internal sealed class AgentSession : IMuxOwner
         }
         catch (AgentProtocolException e)
         {
-            Fail(link, Diagnostic.Error(e, "SM3002", e.Message));
+            Fail(link, Errors.AgentProtocolViolation(e.Message, cause: e));
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
-            Fail(link, Diagnostic.Error(e, "SM3003", e.Message));
+            Fail(link, Errors.AgentChannelClosed(e.Message, cause: e));
         }
         catch (Exception e)
         {
             // A fault of the host's own reader must not leave the streams waiting forever.
-            Fail(link, Diagnostic.Error(e, "SM3023", e.GetType().Name + ": " + e.Message));
+            Fail(link, Errors.AgentReaderFailed(e.GetType().Name + ": " + e.Message, cause: e));
         }
     }
 

@@ -8,7 +8,7 @@ namespace Supermachine.Guest;
 /// default), so the same entries give the same bytes, and the initramfs hash can sit in a bake
 /// fingerprint.
 /// </summary>
-public sealed class CpioWriter : IDisposable
+internal sealed class CpioWriter : IDisposable
 {
     private const int S_IFDIR = 0x4000;
     private const int S_IFREG = 0x8000;

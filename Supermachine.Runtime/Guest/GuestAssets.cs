@@ -10,7 +10,7 @@ namespace Supermachine.Guest;
 /// eng/setup.sh fills in a checkout. A folder may hold them flat (vmlinuz, modules.order,
 /// modules/, agent, as the package does) or as the set-up cache does (kernel/, agent/).
 /// </summary>
-public sealed record GuestAssets
+internal sealed record GuestAssets
 {
     public required string KernelPath { get; init; }
 
@@ -39,7 +39,7 @@ public sealed record GuestAssets
             }
             missing ??= what;
         }
-        throw Diagnostic.Error("SM3001", missing ?? "vmlinuz", string.Join(", ", looked));
+        throw Errors.GuestAssetMissing(missing ?? "vmlinuz", string.Join(", ", looked));
     }
 
     /// <summary>Loads the assets of one folder (flat or set-up cache layout).</summary>
@@ -49,7 +49,7 @@ public sealed record GuestAssets
         {
             return assets!;
         }
-        throw Diagnostic.Error("SM3001", what, directory);
+        throw Errors.GuestAssetMissing(what, directory);
     }
 
     private static bool TryLoad(string dir, out GuestAssets? assets, out string what)

@@ -6,7 +6,7 @@ namespace Supermachine.Guest;
 /// <summary>
 /// A running guest and the agent connection to it: the one place that turns "start the engine"
 /// plus "say hello to the agent" into a usable guest, for cold boots and restores alike. Both the
-/// bake and <see cref="MicroVm"/> stand on it.
+/// bake and the public API stand on it.
 /// </summary>
 internal sealed class GuestInstance : IAsyncDisposable
 {
@@ -52,6 +52,47 @@ internal sealed class GuestInstance : IAsyncDisposable
         {
             await machine.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts the workload (the bake and a cold start alike) and waits until it is ready: its port listens, or for a workload without
+    /// a port, it has started. A workload that exits or never listens is SM3256 with its log.
+    /// </summary>
+    public async Task StartWorkloadAsync(string name, WorkloadSpec workload, int? port, TimeSpan readyTimeout, CancellationToken cancellationToken)
+    {
+        await Agent.StartWorkloadAsync(workload, cancellationToken).ConfigureAwait(false);
+        if (port is int listenPort)
+        {
+            // Watch the workload while waiting: one that dies fails now, not when the wait times out.
+            using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            Task listening = Agent.WaitForPortAsync(listenPort, readyTimeout, waiting.Token);
+            while (!listening.IsCompleted)
+            {
+                await Task.WhenAny(listening, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (!listening.IsCompleted && !(await Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false)).Running)
+                {
+                    await waiting.CancelAsync().ConfigureAwait(false);
+                    throw Errors.WorkloadNotReady(name, $"it exited before listening on port {listenPort}.", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
+                }
+            }
+            try
+            {
+                await listening.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SupermachineException or TimeoutException)
+            {
+                throw Errors.WorkloadNotReady(name, $"port {listenPort} never listened ({e.Message}).", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false), cause: e);
+            }
+        }
+        if (workload.Arguments.Count > 0)
+        {
+            WorkloadLog log = await Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false);
+            if (!log.Running)
+            {
+                throw Errors.WorkloadNotReady(name, "it is not running.", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
+            }
         }
     }
 

@@ -8,7 +8,7 @@ namespace Supermachine.Guest;
 /// load order in /modules.order, and /dev/console so PID 1 has its standard streams. The bytes
 /// depend only on the files' contents, so the initramfs hash can go into a bake fingerprint.
 /// </summary>
-public static class InitramfsBuilder
+internal static class InitramfsBuilder
 {
     public static void Write(Stream output, GuestAssets assets)
     {

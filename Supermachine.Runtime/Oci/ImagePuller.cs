@@ -10,9 +10,9 @@ using Supermachine.Oci.Storage;
 namespace Supermachine.Oci;
 
 /// <summary>Bytes of one blob so far, for progress displays.</summary>
-public readonly record struct PullProgress(string Digest, string Kind, long BytesDone, long BytesTotal);
+internal readonly record struct PullProgress(string Digest, string Kind, long BytesDone, long BytesTotal);
 
-public sealed class PullOptions
+internal sealed class PullOptions
 {
     /// <summary>The platform to select from an index; default linux on the host's architecture.</summary>
     public Platform? Platform { get; init; }
@@ -29,10 +29,10 @@ public sealed class PullOptions
 }
 
 /// <summary>A layer blob in the content store.</summary>
-public sealed record PulledLayer(Descriptor Descriptor, string Path);
+internal sealed record PulledLayer(Descriptor Descriptor, string Path);
 
 /// <summary>The outcome of a pull: everything needed to flatten and run the image, all in the content store.</summary>
-public sealed record PulledImage
+internal sealed record PulledImage
 {
     public required string Source { get; init; }
 
@@ -57,7 +57,7 @@ public sealed record PulledImage
 /// <c>docker-archive:</c>) into the content store: index → platform → manifest → config and layers,
 /// each verified against its digest.
 /// </summary>
-public sealed class ImagePuller(ContentStore store, RegistryClient registry)
+internal sealed class ImagePuller(ContentStore store, RegistryClient registry)
 {
     private const int BlobAttempts = 3;
 
@@ -70,7 +70,7 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         {
             if (!Directory.Exists(path))
             {
-                throw Diagnostic.Error("SM2020", image, "directory", path, Environment.CurrentDirectory);
+                throw Errors.ImageSourceMissing(image, "directory", path, Environment.CurrentDirectory);
             }
             return new OciLayoutSource(new DirectoryLayoutFiles(path), tag, image);
         }
@@ -98,7 +98,7 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         if (LooksLikePath(reference))
         {
             string state = Directory.Exists(reference) ? "is a directory" : File.Exists(reference) ? "is a file" : "does not exist either";
-            throw Diagnostic.Error("SM2021", reference, state);
+            throw Errors.LocalPathWithoutForm(reference, state);
         }
         return new RegistrySource(registry, ImageReference.Parse(reference));
     }
@@ -125,7 +125,7 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         {
             if (depth == 2)
             {
-                throw Diagnostic.Error("SM2005", source.DisplayName, "indexes are nested too deeply");
+                throw Errors.MalformedImageDocument(source.DisplayName, "indexes are nested too deeply");
             }
             indexDigest ??= document.Digest;
             IReadOnlyList<Descriptor> entries = document.Index!.Manifests;
@@ -144,14 +144,14 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         }
         catch (JsonException ex)
         {
-            throw Diagnostic.Error(ex, "SM2005", $"{source.DisplayName} config {manifest.Config.Digest}", "it is not valid JSON (" + ex.Message + ")");
+            throw Errors.MalformedImageDocument($"{source.DisplayName} config {manifest.Config.Digest}", "it is not valid JSON (" + ex.Message + ")", cause: ex);
         }
         CheckDiffIds(config, manifest, $"{source.DisplayName} config {manifest.Config.Digest}");
         // A plain manifest (no index) for another architecture would only fail later inside the VM.
         if (options.Platform is not null && config.Architecture is not null
             && !platform.Matches(new Platform { OS = config.OS ?? "linux", Architecture = config.Architecture, Variant = platform.Variant is null ? null : config.Variant }))
         {
-            throw Diagnostic.Error("SM2006", source.DisplayName, platform, $"{config.OS}/{config.Architecture}{(config.Variant is null ? "" : "/" + config.Variant)}");
+            throw Errors.NoManifestForPlatform(source.DisplayName, platform, $"{config.OS}/{config.Architecture}{(config.Variant is null ? "" : "/" + config.Variant)}");
         }
 
         // Announce every layer first so a progress display knows the total from the start.
@@ -204,7 +204,7 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
             }
             catch (Exception ex) when (ex is IOException or HttpRequestException)
             {
-                throw Diagnostic.Error(ex, "SM1004", descriptor.Digest, source.DisplayName, ex.Message);
+                throw Errors.BlobDownloadFailed(descriptor.Digest, source.DisplayName, ex.Message, cause: ex);
             }
         }
     }
@@ -219,13 +219,13 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         }
         if (diffIds.Count != manifest.Layers.Count)
         {
-            throw Diagnostic.Error("SM2005", where, $"its rootfs.diff_ids lists {diffIds.Count} layers where the manifest has {manifest.Layers.Count}");
+            throw Errors.MalformedImageDocument(where, $"its rootfs.diff_ids lists {diffIds.Count} layers where the manifest has {manifest.Layers.Count}");
         }
         for (int i = 0; i < diffIds.Count; i++)
         {
             if (!OciDigest.IsValid(diffIds[i]))
             {
-                throw Diagnostic.Error("SM2005", where, $"rootfs.diff_ids[{i}] '{diffIds[i]}' is not a sha256 digest");
+                throw Errors.MalformedImageDocument(where, $"rootfs.diff_ids[{i}] '{diffIds[i]}' is not a sha256 digest");
             }
         }
     }
@@ -241,7 +241,7 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
     {
         if (!File.Exists(path))
         {
-            throw Diagnostic.Error("SM2020", image, Directory.Exists(path) ? "tar file (it is a directory)" : "tar file", path, Environment.CurrentDirectory);
+            throw Errors.ImageSourceMissing(image, Directory.Exists(path) ? "tar file (it is a directory)" : "tar file", path, Environment.CurrentDirectory);
         }
         try
         {
@@ -249,7 +249,7 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         }
         catch (InvalidDataException ex)
         {
-            throw Diagnostic.Error(ex, "SM2005", image, "it is not an uncompressed tar archive (" + ex.Message + ")");
+            throw Errors.MalformedImageDocument(image, "it is not an uncompressed tar archive (" + ex.Message + ")", cause: ex);
         }
     }
 

@@ -5,7 +5,7 @@ namespace Supermachine.Oci;
 /// most every <c>interval</c> and always when everything has arrived. The command line and the bake
 /// show the same words.
 /// </summary>
-public sealed class PullProgressSummary(Action<string> report, TimeSpan interval) : IProgress<PullProgress>
+internal sealed class PullProgressSummary(Action<string> report, TimeSpan interval) : IProgress<PullProgress>
 {
     private readonly Dictionary<string, (long Done, long Total)> _blobs = [];
     private long _last = long.MinValue;

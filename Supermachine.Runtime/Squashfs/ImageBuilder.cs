@@ -99,7 +99,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
         {
             if (entry.Type != FileSystemEntryType.Directory)
             {
-                throw Diagnostic.Error("SM2103", "/", $"the root must be a directory, not a {SquashfsEntryRules.Describe(entry.Type)}");
+                throw Errors.UnrepresentableEntry("/", $"the root must be a directory, not a {SquashfsEntryRules.Describe(entry.Type)}");
             }
             _root.Entry = entry;
             return;
@@ -116,7 +116,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             }
             else if (!next.IsDirectory)
             {
-                throw Diagnostic.Error("SM2105", entry.Path, string.Join('/', parts, 0, i + 1), SquashfsEntryRules.Describe(next.Entry.Type));
+                throw Errors.ParentNotADirectory(entry.Path, string.Join('/', parts, 0, i + 1), SquashfsEntryRules.Describe(next.Entry.Type));
             }
             parent = next;
         }
@@ -171,7 +171,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             {
                 return new FileContent();
             }
-            throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but has no content to open");
+            throw Errors.EntryContentUnreadable(entry.Path, $"it declares {entry.Size} bytes but has no content to open");
         }
 
         var content = new FileContent { Size = entry.Size };
@@ -190,7 +190,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2107", entry.Path, e.Message);
+            throw Errors.EntryContentUnreadable(entry.Path, e.Message, cause: e);
         }
         await using (stream.ConfigureAwait(false))
         {
@@ -210,7 +210,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     _data.ReturnBlock(buffer);
-                    throw Diagnostic.Error(e, "SM2107", entry.Path, e.Message);
+                    throw Errors.EntryContentUnreadable(entry.Path, e.Message, cause: e);
                 }
                 if (n == 0)
                 {
@@ -221,13 +221,13 @@ internal sealed class ImageBuilder : IAsyncDisposable
                 if (total > entry.Size)
                 {
                     _data.ReturnBlock(buffer);
-                    throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
+                    throw Errors.EntryContentUnreadable(entry.Path, $"it declares {entry.Size} bytes but its content is longer");
                 }
                 if (total == entry.Size && stream.Read(_probe) > 0)
                 {
                     // Declared size reached but the stream has more.
                     _data.ReturnBlock(buffer);
-                    throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content is longer");
+                    throw Errors.EntryContentUnreadable(entry.Path, $"it declares {entry.Size} bytes but its content is longer");
                 }
                 hash?.AppendData(buffer, 0, n);
                 _contentBytes += n;
@@ -274,7 +274,7 @@ internal sealed class ImageBuilder : IAsyncDisposable
             {
                 _data.ReturnBlock(tail);
             }
-            throw Diagnostic.Error("SM2107", entry.Path, $"it declares {entry.Size} bytes but its content has {total}");
+            throw Errors.EntryContentUnreadable(entry.Path, $"it declares {entry.Size} bytes but its content has {total}");
         }
         if (index != content.Blocks.Length)
         {
@@ -368,11 +368,11 @@ internal sealed class ImageBuilder : IAsyncDisposable
             }
             if (target is null)
             {
-                throw Diagnostic.Error("SM2104", link.Entry.Path, link.Entry.LinkTarget, "which is not in the input");
+                throw Errors.InvalidHardLink(link.Entry.Path, link.Entry.LinkTarget, "which is not in the input");
             }
             if (target.IsDirectory)
             {
-                throw Diagnostic.Error("SM2104", link.Entry.Path, link.Entry.LinkTarget, "which is a directory");
+                throw Errors.InvalidHardLink(link.Entry.Path, link.Entry.LinkTarget, "which is a directory");
             }
             link.Inode = target;
             target.LinkCount++;

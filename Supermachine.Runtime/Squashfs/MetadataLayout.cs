@@ -234,7 +234,7 @@ internal sealed class MetadataLayout(SquashfsWriterOptions options, SquashfsCode
         }
         if (all.Count > SquashfsFormat.MaxIds)
         {
-            throw Diagnostic.Error("SM2103", "/", $"the input uses {all.Count} distinct owner and group ids; squashfs holds at most {SquashfsFormat.MaxIds}");
+            throw Errors.UnrepresentableEntry("/", $"the input uses {all.Count} distinct owner and group ids; squashfs holds at most {SquashfsFormat.MaxIds}");
         }
         foreach (uint id in all)
         {

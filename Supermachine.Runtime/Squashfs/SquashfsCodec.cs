@@ -4,7 +4,7 @@ using Supermachine.Compression;
 namespace Supermachine.Squashfs;
 
 /// <summary>The compressors a squashfs image can be written with.</summary>
-public enum SquashfsCompression
+internal enum SquashfsCompression
 {
     /// <summary>zlib streams (squashfs "gzip"), level 9 by default as mksquashfs does; every kernel reads it.</summary>
     Gzip,
@@ -153,7 +153,7 @@ internal abstract class SquashfsCodec
         {
             if (!LibLzma.IsAvailable)
             {
-                throw Diagnostics.Diagnostic.Error("SM2111");
+                throw Diagnostics.Errors.LzmaLibraryMissing();
             }
             _preset = (uint)level;
             _dictionary = (uint)blockSize;

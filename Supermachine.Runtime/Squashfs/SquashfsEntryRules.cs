@@ -15,7 +15,7 @@ internal static class SquashfsEntryRules
     {
         if (path is null)
         {
-            throw Diagnostic.Error("SM2101", "(null)", "the path is missing");
+            throw Errors.InvalidSquashfsPath("(null)", "the path is missing");
         }
         if (path.Length == 0)
         {
@@ -23,19 +23,19 @@ internal static class SquashfsEntryRules
         }
         if (path.Contains('\0'))
         {
-            throw Diagnostic.Error("SM2101", path.Replace("\0", "\\0"), "it contains a NUL character");
+            throw Errors.InvalidSquashfsPath(path.Replace("\0", "\\0"), "it contains a NUL character");
         }
         string[] parts = path.Split('/');
         foreach (string part in parts)
         {
             if (part.Length == 0 || part is "." or "..")
             {
-                throw Diagnostic.Error("SM2101", path, part.Length == 0 ? "it has an empty component (leading, trailing or double '/')" : $"it has a '{part}' component");
+                throw Errors.InvalidSquashfsPath(path, part.Length == 0 ? "it has an empty component (leading, trailing or double '/')" : $"it has a '{part}' component");
             }
             int bytes = Encoding.UTF8.GetByteCount(part);
             if (bytes > SquashfsFormat.MaxNameLength)
             {
-                throw Diagnostic.Error("SM2102", part, bytes);
+                throw Errors.NameTooLong(part, bytes);
             }
         }
         return parts;
@@ -46,40 +46,40 @@ internal static class SquashfsEntryRules
         string path = e.Path.Length == 0 ? "/" : e.Path;
         if (e.ModificationTime is < 0 or > uint.MaxValue)
         {
-            throw Diagnostic.Error("SM2103", path, $"its mtime {e.ModificationTime} is outside 1970..2106 (squashfs stores 32-bit unsigned seconds)");
+            throw Errors.UnrepresentableEntry(path, $"its mtime {e.ModificationTime} is outside 1970..2106 (squashfs stores 32-bit unsigned seconds)");
         }
         if (e.Mode is < 0 or > 0xFFF)
         {
-            throw Diagnostic.Error("SM2103", path, $"its mode {Convert.ToString(e.Mode, 8)} has bits beyond 07777");
+            throw Errors.UnrepresentableEntry(path, $"its mode {Convert.ToString(e.Mode, 8)} has bits beyond 07777");
         }
         if (e.Uid < 0 || e.Gid < 0)
         {
-            throw Diagnostic.Error("SM2103", path, $"its owner {e.Uid}:{e.Gid} is negative");
+            throw Errors.UnrepresentableEntry(path, $"its owner {e.Uid}:{e.Gid} is negative");
         }
         switch (e.Type)
         {
             case FileSystemEntryType.CharacterDevice or FileSystemEntryType.BlockDevice:
                 if (e.DeviceMajor is < 0 or > 0xFFF || e.DeviceMinor is < 0 or > 0xFFFFF)
                 {
-                    throw Diagnostic.Error("SM2103", path, $"device {e.DeviceMajor}:{e.DeviceMinor} needs more than 12 bits of major or 20 of minor");
+                    throw Errors.UnrepresentableEntry(path, $"device {e.DeviceMajor}:{e.DeviceMinor} needs more than 12 bits of major or 20 of minor");
                 }
                 break;
             case FileSystemEntryType.Symlink:
                 if (string.IsNullOrEmpty(e.LinkTarget))
                 {
-                    throw Diagnostic.Error("SM2103", path, "it is a symlink without a target");
+                    throw Errors.UnrepresentableEntry(path, "it is a symlink without a target");
                 }
                 break;
             case FileSystemEntryType.HardLink:
                 if (string.IsNullOrEmpty(e.LinkTarget))
                 {
-                    throw Diagnostic.Error("SM2103", path, "it is a hard link without a target");
+                    throw Errors.UnrepresentableEntry(path, "it is a hard link without a target");
                 }
                 break;
             case FileSystemEntryType.RegularFile:
                 if (e.Size < 0)
                 {
-                    throw Diagnostic.Error("SM2103", path, $"its size {e.Size} is negative");
+                    throw Errors.UnrepresentableEntry(path, $"its size {e.Size} is negative");
                 }
                 break;
         }
@@ -88,11 +88,11 @@ internal static class SquashfsEntryRules
             int type = XattrType(name);
             if (type < 0)
             {
-                throw Diagnostic.Error("SM2103", path, $"its extended attribute '{name}' is not in a namespace squashfs stores (user., trusted., security.)");
+                throw Errors.UnrepresentableEntry(path, $"its extended attribute '{name}' is not in a namespace squashfs stores (user., trusted., security.)");
             }
             if (Encoding.UTF8.GetByteCount(name) - SquashfsFormat.XattrPrefixes[type].Length > ushort.MaxValue)
             {
-                throw Diagnostic.Error("SM2103", path, $"its extended attribute name '{name}' is too long");
+                throw Errors.UnrepresentableEntry(path, $"its extended attribute name '{name}' is too long");
             }
         }
     }

@@ -4,7 +4,7 @@ namespace Supermachine.Squashfs;
 
 // The reader's two cursors: one over the metadata areas (inodes, directories, tables), one over a
 // regular file's data blocks and fragment.
-public sealed partial class SquashfsReader
+internal sealed partial class SquashfsReader
 {
     /// <summary>A position in a metadata area that reads across block boundaries.</summary>
     private sealed class Cursor(SquashfsReader reader, long block, int offset)

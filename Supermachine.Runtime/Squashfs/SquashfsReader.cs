@@ -17,7 +17,7 @@ namespace Supermachine.Squashfs;
 /// <see cref="FileSystemEntry.OpenContent"/> stays valid until the reader is disposed. Anything
 /// malformed is reported as SM2108.
 /// </remarks>
-public sealed partial class SquashfsReader : IDisposable
+internal sealed partial class SquashfsReader : IDisposable
 {
     private readonly string _path;
     private readonly SafeFileHandle _file;
@@ -67,7 +67,7 @@ public sealed partial class SquashfsReader : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2108", full, e.Message);
+            throw Errors.NotASquashfsImage(full, e.Message, cause: e);
         }
         SquashfsReader? reader = null;
         try
@@ -577,11 +577,11 @@ public sealed partial class SquashfsReader : IDisposable
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException or IndexOutOfRangeException or OverflowException or EndOfStreamException or IOException)
         {
-            throw Diagnostic.Error(e, "SM2108", _path, e.Message);
+            throw Errors.NotASquashfsImage(_path, e.Message, cause: e);
         }
     }
 
     private void Guard(Action read) => Guard(() => { read(); return 0; });
 
-    private SupermachineException Corrupt(string why) => Diagnostic.Error("SM2108", _path, why);
+    private SupermachineException Corrupt(string why) => Errors.NotASquashfsImage(_path, why);
 }

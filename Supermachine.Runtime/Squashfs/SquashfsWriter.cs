@@ -19,7 +19,7 @@ namespace Supermachine.Squashfs;
 /// <para>The image is written to a temporary file beside <c>outputPath</c> and renamed over it at
 /// the end; on failure or cancellation nothing is left there.</para>
 /// </remarks>
-public static class SquashfsWriter
+internal static class SquashfsWriter
 {
     /// <summary>Writes the image of <paramref name="entries"/> to <paramref name="outputPath"/>.</summary>
     public static async Task WriteAsync(
@@ -50,7 +50,7 @@ public static class SquashfsWriter
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2106", output, e.Message);
+            throw Errors.SquashfsWriteFailed(output, e.Message, cause: e);
         }
         finally
         {
@@ -71,15 +71,15 @@ public static class SquashfsWriter
         int b = options.BlockSize;
         if (b < 4096 || b > 1024 * 1024 || (b & (b - 1)) != 0)
         {
-            throw Diagnostic.Error("SM2110", $"block size {b} is not a power of two from 4096 to 1048576");
+            throw Errors.InvalidSquashfsOption($"block size {b} is not a power of two from 4096 to 1048576");
         }
         if (options.ModificationTime is < 0 or > uint.MaxValue)
         {
-            throw Diagnostic.Error("SM2110", $"modification time {options.ModificationTime} is outside 0..{uint.MaxValue}");
+            throw Errors.InvalidSquashfsOption($"modification time {options.ModificationTime} is outside 0..{uint.MaxValue}");
         }
         if (options.MaxDegreeOfParallelism < 1)
         {
-            throw Diagnostic.Error("SM2110", "the degree of parallelism must be at least 1");
+            throw Errors.InvalidSquashfsOption("the degree of parallelism must be at least 1");
         }
     }
 

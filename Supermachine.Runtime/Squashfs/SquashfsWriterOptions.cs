@@ -1,7 +1,7 @@
 namespace Supermachine.Squashfs;
 
 /// <summary>How <see cref="SquashfsWriter"/> lays out an image. The defaults match <c>mksquashfs</c>'s.</summary>
-public sealed class SquashfsWriterOptions
+internal sealed class SquashfsWriterOptions
 {
     public const int DefaultBlockSize = 128 * 1024;
 
@@ -31,4 +31,4 @@ public sealed class SquashfsWriterOptions
 }
 
 /// <summary>Where a write is: entries and content bytes received, and the current phase.</summary>
-public readonly record struct SquashfsProgress(string Phase, long Entries, long ContentBytes);
+internal readonly record struct SquashfsProgress(string Phase, long Entries, long ContentBytes);

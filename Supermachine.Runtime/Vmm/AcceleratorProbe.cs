@@ -4,7 +4,7 @@ using Supermachine.Diagnostics;
 namespace Supermachine.Vmm;
 
 /// <summary>The accelerator an engine will use and why; the reason is meant for a log line.</summary>
-public sealed record AcceleratorChoice(Accelerator Accelerator, string Reason)
+internal sealed record AcceleratorChoice(Accelerator Accelerator, string Reason)
 {
     public override string ToString() => $"{Accelerator.ToString().ToLowerInvariant()} ({Reason})";
 }
@@ -17,7 +17,7 @@ public sealed record AcceleratorChoice(Accelerator Accelerator, string Reason)
 /// measured once per process and QEMU binary; SUPERMACHINE_ACCELERATOR (or an explicit request)
 /// overrides it.
 /// </summary>
-public static class AcceleratorProbe
+internal static class AcceleratorProbe
 {
     public const string EnvironmentVariable = "SUPERMACHINE_ACCELERATOR";
 
@@ -52,7 +52,7 @@ public static class AcceleratorProbe
         "hvf" => Accelerator.Hvf,
         "whpx" => Accelerator.Whpx,
         "tcg" => Accelerator.Tcg,
-        _ => throw Diagnostic.Error("SM3103", value),
+        _ => throw Errors.InvalidAccelerator(value),
     };
 
     /// <summary>QEMU's -accel name.</summary>

@@ -6,7 +6,7 @@ namespace Supermachine.Vmm;
 /// Reads a guest console log the engine writes. The guest controls every byte of it, so reads are
 /// bounded and the text is made printable: never used as a path, a format string or a command.
 /// </summary>
-public static class ConsoleLog
+internal static class ConsoleLog
 {
     /// <summary>The phrases with which a Linux guest reports that it panicked.</summary>
     private static readonly string[] PanicMarkers = ["Kernel panic - not syncing", "---[ end Kernel panic"];

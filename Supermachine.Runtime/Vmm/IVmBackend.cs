@@ -6,7 +6,7 @@ namespace Supermachine.Vmm;
 /// Everything above it (agent protocol, MicroVm, bake) talks only to this and to
 /// <see cref="IVirtualMachine"/>.
 /// </summary>
-public interface IVmBackend
+internal interface IVmBackend
 {
     /// <summary>Engine name recorded in snapshot manifests, e.g. "qemu".</summary>
     string Name { get; }
@@ -38,19 +38,30 @@ public interface IVmBackend
     /// <summary>Reads the engine's description of the snapshot in <paramref name="snapshotDirectory"/> (SM3201 when it is missing or unreadable).</summary>
     VmSnapshotInfo ReadSnapshot(string snapshotDirectory);
 
-    /// <summary>Throws SM3202 saying why when <paramref name="snapshot"/> cannot be restored on this host (engine version, accelerator, CPU model, format).</summary>
-    void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null, string? snapshotDirectory = null);
+    /// <summary>
+    /// The one compatibility check of a snapshot against this host: the first fact (format, engine,
+    /// engine version, CPU model, machine type, accelerator) that differs, or null when
+    /// <paramref name="snapshot"/> restores here. A restore refuses a mismatch (SM3202); a bake
+    /// treats it as a bake from elsewhere and bakes again (SM4001).
+    /// </summary>
+    SnapshotMismatch? FindMismatch(VmSnapshotInfo snapshot, Accelerator? requested = null);
+}
+
+/// <summary>A fact of a snapshot that differs on this host: what it is, the snapshot's value and ours.</summary>
+internal sealed record SnapshotMismatch(string What, string Theirs, string Ours)
+{
+    public override string ToString() => $"{What} '{Theirs}' (here '{Ours}')";
 }
 
 /// <summary>A restore waiting to be completed; disposing it without completing stops the engine process.</summary>
-public interface IPreparedRestore : IAsyncDisposable
+internal interface IPreparedRestore : IAsyncDisposable
 {
     /// <summary>Loads the snapshot's state and starts the guest. At most once.</summary>
     Task<IVirtualMachine> CompleteAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>How guest RAM goes into a snapshot.</summary>
-public enum VmSnapshotMode
+internal enum VmSnapshotMode
 {
     /// <summary>
     /// Guest RAM lives in a file (shared mapping) while the source runs; the snapshot keeps that file
@@ -67,7 +78,7 @@ public enum VmSnapshotMode
 /// What an engine wrote into a snapshot directory: the facts a manifest records and a restore
 /// checks. <see cref="Files"/> are relative to the snapshot directory.
 /// </summary>
-public sealed record VmSnapshotInfo
+internal sealed record VmSnapshotInfo
 {
     /// <summary>Version of the engine's snapshot layout; a restore refuses other versions.</summary>
     public required int FormatVersion { get; init; }
@@ -94,17 +105,8 @@ public sealed record VmSnapshotInfo
     public required IReadOnlyList<string> Files { get; init; }
 }
 
-/// <summary>Hardware accelerators an engine can use; chosen by measurement unless overridden.</summary>
-public enum Accelerator
-{
-    Kvm,
-    Hvf,
-    Whpx,
-    Tcg,
-}
-
 /// <summary>What a guest machine is made of. All paths are absolute on the host.</summary>
-public sealed record VmMachineSpec
+internal sealed record VmMachineSpec
 {
     public required string KernelPath { get; init; }
 
@@ -141,7 +143,7 @@ public sealed record VmMachineSpec
 }
 
 /// <summary>A running guest. Disposing it stops the guest (gracefully if it can, then forced).</summary>
-public interface IVirtualMachine : IAsyncDisposable
+internal interface IVirtualMachine : IAsyncDisposable
 {
     /// <summary>The accelerator in use.</summary>
     Accelerator Accelerator { get; }
@@ -172,7 +174,7 @@ public interface IVirtualMachine : IAsyncDisposable
     /// (kernel panic, engine exit, or a plain timeout after <paramref name="waited"/>), with the
     /// console tail. For callers that wait on something else (the agent's hello) and time out.
     /// </summary>
-    Diagnostics.SupermachineException DiagnoseFailure(string waitingFor, TimeSpan waited);
+    SupermachineException DiagnoseFailure(string waitingFor, TimeSpan waited);
 
     /// <summary>The guest serial console, captured to a file; its tail goes into every boot error.</summary>
     string ConsoleLogPath { get; }

@@ -24,6 +24,7 @@ internal static class HelpWriter
             output.WriteLine("  SUPERMACHINE_INSECURE_REGISTRIES registries reached over plain HTTP (localhost and 127.0.0.1 always are)");
             output.WriteLine("  SUPERMACHINE_CACHE               content store and bake cache (default ~/.cache/supermachine)");
             output.WriteLine("  SUPERMACHINE_ACCELERATOR         kvm, hvf, whpx or tcg instead of the measured choice");
+            output.WriteLine("  SUPERMACHINE_NETWORK_TIMEOUT     seconds a registry read may stall before it is retried (default 60)");
             output.WriteLine();
             output.WriteLine("Run 'supermachine COMMAND --help' for a command's options.");
             return;

@@ -30,7 +30,7 @@ internal static class Program
         Console.CancelKeyPress += onCancel;
         // A fault on a background thread still ends the process, but with a coded line first.
         AppDomain.CurrentDomain.UnhandledException += (_, e) => Console.Error.WriteLine(
-            $"supermachine : error SM9010: {Diagnostic.Message("SM9010", args.FirstOrDefault() ?? "", e.ExceptionObject.GetType().Name, (e.ExceptionObject as Exception)?.Message.ReplaceLineEndings(" ") ?? "")}");
+            $"supermachine : error {Errors.UnexpectedFailure(args.FirstOrDefault() ?? "", e.ExceptionObject.GetType().Name, (e.ExceptionObject as Exception)?.Message.ReplaceLineEndings(" ") ?? "").Message}");
         // SIGTERM is how the MSBuild task asks for the same clean stop when the build is cancelled.
         using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGTERM,
@@ -82,7 +82,7 @@ internal static class Program
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            stderr.WriteLine($"supermachine : error SM9004: {Diagnostic.Message("SM9004")}");
+            stderr.WriteLine($"supermachine : error {Errors.Cancelled().Message}");
             return Cancelled;
         }
         catch (UsageException e)
@@ -103,7 +103,7 @@ internal static class Program
         {
             // Anything else is our bug, not the user's: one coded line, the trace only on request.
             string cause = e.Message.ReplaceLineEndings(" ").Trim();
-            stderr.WriteLine($"supermachine : error SM9010: {Diagnostic.Message("SM9010", run.Command.Spec.Name, e.GetType().Name, cause)}");
+            stderr.WriteLine($"supermachine : error {Errors.UnexpectedFailure(run.Command.Spec.Name, e.GetType().Name, cause).Message}");
             if (verbose)
             {
                 stderr.WriteLine(e);
@@ -114,7 +114,7 @@ internal static class Program
 
     private static int ReportUsage(UsageException e, TextWriter stderr)
     {
-        stderr.WriteLine($"supermachine : error SM9003: {e.Message}.");
+        stderr.WriteLine($"supermachine : error {Errors.Usage(e.Message).Message}");
         stderr.WriteLine(e.Command is null ? "Run 'supermachine --help' to see the commands." : $"Usage: {e.Command.Usage}");
         return UsageError;
     }

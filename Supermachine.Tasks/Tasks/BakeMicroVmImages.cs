@@ -1,3 +1,4 @@
+using Supermachine.Diagnostics;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Build.Framework;
@@ -56,8 +57,8 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
             process.WaitForExit();
             if (process.ExitCode != 0 && !Log.HasLoggedErrors)
             {
-                Log.LogError(null, "SM3000", null, ProjectFile, 0, 0, 0, 0,
-                    $"Baking MicroVmImage '{image.ItemSpec}' failed (supermachine exited with {process.ExitCode}). Build with -v:detailed for its full output.");
+                SupermachineException failure = Errors.BakeHostFailed(image.ItemSpec, process.ExitCode);
+                Log.LogError(null, failure.Code, null, ProjectFile, 0, 0, 0, 0, failure.Text);
             }
             process.Dispose();
         }

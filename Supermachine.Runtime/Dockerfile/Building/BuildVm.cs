@@ -6,7 +6,7 @@ using Supermachine.Vmm;
 namespace Supermachine.Dockerfile.Building;
 
 /// <summary>A RAM snapshot's size: the disk blocks it occupies (its RAM file is sparse) and its files' lengths (a full RAM dump).</summary>
-public sealed record SnapshotSize(long AllocatedBytes, long ApparentBytes);
+internal sealed record SnapshotSize(long AllocatedBytes, long ApparentBytes);
 
 /// <summary>What a RUN did: how it ended and the last of its output (for the error when it failed).</summary>
 internal sealed record RunOutcome(ExecExit Exit, string OutputTail);

@@ -78,7 +78,7 @@ internal static class CopyLayerBuilder
                     {
                         if (kind is AddSourceKind.TarBzip2 or AddSourceKind.TarXz)
                         {
-                            throw Diagnostic.Error("SM2218", dockerfile, line, root.Path, kind == AddSourceKind.TarBzip2 ? "bzip2" : "xz");
+                            throw Errors.AddArchiveUnsupported(dockerfile, line, root.Path, kind == AddSourceKind.TarBzip2 ? "bzip2" : "xz");
                         }
                         archives.Add((file, layer.Directory(destination, null)));
                     }
@@ -205,7 +205,7 @@ internal static class CopyLayerBuilder
         }
         if (roots.Count == 0)
         {
-            throw Diagnostic.Error("SM2213", dockerfile, line, keyword, source, "the source stage");
+            throw Errors.BuildSourceNotFound(dockerfile, line, keyword, source, "the source stage");
         }
         return roots;
     }

@@ -17,7 +17,7 @@ using Supermachine.Vmm.Qemu;
 namespace Supermachine.Dockerfile.Building;
 
 /// <summary>A Dockerfile build: the context, the Dockerfile and what docker build's options say.</summary>
-public sealed record DockerfileBuildRequest
+internal sealed record DockerfileBuildRequest
 {
     /// <summary>The build context directory.</summary>
     public required string ContextDirectory { get; init; }
@@ -35,7 +35,7 @@ public sealed record DockerfileBuildRequest
 }
 
 /// <summary>How <see cref="DockerfileBuilder"/> builds. The defaults need no configuration.</summary>
-public sealed class DockerfileBuildOptions
+internal sealed class DockerfileBuildOptions
 {
     public IVmBackend? Backend { get; init; }
 
@@ -72,7 +72,7 @@ public sealed class DockerfileBuildOptions
 /// <param name="VmBoots">Build VMs booted (0 for a fully cached rebuild).</param>
 /// <param name="BuildVmSnapshot">With <see cref="DockerfileBuildOptions.MeasureBuildVmSnapshot"/>: the size of the target stage's build VM RAM snapshot.</param>
 /// <param name="UnusedBuildArgs">Build arguments no ARG consumed.</param>
-public sealed record DockerfileBuildResult(PulledImage Image, int ExecutedSteps, int CachedSteps, int VmBoots, SnapshotSize? BuildVmSnapshot, IReadOnlyList<string> UnusedBuildArgs);
+internal sealed record DockerfileBuildResult(PulledImage Image, int ExecutedSteps, int CachedSteps, int VmBoots, SnapshotSize? BuildVmSnapshot, IReadOnlyList<string> UnusedBuildArgs);
 
 /// <summary>
 /// Builds a Dockerfile in microVMs: plan (BuildKit's rules), run the steps that are not cached
@@ -80,7 +80,7 @@ public sealed record DockerfileBuildResult(PulledImage Image, int ExecutedSteps,
 /// the base image's layers plus one layer per changing step, and a config from the Dockerfile.
 /// Baking it then commits all layers into one read-only squashfs, like a pulled image's.
 /// </summary>
-public static class DockerfileBuilder
+internal static class DockerfileBuilder
 {
     public static async Task<DockerfileBuildResult> BuildAsync(DockerfileBuildRequest request, DockerfileBuildOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -90,14 +90,14 @@ public static class DockerfileBuilder
         string contextDirectory = Path.GetFullPath(request.ContextDirectory);
         if (!Directory.Exists(contextDirectory))
         {
-            throw Diagnostic.Error("SM2219", contextDirectory);
+            throw Errors.BuildContextNotADirectory(contextDirectory);
         }
         string dockerfilePath = Path.GetFullPath(request.DockerfilePath ?? Path.Combine(contextDirectory, "Dockerfile"));
         var clock = Stopwatch.StartNew();
 
         var store = new ContentStore(options.CacheDirectory);
-        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "rootfs"), "rootfs");
-        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "tmp"), "snapshot", "add");
+        ScratchFiles.DeleteOrphans(store.Layout.Dockerfile("rootfs"), "rootfs");
+        ScratchFiles.DeleteOrphans(store.Layout.Dockerfile("tmp"), "snapshot", "add");
         using var registry = new RegistryClient(options.Registry ?? RegistryOptions.FromEnvironment());
         var puller = new ImagePuller(store, registry);
         Platform platform = request.Platform is { } p ? Platform.Parse(p) : Platform.Host;
@@ -137,7 +137,7 @@ public static class DockerfileBuilder
     private static BuildVmSettings VmSettings(IVmBackend backend, ContentStore store, DockerfileBuildOptions options)
     {
         GuestAssets assets = GuestAssets.Locate();
-        string initrd = InitramfsBuilder.EnsureCached(Path.Combine(store.Root, "dockerfile", "guest"), assets);
+        string initrd = InitramfsBuilder.EnsureCached(store.Layout.Dockerfile("guest"), assets);
         AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
         return new BuildVmSettings(backend, assets.KernelPath, initrd, options.MemoryMiB, options.Vcpus, accelerator.Accelerator, options.BootTimeout, options.MeasureBuildVmSnapshot);
     }

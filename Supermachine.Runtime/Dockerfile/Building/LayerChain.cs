@@ -11,7 +11,7 @@ namespace Supermachine.Dockerfile.Building;
 /// <param name="DiffId">Digest of the uncompressed tar (the image config's <c>rootfs.diff_ids</c>).</param>
 /// <param name="MediaType">The blob's OCI media type.</param>
 /// <param name="Size">The blob's size in bytes.</param>
-public sealed record ChainLayer(
+internal sealed record ChainLayer(
     [property: JsonPropertyName("digest")] string Digest,
     [property: JsonPropertyName("diffId")] string DiffId,
     [property: JsonPropertyName("mediaType")] string MediaType,
@@ -23,7 +23,7 @@ public sealed record ChainLayer(
 /// changed since it booted, so consecutive RUNs in one VM replace their predecessor's layer rather
 /// than stack on it. Flattening the chain gives the state; the final chain is the built image.
 /// </summary>
-public sealed record LayerChain([property: JsonPropertyName("layers")] IReadOnlyList<ChainLayer> Layers)
+internal sealed record LayerChain([property: JsonPropertyName("layers")] IReadOnlyList<ChainLayer> Layers)
 {
     public static LayerChain Empty { get; } = new([]);
 

@@ -18,7 +18,7 @@ internal static class RemoteFiles
     {
         if (!url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && !url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
         {
-            throw Diagnostic.Error("SM2217", dockerfile, line, url, "only http and https URLs are fetched (git sources are not)");
+            throw Errors.AddDownloadFailed(dockerfile, line, url, "only http and https URLs are fetched (git sources are not)");
         }
         Directory.CreateDirectory(directory);
         string path = Path.Combine(directory, ScratchFiles.Name("add", Guid.NewGuid().ToString("N")));
@@ -27,7 +27,7 @@ internal static class RemoteFiles
             using HttpResponseMessage response = await Http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                throw Diagnostic.Error("SM2217", dockerfile, line, url, $"the server answered {(int)response.StatusCode} {response.ReasonPhrase}");
+                throw Errors.AddDownloadFailed(dockerfile, line, url, $"the server answered {(int)response.StatusCode} {response.ReasonPhrase}");
             }
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             await using (FileStream file = File.Create(path))
@@ -44,7 +44,7 @@ internal static class RemoteFiles
             string actual = "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset());
             if (checksum is not null && !string.Equals(checksum, actual, StringComparison.OrdinalIgnoreCase))
             {
-                throw Diagnostic.Error("SM2220", dockerfile, line, url, checksum, actual);
+                throw Errors.AddChecksumMismatch(dockerfile, line, url, checksum, actual);
             }
             string name = Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) ? Path.GetFileName(uri.AbsolutePath) : "";
             long mtime = response.Content.Headers.LastModified is DateTimeOffset modified ? modified.ToUnixTimeSeconds() : 0;
@@ -53,7 +53,7 @@ internal static class RemoteFiles
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             File.Delete(path);
-            throw Diagnostic.Error(e, "SM2217", dockerfile, line, url, e.Message);
+            throw Errors.AddDownloadFailed(dockerfile, line, url, e.Message, cause: e);
         }
         catch
         {

@@ -12,7 +12,7 @@ namespace Supermachine.Dockerfile.Building;
 /// </summary>
 internal sealed class RootfsImages(ContentStore store, Action<string> progress) : IDisposable
 {
-    private readonly string _directory = Path.Combine(store.Root, "dockerfile", "rootfs");
+    private readonly string _directory = store.Layout.Dockerfile("rootfs");
     private readonly Dictionary<string, string> _written = new(StringComparer.Ordinal);
 
     public async Task<string> GetAsync(LayerChain chain, CancellationToken cancellationToken)

@@ -11,7 +11,7 @@ namespace Supermachine.Dockerfile.Building;
 /// written by rename, so a killed build leaves either the whole entry or none, and an entry whose
 /// layers went missing counts as absent.
 /// </summary>
-public sealed class StepResultStore
+internal sealed class StepResultStore
 {
     private readonly ContentStore _store;
     private readonly string _directory;
@@ -19,7 +19,7 @@ public sealed class StepResultStore
     public StepResultStore(ContentStore store)
     {
         _store = store;
-        _directory = Path.Combine(store.Root, "dockerfile", "steps");
+        _directory = store.Layout.Dockerfile("steps");
     }
 
     public LayerChain? TryGet(string cacheKey)

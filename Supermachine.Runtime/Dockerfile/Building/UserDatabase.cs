@@ -49,7 +49,7 @@ internal static class UserDatabase
             }
         }
         // A number that passwd lacks is still a valid owner (group 0, as runc does).
-        return IsNumber(user) ? (int.Parse(user, CultureInfo.InvariantCulture), 0) : throw Diagnostic.Error("SM2216", dockerfile, line, "user", user, "/etc/passwd");
+        return IsNumber(user) ? (int.Parse(user, CultureInfo.InvariantCulture), 0) : throw Errors.UnknownUserOrGroup(dockerfile, line, "user", user, "/etc/passwd");
     }
 
     private static int LookupGroup(string group, FilesystemView view, string dockerfile, int line)
@@ -65,7 +65,7 @@ internal static class UserDatabase
                 return gid;
             }
         }
-        throw Diagnostic.Error("SM2216", dockerfile, line, "group", group, "/etc/group");
+        throw Errors.UnknownUserOrGroup(dockerfile, line, "group", group, "/etc/group");
     }
 
     private static IEnumerable<string[]> Records(FilesystemView view, string path) =>

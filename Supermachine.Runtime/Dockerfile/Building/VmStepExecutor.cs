@@ -81,14 +81,14 @@ internal sealed class VmStepExecutor(
         {
             outcome = await _vm.RunAsync(step, line => progress("  " + line), cancellationToken).ConfigureAwait(false);
         }
-        catch (SupermachineException e) when (e.Code.StartsWith("SM30", StringComparison.Ordinal))
+        catch (SupermachineException e) when (e.Area == DiagnosticArea.Guest)
         {
-            throw Diagnostic.Error(e, "SM2215", dockerfile, step.Instruction.Line, Describe(step), e.Message);
+            throw Errors.RunStepCouldNotStart(dockerfile, step.Instruction.Line, Describe(step), e.Message, cause: e);
         }
         if (outcome.Exit.ExitCode != 0 || outcome.Exit.Signal is not null)
         {
             string how = outcome.Exit.Signal is int signal ? $"was killed by signal {signal}" : $"failed with exit code {outcome.Exit.ExitCode}";
-            throw Diagnostic.Error("SM2214", dockerfile, step.Instruction.Line, Describe(step), how, outcome.OutputTail.TrimEnd());
+            throw Errors.RunStepFailed(dockerfile, step.Instruction.Line, Describe(step), how, outcome.OutputTail.TrimEnd());
         }
         ChainLayer changes = await LayerBlobs.ImportAsync(store, _vm.ExportChangesAsync, cancellationToken).ConfigureAwait(false);
         _chain = _vm.BootChain.Append(changes);
@@ -105,7 +105,7 @@ internal sealed class VmStepExecutor(
             CopySource.Image i => new(null, await ViewAsync(await baseImages.GetChainAsync(i.Reference, null, cancellationToken).ConfigureAwait(false), withContent: true, cancellationToken).ConfigureAwait(false)),
             _ => new(context, null),
         };
-        ChainLayer layer = await LayerBlobs.WriteAsync(store, CopyLayerBuilder.BuildAsync(step, sources, target, dockerfile, Path.Combine(store.Root, "dockerfile", "tmp"), cancellationToken), cancellationToken).ConfigureAwait(false);
+        ChainLayer layer = await LayerBlobs.WriteAsync(store, CopyLayerBuilder.BuildAsync(step, sources, target, dockerfile, store.Layout.Dockerfile("tmp"), cancellationToken), cancellationToken).ConfigureAwait(false);
         await AppendHostLayerAsync(layer, execution.CacheKey).ConfigureAwait(false);
     }
 

@@ -3,7 +3,7 @@ using System.IO.Compression;
 namespace Supermachine.Dockerfile.Context;
 
 /// <summary>How a local ADD source is to be treated.</summary>
-public enum AddSourceKind
+internal enum AddSourceKind
 {
     /// <summary>Copied as is.</summary>
     PlainFile,
@@ -29,7 +29,7 @@ public enum AddSourceKind
 /// A file is an archive when it is a tar stream, plain or compressed (gzip, bzip2, xz, zstd);
 /// for plain and gzip the tar header is checked too, so a lone .gz file is copied, not extracted.
 /// </summary>
-public static class ArchiveDetector
+internal static class ArchiveDetector
 {
     public static AddSourceKind Detect(string path)
     {

@@ -13,7 +13,7 @@ namespace Supermachine.Dockerfile.Context;
 /// <param name="Size">Bytes (files only).</param>
 /// <param name="ContentDigest">sha256 of the content (files), or of the link target (symlinks); empty for directories.</param>
 /// <param name="LinkTarget">The symlink target, or null.</param>
-public sealed record ContextEntry(string Path, char Kind, int Mode, long Size, string ContentDigest, string? LinkTarget);
+internal sealed record ContextEntry(string Path, char Kind, int Mode, long Size, string ContentDigest, string? LinkTarget);
 
 /// <summary>
 /// The build context directory seen through its <c>.dockerignore</c>: selects what a COPY/ADD
@@ -21,7 +21,7 @@ public sealed record ContextEntry(string Path, char Kind, int Mode, long Size, s
 /// the selection for step cache keys. The hash covers path, type, permission bits, size, content
 /// and link target, not times or ownership (COPY resets ownership; times do not change content).
 /// </summary>
-public sealed class BuildContextDirectory
+internal sealed class BuildContextDirectory
 {
     private readonly DockerIgnore _ignore;
     private readonly Dictionary<string, string> _digestCache = new(StringComparer.Ordinal);
@@ -85,7 +85,7 @@ public sealed class BuildContextDirectory
             }
             if (!any)
             {
-                throw Diagnostic.Error("SM2213", dockerfile, line, keyword, source, Root);
+                throw Errors.BuildSourceNotFound(dockerfile, line, keyword, source, Root);
             }
         }
         return selected.Values.ToList();
@@ -225,7 +225,7 @@ public sealed class BuildContextDirectory
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2212", Root, "(walking the directory)", e.Message);
+            throw Errors.BuildContextUnreadable(Root, "(walking the directory)", e.Message, cause: e);
         }
         entries.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
         return entries;
@@ -280,7 +280,7 @@ public sealed class BuildContextDirectory
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2212", Root, file.FullName, e.Message);
+            throw Errors.BuildContextUnreadable(Root, file.FullName, e.Message, cause: e);
         }
         _digestCache[cacheKey] = digest;
         return digest;

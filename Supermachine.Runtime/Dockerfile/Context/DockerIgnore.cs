@@ -12,7 +12,7 @@ namespace Supermachine.Dockerfile.Context;
 /// pattern wins; excluding a directory excludes everything below it unless a later
 /// <c>!</c> pattern re-includes a path.
 /// </summary>
-public sealed class DockerIgnore
+internal sealed class DockerIgnore
 {
     private readonly List<Pattern> _patterns;
 
@@ -93,7 +93,7 @@ public sealed class DockerIgnore
             {
                 if (p.Length == 1)
                 {
-                    throw Diagnostic.Error("SM2211", sourceName, line, raw, "a lone '!' excludes nothing");
+                    throw Errors.DockerIgnorePatternInvalid(sourceName, line, raw, "a lone '!' excludes nothing");
                 }
                 exclusion = true;
                 p = p[1..];
@@ -104,7 +104,7 @@ public sealed class DockerIgnore
             }
             catch (ArgumentException e)
             {
-                throw Diagnostic.Error("SM2211", sourceName, line, raw, e.Message);
+                throw Errors.DockerIgnorePatternInvalid(sourceName, line, raw, e.Message);
             }
         }
         return new DockerIgnore(compiled);

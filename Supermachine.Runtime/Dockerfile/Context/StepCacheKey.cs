@@ -18,7 +18,7 @@ namespace Supermachine.Dockerfile.Context;
 /// So the same parent + same expanded instruction + same inputs give the same key, and changing
 /// a context file, a build argument the step sees, or anything before it gives a new one.
 /// </summary>
-public static class StepCacheKey
+internal static class StepCacheKey
 {
     public static string Compute(string parentKey, BuildStep step, string? inputsDigest) =>
         Hash("supermachine-dockerfile-step/1", parentKey, step.CacheText, inputsDigest ?? "");

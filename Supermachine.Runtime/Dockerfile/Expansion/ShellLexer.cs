@@ -13,7 +13,7 @@ namespace Supermachine.Dockerfile.Expansion;
 /// (their shell does it).
 /// </summary>
 /// <remarks>Not safe for concurrent use of one instance.</remarks>
-public sealed class ShellLexer
+internal sealed class ShellLexer
 {
     private const int Eof = -1;
 
@@ -532,10 +532,10 @@ public sealed class ShellLexer
 }
 
 /// <summary>The expanded text, its words, and the variables looked up (found and not found).</summary>
-public sealed record ExpansionResult(string Result, IReadOnlyList<string> Words, IReadOnlySet<string> Matched, IReadOnlySet<string> Unmatched);
+internal sealed record ExpansionResult(string Result, IReadOnlyList<string> Words, IReadOnlySet<string> Matched, IReadOnlySet<string> Unmatched);
 
 /// <summary>A variable reference or quoting that cannot be expanded.</summary>
-public sealed class ShellExpansionException : Exception
+internal sealed class ShellExpansionException : Exception
 {
     public ShellExpansionException(string message)
         : base(message)

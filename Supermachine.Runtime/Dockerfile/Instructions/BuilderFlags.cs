@@ -103,7 +103,7 @@ internal sealed class BuilderFlags
 }
 
 /// <summary>A problem with one instruction's flags or arguments; the parser adds file and line (SM2203).</summary>
-public sealed class InstructionException : Exception
+internal sealed class InstructionException : Exception
 {
     public InstructionException(string message)
         : base(message)

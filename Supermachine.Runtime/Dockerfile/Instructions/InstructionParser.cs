@@ -12,7 +12,7 @@ namespace Supermachine.Dockerfile.Instructions;
 /// (bad flag or argument), SM2204 (unknown instruction) and SM2208 (instruction before FROM),
 /// each naming the file and line.
 /// </summary>
-public static partial class InstructionParser
+internal static partial class InstructionParser
 {
     [GeneratedRegex("^[a-z][a-z0-9-_.]*$", RegexOptions.CultureInvariant)]
     private static partial Regex StageNamePattern();
@@ -46,7 +46,7 @@ public static partial class InstructionParser
                 default:
                     if (stages.Count == 0)
                     {
-                        throw Diagnostic.Error("SM2208", sourceName, node.StartLine, node.Value.ToUpperInvariant());
+                        throw Errors.DockerfileInstructionBeforeFrom(sourceName, node.StartLine, node.Value.ToUpperInvariant());
                     }
                     stages[^1].Body.Add(instruction);
                     break;
@@ -87,12 +87,12 @@ public static partial class InstructionParser
                 "shell" => ParseShell(request),
                 "onbuild" => ParseOnbuild(request),
                 "maintainer" => request.Base(new MaintainerInstruction { Maintainer = ExactlyOne(request, "MAINTAINER") }).Checked(request),
-                _ => throw Diagnostic.Error("SM2204", sourceName, node.StartLine, node.Value),
+                _ => throw Errors.DockerfileUnknownInstruction(sourceName, node.StartLine, node.Value),
             };
         }
         catch (InstructionException e)
         {
-            throw Diagnostic.Error("SM2203", sourceName, node.StartLine, e.Message, node.Value.ToUpperInvariant());
+            throw Errors.DockerfileInstructionInvalid(sourceName, node.StartLine, e.Message, node.Value.ToUpperInvariant());
         }
     }
 

@@ -4,7 +4,7 @@ namespace Supermachine.Dockerfile.Instructions;
 /// A typed Dockerfile instruction, as written (variables not yet expanded: expansion depends on the
 /// build state and happens in <see cref="Planning.BuildPlanner"/>).
 /// </summary>
-public abstract record Instruction
+internal abstract record Instruction
 {
     /// <summary>The keyword as written (e.g. <c>RUN</c>).</summary>
     public string Keyword { get; init; } = "";
@@ -20,23 +20,23 @@ public abstract record Instruction
 }
 
 /// <summary>A key/value pair of ENV or LABEL. <see cref="LegacyForm"/> is the <c>ENV KEY value</c> form without '='.</summary>
-public sealed record KeyValue(string Key, string Value, bool LegacyForm = false);
+internal sealed record KeyValue(string Key, string Value, bool LegacyForm = false);
 
 /// <summary>An ARG declaration: a name and an optional default.</summary>
-public sealed record ArgDeclaration(string Name, string? DefaultValue);
+internal sealed record ArgDeclaration(string Name, string? DefaultValue);
 
 /// <summary>A command line in exec form (<see cref="PrependShell"/> false) or shell form (one string run by the stage's shell).</summary>
-public sealed record CommandLine(IReadOnlyList<string> Arguments, bool PrependShell)
+internal sealed record CommandLine(IReadOnlyList<string> Arguments, bool PrependShell)
 {
     /// <summary>The argv to run: exec form as is, shell form after <paramref name="shell"/>.</summary>
     public IReadOnlyList<string> ToArgv(IReadOnlyList<string> shell) => PrependShell ? [.. shell, .. Arguments] : Arguments;
 }
 
 /// <summary>A heredoc body given to RUN (as a file or stdin) or COPY/ADD (as a source file).</summary>
-public sealed record InlineFile(string Name, string Data, bool Chomp, bool Expand);
+internal sealed record InlineFile(string Name, string Data, bool Chomp, bool Expand);
 
 /// <summary><c>FROM [--platform=P] image [AS name]</c>: the start of a stage.</summary>
-public sealed record FromInstruction : Instruction
+internal sealed record FromInstruction : Instruction
 {
     public required string BaseName { get; init; }
 
@@ -46,7 +46,7 @@ public sealed record FromInstruction : Instruction
     public string? Platform { get; init; }
 }
 
-public sealed record RunInstruction : Instruction
+internal sealed record RunInstruction : Instruction
 {
     public required CommandLine Command { get; init; }
 
@@ -62,7 +62,7 @@ public sealed record RunInstruction : Instruction
 }
 
 /// <summary>One <c>RUN --mount=...</c>. Only <c>type=cache</c> (and bind/tmpfs) are meaningful to the in-VM builder; secret/ssh parse but the builder decides.</summary>
-public sealed record RunMount
+internal sealed record RunMount
 {
     public string Type { get; init; } = "bind";
 
@@ -90,39 +90,39 @@ public sealed record RunMount
     public string? Size { get; init; }
 }
 
-public sealed record CmdInstruction : Instruction
+internal sealed record CmdInstruction : Instruction
 {
     public required CommandLine Command { get; init; }
 }
 
-public sealed record EntrypointInstruction : Instruction
+internal sealed record EntrypointInstruction : Instruction
 {
     /// <summary>No arguments for <c>ENTRYPOINT []</c> (clears the entrypoint).</summary>
     public required CommandLine Command { get; init; }
 }
 
-public sealed record EnvInstruction : Instruction
+internal sealed record EnvInstruction : Instruction
 {
     public required IReadOnlyList<KeyValue> Variables { get; init; }
 }
 
-public sealed record ArgInstruction : Instruction
+internal sealed record ArgInstruction : Instruction
 {
     public required IReadOnlyList<ArgDeclaration> Args { get; init; }
 }
 
-public sealed record LabelInstruction : Instruction
+internal sealed record LabelInstruction : Instruction
 {
     public required IReadOnlyList<KeyValue> Labels { get; init; }
 }
 
-public sealed record ExposeInstruction : Instruction
+internal sealed record ExposeInstruction : Instruction
 {
     public required IReadOnlyList<string> Ports { get; init; }
 }
 
 /// <summary>COPY and ADD share sources, destination and ownership options.</summary>
-public abstract record FileInstruction : Instruction
+internal abstract record FileInstruction : Instruction
 {
     public required IReadOnlyList<string> Sources { get; init; }
 
@@ -140,7 +140,7 @@ public abstract record FileInstruction : Instruction
     public IReadOnlyList<string> Excludes { get; init; } = [];
 }
 
-public sealed record CopyInstruction : FileInstruction
+internal sealed record CopyInstruction : FileInstruction
 {
     /// <summary>A stage name, stage index or image reference; null copies from the build context.</summary>
     public string? From { get; init; }
@@ -148,7 +148,7 @@ public sealed record CopyInstruction : FileInstruction
     public bool Parents { get; init; }
 }
 
-public sealed record AddInstruction : FileInstruction
+internal sealed record AddInstruction : FileInstruction
 {
     public string? Checksum { get; init; }
 
@@ -157,27 +157,27 @@ public sealed record AddInstruction : FileInstruction
     public bool? Unpack { get; init; }
 }
 
-public sealed record WorkdirInstruction : Instruction
+internal sealed record WorkdirInstruction : Instruction
 {
     public required string Path { get; init; }
 }
 
-public sealed record UserInstruction : Instruction
+internal sealed record UserInstruction : Instruction
 {
     public required string User { get; init; }
 }
 
-public sealed record VolumeInstruction : Instruction
+internal sealed record VolumeInstruction : Instruction
 {
     public required IReadOnlyList<string> Volumes { get; init; }
 }
 
-public sealed record StopSignalInstruction : Instruction
+internal sealed record StopSignalInstruction : Instruction
 {
     public required string Signal { get; init; }
 }
 
-public sealed record HealthcheckInstruction : Instruction
+internal sealed record HealthcheckInstruction : Instruction
 {
     /// <summary><c>["NONE"]</c>, <c>["CMD", argv...]</c> or <c>["CMD-SHELL", command]</c>, as in the OCI/Docker config.</summary>
     public required IReadOnlyList<string> Test { get; init; }
@@ -193,24 +193,24 @@ public sealed record HealthcheckInstruction : Instruction
     public int Retries { get; init; }
 }
 
-public sealed record ShellInstruction : Instruction
+internal sealed record ShellInstruction : Instruction
 {
     public required IReadOnlyList<string> Shell { get; init; }
 }
 
-public sealed record OnbuildInstruction : Instruction
+internal sealed record OnbuildInstruction : Instruction
 {
     /// <summary>The trigger instruction text, stored in the image and run by builds that use it as a base.</summary>
     public required string Expression { get; init; }
 }
 
-public sealed record MaintainerInstruction : Instruction
+internal sealed record MaintainerInstruction : Instruction
 {
     public required string Maintainer { get; init; }
 }
 
 /// <summary>A build stage: its FROM and the instructions up to the next FROM.</summary>
-public sealed record Stage(int Index, FromInstruction From, IReadOnlyList<Instruction> Instructions)
+internal sealed record Stage(int Index, FromInstruction From, IReadOnlyList<Instruction> Instructions)
 {
     public string? Name => From.StageName;
 
@@ -219,4 +219,4 @@ public sealed record Stage(int Index, FromInstruction From, IReadOnlyList<Instru
 }
 
 /// <summary>A Dockerfile as typed instructions: the ARGs before the first FROM, then the stages.</summary>
-public sealed record DockerfileInstructions(string SourceName, char EscapeToken, IReadOnlyList<ArgInstruction> GlobalArgs, IReadOnlyList<Stage> Stages);
+internal sealed record DockerfileInstructions(string SourceName, char EscapeToken, IReadOnlyList<ArgInstruction> GlobalArgs, IReadOnlyList<Stage> Stages);

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace Supermachine.Dockerfile.Parsing;
 
 /// <summary>A parser directive from the top of a Dockerfile (<c># syntax=...</c>, <c># escape=`</c>, <c># check=...</c>).</summary>
-public sealed record ParserDirective(string Name, string Value, int Line);
+internal sealed record ParserDirective(string Name, string Value, int Line);
 
 /// <summary>
 /// Recognises parser directives: comment lines of the form <c># name=value</c> before any other

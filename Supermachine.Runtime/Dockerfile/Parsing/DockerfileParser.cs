@@ -10,7 +10,7 @@ namespace Supermachine.Dockerfile.Parsing;
 /// <param name="EscapeToken">The escape token in effect (<c>\</c>, or <c>`</c> after <c># escape=`</c>).</param>
 /// <param name="Directives">Parser directives found at the top of the file.</param>
 /// <param name="Warnings">Non-fatal findings (empty continuation lines), as BuildKit reports them.</param>
-public sealed record DockerfileSyntax(Node Root, char EscapeToken, IReadOnlyList<ParserDirective> Directives, IReadOnlyList<string> Warnings)
+internal sealed record DockerfileSyntax(Node Root, char EscapeToken, IReadOnlyList<ParserDirective> Directives, IReadOnlyList<string> Warnings)
 {
     /// <summary>BuildKit's AST dump of the whole file (what <c>supermachine dockerfile parse</c> prints).</summary>
     public string Dump() => Root.Dump();
@@ -22,7 +22,7 @@ public sealed record DockerfileSyntax(Node Root, char EscapeToken, IReadOnlyList
 /// heredocs, and each instruction's argument shape. Instruction semantics are checked later by
 /// <see cref="Instructions.InstructionParser"/>.
 /// </summary>
-public static partial class DockerfileParser
+internal static partial class DockerfileParser
 {
     private static readonly HashSet<string> HeredocInstructions = new(StringComparer.Ordinal) { "add", "copy", "run" };
 
@@ -43,7 +43,7 @@ public static partial class DockerfileParser
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM2207", path, e.Message);
+            throw Errors.DockerfileUnreadable(path, e.Message, cause: e);
         }
         return Parse(bytes, path);
     }
@@ -95,7 +95,7 @@ public static partial class DockerfileParser
             }
             catch (DockerfileSyntaxException e)
             {
-                throw Diagnostic.Error("SM2202", sourceName, currentLine + 1, e.Message);
+                throw Errors.DockerfileSyntax(sourceName, currentLine + 1, e.Message);
             }
             currentLine++;
             int startLine = currentLine;
@@ -116,7 +116,7 @@ public static partial class DockerfileParser
                 }
                 catch (DockerfileSyntaxException e)
                 {
-                    throw Diagnostic.Error("SM2202", sourceName, currentLine + 1, e.Message);
+                    throw Errors.DockerfileSyntax(sourceName, currentLine + 1, e.Message);
                 }
                 currentLine++;
                 if (IsComment(continuation))
@@ -145,7 +145,7 @@ public static partial class DockerfileParser
             }
             catch (DockerfileSyntaxException e)
             {
-                throw Diagnostic.Error("SM2202", sourceName, startLine, e.Message);
+                throw Errors.DockerfileSyntax(sourceName, startLine, e.Message);
             }
             child.PrevComment.AddRange(comments);
 
@@ -158,7 +158,7 @@ public static partial class DockerfileParser
                 }
                 catch (Exception e) when (e is DockerfileSyntaxException or ShellExpansionException)
                 {
-                    throw Diagnostic.Error("SM2202", sourceName, startLine, e.Message);
+                    throw Errors.DockerfileSyntax(sourceName, startLine, e.Message);
                 }
                 foreach (Heredoc heredoc in heredocs)
                 {
@@ -181,7 +181,7 @@ public static partial class DockerfileParser
                     }
                     if (!terminated)
                     {
-                        throw Diagnostic.Error("SM2202", sourceName, startLine, $"unterminated heredoc (no line '{heredoc.Name}' closes it before the end of the file)");
+                        throw Errors.DockerfileSyntax(sourceName, startLine, $"unterminated heredoc (no line '{heredoc.Name}' closes it before the end of the file)");
                     }
                     child.Heredocs.Add(heredoc with { Content = content.ToString() });
                 }
@@ -200,7 +200,7 @@ public static partial class DockerfileParser
 
         if (root.StartLine < 0)
         {
-            throw Diagnostic.Error("SM2201", sourceName, Math.Max(currentLine, 1));
+            throw Errors.DockerfileEmpty(sourceName, Math.Max(currentLine, 1));
         }
         return new DockerfileSyntax(root, escape, directives, warnings);
     }

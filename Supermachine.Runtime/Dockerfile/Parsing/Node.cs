@@ -8,7 +8,7 @@ namespace Supermachine.Dockerfile.Parsing;
 /// <see cref="Next"/> chains its arguments. ONBUILD's single argument node has the wrapped
 /// instruction as its only child.
 /// </summary>
-public sealed class Node
+internal sealed class Node
 {
     /// <summary>The keyword (instruction nodes) or the argument text.</summary>
     public string Value { get; set; } = "";
@@ -105,4 +105,4 @@ public sealed class Node
 /// <param name="Expand">False when any part of the delimiter was quoted: the body is taken literally.</param>
 /// <param name="Chomp">True for <c>&lt;&lt;-</c>: leading tabs are stripped from the body and the delimiter line.</param>
 /// <param name="Content">The body, each line with its line ending, without the delimiter line.</param>
-public sealed record Heredoc(string Name, int FileDescriptor, bool Expand, bool Chomp, string Content);
+internal sealed record Heredoc(string Name, int FileDescriptor, bool Expand, bool Chomp, string Content);

@@ -5,7 +5,7 @@ using Supermachine.Dockerfile.Instructions;
 namespace Supermachine.Dockerfile.Planning;
 
 /// <summary>What a build is asked for: build arguments, target stage and platform.</summary>
-public sealed record BuildOptions
+internal sealed record BuildOptions
 {
     /// <summary><c>--build-arg</c> values by name.</summary>
     public IReadOnlyDictionary<string, string> BuildArgs { get; init; } = new Dictionary<string, string>();
@@ -35,7 +35,7 @@ public sealed record BuildOptions
             string name = eq < 0 ? item : item[..eq];
             if (name.Trim().Length == 0 || name.Trim() != name)
             {
-                throw Diagnostic.Error("SM2209", item);
+                throw Errors.InvalidBuildArg(item);
             }
             if (eq >= 0)
             {
@@ -63,7 +63,7 @@ public sealed record BuildOptions
 }
 
 /// <summary>Where a stage starts from.</summary>
-public abstract record StageBase
+internal abstract record StageBase
 {
     private StageBase()
     {
@@ -80,7 +80,7 @@ public abstract record StageBase
 }
 
 /// <summary>One stage of the plan: where it starts, the steps to execute and the config it ends with.</summary>
-public sealed record PlannedStage
+internal sealed record PlannedStage
 {
     public required Stage Stage { get; init; }
 
@@ -108,7 +108,7 @@ public sealed record PlannedStage
 /// A Dockerfile build worked out without running anything: which stages run in which order, the
 /// steps each executes, and the image config of every required stage.
 /// </summary>
-public sealed record BuildPlan
+internal sealed record BuildPlan
 {
     public required DockerfileInstructions Dockerfile { get; init; }
 

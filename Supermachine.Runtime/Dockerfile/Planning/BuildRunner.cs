@@ -3,10 +3,10 @@ using Supermachine.Dockerfile.Context;
 namespace Supermachine.Dockerfile.Planning;
 
 /// <summary>What a run did: the target's result key and config, and how many steps ran or were cached.</summary>
-public sealed record BuildResult(string TargetKey, ImageConfig Config, int ExecutedSteps, int CachedSteps, IReadOnlyDictionary<int, string> StageResultKeys);
+internal sealed record BuildResult(string TargetKey, ImageConfig Config, int ExecutedSteps, int CachedSteps, IReadOnlyDictionary<int, string> StageResultKeys);
 
 /// <summary>Gives the digests a cache key needs from outside the Dockerfile: resolved base images.</summary>
-public interface IBuildInputs
+internal interface IBuildInputs
 {
     /// <summary>The resolved manifest digest of an image reference (FROM image, COPY --from=image).</summary>
     ValueTask<string> GetImageDigestAsync(string reference, string? platform, CancellationToken cancellationToken);
@@ -17,7 +17,7 @@ public interface IBuildInputs
 /// cache: stages in dependency order, each step keyed by <see cref="StepCacheKey"/>; the longest
 /// cached prefix of a stage is skipped, and a fully cached stage never reaches the executor.
 /// </summary>
-public sealed class BuildRunner
+internal sealed class BuildRunner
 {
     private readonly IBuildStepExecutor _executor;
     private readonly IBuildInputs _inputs;

@@ -8,7 +8,7 @@ namespace Supermachine.Dockerfile.Planning;
 /// (RUN, COPY/ADD, and the directory WORKDIR creates). Everything else in a Dockerfile only
 /// changes the image config and is settled by the planner.
 /// </summary>
-public abstract record BuildStep
+internal abstract record BuildStep
 {
     /// <summary>The instruction the step comes from (for messages: line numbers, original text).</summary>
     public required Instruction Instruction { get; init; }
@@ -24,10 +24,10 @@ public abstract record BuildStep
 }
 
 /// <summary>A script file given to a RUN (a heredoc with a <c>#!</c> line), mounted read-only at <see cref="Path"/>.</summary>
-public sealed record RunScriptFile(string Path, string Content, int Mode);
+internal sealed record RunScriptFile(string Path, string Content, int Mode);
 
 /// <summary>RUN: execute <see cref="Argv"/> inside the stage's filesystem.</summary>
-public sealed record RunStep : BuildStep
+internal sealed record RunStep : BuildStep
 {
     /// <summary>The argv to execute (shell form already wrapped in the stage's shell).</summary>
     public required IReadOnlyList<string> Argv { get; init; }
@@ -51,7 +51,7 @@ public sealed record RunStep : BuildStep
 }
 
 /// <summary>Where a COPY/ADD takes its sources from.</summary>
-public abstract record CopySource
+internal abstract record CopySource
 {
     private CopySource()
     {
@@ -68,10 +68,10 @@ public abstract record CopySource
 }
 
 /// <summary>A heredoc source of COPY/ADD, already expanded when its delimiter was unquoted.</summary>
-public sealed record InlineSource(string Name, string Content);
+internal sealed record InlineSource(string Name, string Content);
 
 /// <summary>COPY or ADD.</summary>
-public sealed record CopyStep : BuildStep
+internal sealed record CopyStep : BuildStep
 {
     public required bool IsAdd { get; init; }
 
@@ -124,7 +124,7 @@ public sealed record CopyStep : BuildStep
 }
 
 /// <summary>WORKDIR: make sure the directory exists (owned by the current user, as BuildKit does).</summary>
-public sealed record WorkdirStep : BuildStep
+internal sealed record WorkdirStep : BuildStep
 {
     public required string Path { get; init; }
 

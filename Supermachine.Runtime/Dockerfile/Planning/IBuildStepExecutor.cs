@@ -7,13 +7,13 @@ namespace Supermachine.Dockerfile.Planning;
 /// done (the executor restores that result instead of re-running the steps before it).
 /// </param>
 /// <param name="BaseStageResultKey">For a stage base: the final key of that stage's result.</param>
-public sealed record StageStart(StageBase Base, string? ResumeFromKey, string? BaseStageResultKey);
+internal sealed record StageStart(StageBase Base, string? ResumeFromKey, string? BaseStageResultKey);
 
 /// <summary>Everything an executor needs besides the step itself.</summary>
 /// <param name="Stage">The stage the step belongs to.</param>
 /// <param name="CacheKey">The step's key: store the result under it.</param>
 /// <param name="StageResultKeys">Final keys of the stages finished so far (for COPY --from=stage), by index.</param>
-public sealed record StepExecution(PlannedStage Stage, string CacheKey, IReadOnlyDictionary<int, string> StageResultKeys);
+internal sealed record StepExecution(PlannedStage Stage, string CacheKey, IReadOnlyDictionary<int, string> StageResultKeys);
 
 /// <summary>
 /// The seam between the planner and whatever changes filesystems. The in-VM builder implements it:
@@ -21,7 +21,7 @@ public sealed record StepExecution(PlannedStage Stage, string CacheKey, IReadOnl
 /// files, and each step's result is kept under its cache key so a rebuild with the same keys
 /// starts no VM. <see cref="BuildRunner"/> drives it.
 /// </summary>
-public interface IBuildStepExecutor
+internal interface IBuildStepExecutor
 {
     /// <summary>True when a result is stored under <paramref name="cacheKey"/> (from this or an earlier build).</summary>
     ValueTask<bool> HasResultAsync(string cacheKey, CancellationToken cancellationToken);

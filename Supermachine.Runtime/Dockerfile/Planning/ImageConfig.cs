@@ -1,14 +1,14 @@
 namespace Supermachine.Dockerfile.Planning;
 
 /// <summary>HEALTHCHECK settings as stored in an image config.</summary>
-public sealed record HealthcheckConfig(IReadOnlyList<string> Test, TimeSpan Interval, TimeSpan Timeout, TimeSpan StartPeriod, TimeSpan StartInterval, int Retries);
+internal sealed record HealthcheckConfig(IReadOnlyList<string> Test, TimeSpan Interval, TimeSpan Timeout, TimeSpan StartPeriod, TimeSpan StartInterval, int Retries);
 
 /// <summary>
 /// The runtime configuration of an image as Dockerfile instructions shape it (the OCI image
 /// config's <c>config</c> object plus the author). Mutable while a stage is planned; the plan
 /// keeps a copy per stage.
 /// </summary>
-public sealed class ImageConfig
+internal sealed class ImageConfig
 {
     /// <summary>Environment as <c>KEY=value</c>, in definition order.</summary>
     public List<string> Env { get; init; } = [];

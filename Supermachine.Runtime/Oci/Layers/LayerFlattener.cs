@@ -7,7 +7,7 @@ using Supermachine.FileSystem;
 namespace Supermachine.Oci.Layers;
 
 /// <summary>A layer blob to flatten: its file, and the digest it must have (null to skip the check).</summary>
-public sealed record LayerInput(string Path, string? Digest)
+internal sealed record LayerInput(string Path, string? Digest)
 {
     /// <summary>The digest of the uncompressed tar (the image config's <c>rootfs.diff_ids</c> entry), checked while scanning; null to skip.</summary>
     public string? DiffId { get; init; }
@@ -19,7 +19,7 @@ public sealed record LayerInput(string Path, string? Digest)
     public static LayerInput FromBytes(byte[] blob, string name = "memory") => new(name, null) { Bytes = blob };
 }
 
-public sealed class LayerFlattenerOptions
+internal sealed class LayerFlattenerOptions
 {
     public const long DefaultMaxLayerBytes = 16L << 30;
 
@@ -36,7 +36,7 @@ public sealed class LayerFlattenerOptions
         {
             return DefaultMaxLayerBytes;
         }
-        return long.TryParse(text, out long value) && value > 0 ? value : throw Diagnostic.Error("SM2017", text);
+        return long.TryParse(text, out long value) && value > 0 ? value : throw Errors.InvalidMaxLayerBytes(text);
     }
 }
 
@@ -50,7 +50,7 @@ public sealed class LayerFlattenerOptions
 /// can read its content, followed by the other names of that file as hard links.
 /// Paths are unique in the stream; every path is confined to the root.
 /// </summary>
-public sealed class LayerFlattener
+internal sealed class LayerFlattener
 {
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueMarker = ".wh..wh..opq";
@@ -174,7 +174,7 @@ public sealed class LayerFlattener
                 TarEntry? entry = await ReadEntryAsync(reader, layer, cancellationToken).ConfigureAwait(false);
                 if (entry is null)
                 {
-                    throw Diagnostic.Error("SM2014", LayerName(layer), _imageName, "the layer changed between the two reads");
+                    throw Errors.LayerUnreadable(LayerName(layer), _imageName, "the layer changed between the two reads");
                 }
                 ordinal++;
                 if (!wanted.TryGetValue((layer, ordinal), out var file))
@@ -243,13 +243,13 @@ public sealed class LayerFlattener
                 string diffId = await FinishAsync(uncompressed, layer, cancellationToken).ConfigureAwait(false);
                 if (diffId != _layers[layer].DiffId)
                 {
-                    throw Diagnostic.Error("SM2022", LayerName(layer), _imageName, diffId, _layers[layer].DiffId);
+                    throw Errors.DiffIdMismatch(LayerName(layer), _imageName, diffId, _layers[layer].DiffId);
                 }
             }
             string digest = await hashing.FinishAsync(cancellationToken).ConfigureAwait(false);
             if (_layers[layer].Digest is string expected && digest != expected)
             {
-                throw Diagnostic.Error("SM2007", expected, _imageName, $"layer content whose digest is {digest}");
+                throw Errors.DigestMismatch(expected, _imageName, $"layer content whose digest is {digest}");
             }
         }
         return new LayerScan(entries, whiteouts, warnings);
@@ -513,16 +513,16 @@ public sealed class LayerFlattener
 
     // The reason ends the SM2014 sentence, which supplies its own full stop.
     private SupermachineException Malformed(Exception ex, int layer) =>
-        ex as SupermachineException ?? Diagnostic.Error(ex, "SM2014", LayerName(layer), _imageName, ex.Message.TrimEnd().TrimEnd('.'));
+        ex as SupermachineException ?? Errors.LayerUnreadable(LayerName(layer), _imageName, ex.Message.TrimEnd().TrimEnd('.'), cause: ex);
 
     private string LayerName(int layer) => $"{layer + 1}/{_layers.Count} ({_layers[layer].Digest ?? Path.GetFileName(_layers[layer].Path)})";
 
     // Scans run in parallel; their warnings are kept per layer and reported in layer order.
     private void ScanWarn(List<string> sink, string path, int layer, string reason) =>
-        sink.Add(Diagnostic.Format("SM2015", path, LayerName(layer), _imageName, reason));
+        sink.Add(Warnings.LayerEntrySkipped(path, LayerName(layer), _imageName, reason));
 
     private void Warn(string path, int layer, string reason) =>
-        _options.Warning?.Invoke(Diagnostic.Format("SM2015", path, LayerName(layer), _imageName, reason));
+        _options.Warning?.Invoke(Warnings.LayerEntrySkipped(path, LayerName(layer), _imageName, reason));
 
     private sealed class Inode(int layer, int ordinal, FileSystemEntry entry)
     {

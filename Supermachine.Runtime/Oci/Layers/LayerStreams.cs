@@ -47,7 +47,7 @@ internal sealed class CappedStream(Stream inner, long cap, string layerName, str
         _read += n;
         if (_read > cap)
         {
-            throw Diagnostic.Error("SM2013", layerName, imageName, cap);
+            throw Errors.LayerTooLarge(layerName, imageName, cap);
         }
         return n;
     }

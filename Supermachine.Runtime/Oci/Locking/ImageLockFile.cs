@@ -12,7 +12,7 @@ namespace Supermachine.Oci.Locking;
 /// cannot change what a build bakes. Written with sorted keys and fixed formatting so that it
 /// diffs cleanly and an unchanged resolution rewrites identical bytes.
 /// </summary>
-public sealed class ImageLockFile
+internal sealed class ImageLockFile
 {
     public const string FileName = "microvms.lock.json";
     public const int CurrentVersion = 1;
@@ -37,7 +37,7 @@ public sealed class ImageLockFile
             int version = root?["version"]?.GetValue<int>() ?? 0;
             if (version != CurrentVersion)
             {
-                throw Diagnostic.Error("SM2012", path, $"version {version} is not the supported version {CurrentVersion}");
+                throw Errors.InvalidLockFile(path, $"version {version} is not the supported version {CurrentVersion}");
             }
             if (root!["images"] is JsonObject images)
             {
@@ -48,7 +48,7 @@ public sealed class ImageLockFile
                         string value = digest?.GetValue<string>() ?? "";
                         if (!OciDigest.IsValid(value))
                         {
-                            throw Diagnostic.Error("SM2012", path, $"'{reference}' {platform} has the invalid digest '{value}'");
+                            throw Errors.InvalidLockFile(path, $"'{reference}' {platform} has the invalid digest '{value}'");
                         }
                         file.Set(reference, platform, value);
                     }
@@ -57,7 +57,7 @@ public sealed class ImageLockFile
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
         {
-            throw Diagnostic.Error(ex, "SM2012", path, ex.Message);
+            throw Errors.InvalidLockFile(path, ex.Message, cause: ex);
         }
         file.IsChanged = false;
         return file;

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Supermachine.Oci.Manifests;
 
 /// <summary>A content descriptor: what a manifest or index says about a blob.</summary>
-public sealed record Descriptor
+internal sealed record Descriptor
 {
     [JsonPropertyName("mediaType")] public string? MediaType { get; init; }
     [JsonPropertyName("digest")] public required string Digest { get; init; }
@@ -15,7 +15,7 @@ public sealed record Descriptor
 }
 
 /// <summary>OCI image manifest or Docker schema 2 manifest (same shape).</summary>
-public sealed record ImageManifest
+internal sealed record ImageManifest
 {
     [JsonPropertyName("schemaVersion")] public int SchemaVersion { get; init; }
     [JsonPropertyName("mediaType")] public string? MediaType { get; init; }
@@ -25,7 +25,7 @@ public sealed record ImageManifest
 }
 
 /// <summary>OCI image index or Docker manifest list (same shape).</summary>
-public sealed record ImageIndex
+internal sealed record ImageIndex
 {
     [JsonPropertyName("schemaVersion")] public int SchemaVersion { get; init; }
     [JsonPropertyName("mediaType")] public string? MediaType { get; init; }
@@ -34,7 +34,7 @@ public sealed record ImageIndex
 }
 
 /// <summary>The image configuration file (the blob the manifest's config descriptor points at).</summary>
-public sealed record ImageConfigFile
+internal sealed record ImageConfigFile
 {
     [JsonPropertyName("architecture")] public string? Architecture { get; init; }
     [JsonPropertyName("os")] public string? OS { get; init; }
@@ -51,7 +51,7 @@ public sealed record ImageConfigFile
 }
 
 /// <summary>How the image wants to be run: the typed view the guest agent and the bake use.</summary>
-public sealed record ImageConfig
+internal sealed record ImageConfig
 {
     [JsonPropertyName("Env")] public IReadOnlyList<string>? Env { get; init; }
     [JsonPropertyName("Entrypoint")] public IReadOnlyList<string>? Entrypoint { get; init; }

@@ -1,7 +1,7 @@
 namespace Supermachine.Oci.Manifests;
 
 /// <summary>The manifest and layer media types of the OCI image spec and Docker's schema 2.</summary>
-public static class MediaTypes
+internal static class MediaTypes
 {
     public const string OciManifest = "application/vnd.oci.image.manifest.v1+json";
     public const string OciIndex = "application/vnd.oci.image.index.v1+json";

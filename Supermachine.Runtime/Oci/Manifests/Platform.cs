@@ -5,7 +5,7 @@ using Supermachine.Diagnostics;
 namespace Supermachine.Oci.Manifests;
 
 /// <summary>An image platform (os/architecture/variant) in OCI's spelling.</summary>
-public sealed record Platform
+internal sealed record Platform
 {
     [JsonPropertyName("architecture")] public required string Architecture { get; init; }
     [JsonPropertyName("os")] public required string OS { get; init; }
@@ -25,7 +25,7 @@ public sealed record Platform
         string[] parts = text.Trim().Split('/');
         if (parts.Length is < 2 or > 3 || parts.Any(p => p.Length == 0))
         {
-            throw Diagnostic.Error("SM2004", text);
+            throw Errors.InvalidPlatform(text);
         }
         return new Platform { OS = parts[0].ToLowerInvariant(), Architecture = NormalizeArchitecture(parts[1].ToLowerInvariant()), Variant = parts.Length == 3 ? parts[2].ToLowerInvariant() : null };
     }

@@ -7,7 +7,7 @@ namespace Supermachine.Oci.References;
 /// A registry image reference in its normal form: <c>redis:7</c> is
 /// <c>docker.io/library/redis:7</c>, the way the Docker CLI and containerd read it.
 /// </summary>
-public sealed partial record ImageReference
+internal sealed partial record ImageReference
 {
     /// <summary>The registry host name as written by users (<c>docker.io</c>, <c>ghcr.io</c>, <c>127.0.0.1:5000</c>).</summary>
     public required string Registry { get; init; }
@@ -34,7 +34,7 @@ public sealed partial record ImageReference
         ArgumentNullException.ThrowIfNull(reference);
         if (!TryParse(reference, out ImageReference? parsed, out string? problem))
         {
-            throw Diagnostic.Error("SM2002", reference, problem);
+            throw Errors.InvalidImageReference(reference, problem);
         }
         return parsed;
     }

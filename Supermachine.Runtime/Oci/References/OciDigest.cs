@@ -5,7 +5,7 @@ using Supermachine.Diagnostics;
 namespace Supermachine.Oci.References;
 
 /// <summary>Content digests (<c>sha256:hex</c>): validation, computation, and the hex part used as a file name.</summary>
-public static partial class OciDigest
+internal static partial class OciDigest
 {
     public static bool IsValid(string? digest) => digest is not null && DigestPattern().IsMatch(digest);
 
@@ -14,7 +14,7 @@ public static partial class OciDigest
     {
         if (!IsValid(digest))
         {
-            throw Diagnostic.Error("SM2003", digest);
+            throw Errors.InvalidDigest(digest);
         }
         return digest[(digest.IndexOf(':') + 1)..];
     }

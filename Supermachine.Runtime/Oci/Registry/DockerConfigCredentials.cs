@@ -6,9 +6,9 @@ using Supermachine.Diagnostics;
 namespace Supermachine.Oci.Registry;
 
 /// <summary>A user name and secret for a registry; <see cref="IdentityToken"/> is an OAuth refresh token when set.</summary>
-public sealed record RegistryCredential(string UserName, string Secret, string? IdentityToken = null);
+internal sealed record RegistryCredential(string UserName, string Secret, string? IdentityToken = null);
 
-public interface IRegistryCredentialProvider
+internal interface IRegistryCredentialProvider
 {
     /// <summary>Credentials for <paramref name="registry"/> (host[:port]), or null for anonymous.</summary>
     Task<RegistryCredential?> GetAsync(string registry, CancellationToken cancellationToken);
@@ -19,7 +19,7 @@ public interface IRegistryCredentialProvider
 /// <c>~/.docker/config.json</c>), looked up in <c>credHelpers</c>, then <c>credsStore</c>, then
 /// <c>auths</c>; helpers run as <c>docker-credential-NAME get</c> with the server on stdin.
 /// </summary>
-public sealed class DockerConfigCredentials(string? configPath = null) : IRegistryCredentialProvider
+internal sealed class DockerConfigCredentials(string? configPath = null) : IRegistryCredentialProvider
 {
     private const string DockerHubKey = "https://index.docker.io/v1/";
 
@@ -40,7 +40,7 @@ public sealed class DockerConfigCredentials(string? configPath = null) : IRegist
         }
         catch (JsonException ex)
         {
-            throw Diagnostic.Error(ex, "SM2011", ConfigPath, ex.Message);
+            throw Errors.DockerConfigUnreadable(ConfigPath, ex.Message, cause: ex);
         }
         using (doc)
         {
@@ -109,7 +109,7 @@ public sealed class DockerConfigCredentials(string? configPath = null) : IRegist
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            throw Diagnostic.Error(ex, "SM1005", helper, server, "it could not be started: " + ex.Message);
+            throw Errors.CredentialHelperFailed(helper, server, "it could not be started: " + ex.Message, cause: ex);
         }
         using (process)
         {
@@ -127,7 +127,7 @@ public sealed class DockerConfigCredentials(string? configPath = null) : IRegist
                 {
                     return null;
                 }
-                throw Diagnostic.Error("SM1005", helper, server, $"it exited with {process.ExitCode}: {error}");
+                throw Errors.CredentialHelperFailed(helper, server, $"it exited with {process.ExitCode}: {error}");
             }
             using JsonDocument doc = JsonDocument.Parse(output);
             string user = doc.RootElement.GetProperty("Username").GetString() ?? "";

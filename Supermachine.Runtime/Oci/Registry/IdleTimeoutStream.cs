@@ -7,7 +7,7 @@ namespace Supermachine.Oci.Registry;
 /// A network read that got nothing for the idle timeout. An <see cref="IOException"/>, so every
 /// retry that covers a dropped connection covers a stalled one too; the last one becomes SM1010.
 /// </summary>
-public sealed class NetworkStallException(string authority, TimeSpan timeout, string what)
+internal sealed class NetworkStallException(string authority, TimeSpan timeout, string what)
     : IOException($"{authority} sent nothing for {timeout.TotalSeconds:0.###} s while {what}")
 {
     /// <summary>host[:port] of the server that stalled.</summary>

@@ -15,7 +15,7 @@ namespace Supermachine.Oci.Registry;
 /// Every network read (response headers, manifest, blob and token bodies) is bounded by the idle
 /// timeout of <see cref="RegistryOptions.NetworkTimeout"/>; a stall is retried like a reset.
 /// </summary>
-public sealed class RegistryClient : IDisposable
+internal sealed class RegistryClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly RegistryOptions _options;
@@ -59,11 +59,11 @@ public sealed class RegistryClient : IDisposable
                 return request;
             }, $"manifest {reference}", cancellationToken).ConfigureAwait(false);
             byte[] content = await ReadBodyAsync(response, 4 << 20, $"reading manifest {reference}", cancellationToken).ConfigureAwait(false)
-                ?? throw Diagnostic.Error("SM2005", image.ToString(), $"the manifest is larger than {4 << 20} bytes");
+                ?? throw Errors.MalformedImageDocument(image.ToString(), $"the manifest is larger than {4 << 20} bytes");
             ManifestDocument doc = ManifestDocument.Parse(content, response.Content.Headers.ContentType?.MediaType, $"{image} from {endpoint.Authority}");
             if (OciDigest.IsValid(reference) && doc.Digest != reference)
             {
-                throw Diagnostic.Error("SM2007", reference, $"{image} at {endpoint.Authority}", $"content whose digest is {doc.Digest}");
+                throw Errors.DigestMismatch(reference, $"{image} at {endpoint.Authority}", $"content whose digest is {doc.Digest}");
             }
             return doc;
         }, cancellationToken), cancellationToken).ConfigureAwait(false);
@@ -90,8 +90,8 @@ public sealed class RegistryClient : IDisposable
     /// host and what was being read), SM1003 for anything else.
     /// </summary>
     public static SupermachineException NetworkFailure(Exception failure, string image, string authority) => failure is NetworkStallException stall
-        ? Diagnostic.Error(failure, "SM1010", image, stall.Authority, stall.Timeout.TotalSeconds, stall.What)
-        : Diagnostic.Error(failure, "SM1003", image, authority, failure.Message);
+        ? Errors.RegistryStalled(image, stall.Authority, stall.Timeout.TotalSeconds, stall.What, cause: failure)
+        : Errors.RegistryUnreachable(image, authority, failure.Message, cause: failure);
 
     private static string Authority(HttpResponseMessage response, Uri endpoint) => response.RequestMessage?.RequestUri?.Authority ?? endpoint.Authority;
 
@@ -166,9 +166,9 @@ public sealed class RegistryClient : IDisposable
                 string body = await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
                 throw response.StatusCode switch
                 {
-                    HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => Diagnostic.Error("SM1002", image, endpoint.Authority, $"{(int)response.StatusCode} {body}"),
-                    HttpStatusCode.NotFound => Diagnostic.Error("SM1001", image, what, endpoint.Authority),
-                    _ => Diagnostic.Error("SM1003", image, endpoint.Authority, $"HTTP {(int)response.StatusCode} for {what}: {body}"),
+                    HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => Errors.RegistryAccessDenied(image, endpoint.Authority, $"{(int)response.StatusCode} {body}"),
+                    HttpStatusCode.NotFound => Errors.RegistryNotFound(image, what, endpoint.Authority),
+                    _ => Errors.RegistryUnreachable(image, endpoint.Authority, $"HTTP {(int)response.StatusCode} for {what}: {body}"),
                 };
             }
         }
@@ -237,24 +237,24 @@ public sealed class RegistryClient : IDisposable
         RegistryCredential? credential = await _options.Credentials.GetAsync(endpoint.Authority == Endpoints(image.Registry)[^1].Authority ? image.Registry : endpoint.Authority, cancellationToken).ConfigureAwait(false);
         if (challenge is null)
         {
-            throw Diagnostic.Error("SM1002", image, endpoint.Authority, "401 without a WWW-Authenticate challenge");
+            throw Errors.RegistryAccessDenied(image, endpoint.Authority, "401 without a WWW-Authenticate challenge");
         }
         if (challenge.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
         {
             if (credential is null)
             {
-                throw Diagnostic.Error("SM1002", image, endpoint.Authority, "the registry wants Basic credentials and none are configured");
+                throw Errors.RegistryAccessDenied(image, endpoint.Authority, "the registry wants Basic credentials and none are configured");
             }
             return ("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(credential.UserName + ":" + credential.Secret)), DateTimeOffset.MaxValue);
         }
         if (!challenge.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
         {
-            throw Diagnostic.Error("SM1002", image, endpoint.Authority, $"unsupported authentication scheme '{challenge.Scheme}'");
+            throw Errors.RegistryAccessDenied(image, endpoint.Authority, $"unsupported authentication scheme '{challenge.Scheme}'");
         }
         Dictionary<string, string> parameters = ParseChallenge(challenge.Parameter ?? "");
         if (!parameters.TryGetValue("realm", out string? realm) || !Uri.TryCreate(realm, UriKind.Absolute, out Uri? realmUri))
         {
-            throw Diagnostic.Error("SM1002", image, endpoint.Authority, "the Bearer challenge has no valid realm");
+            throw Errors.RegistryAccessDenied(image, endpoint.Authority, "the Bearer challenge has no valid realm");
         }
         var query = new StringBuilder();
         if (parameters.TryGetValue("service", out string? service))
@@ -277,17 +277,17 @@ public sealed class RegistryClient : IDisposable
             }, image, realmUri, "a token", cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                throw Diagnostic.Error("SM1002", image, realmUri.Authority, $"the token service answered {(int)response.StatusCode} {await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false)}");
+                throw Errors.RegistryAccessDenied(image, realmUri.Authority, $"the token service answered {(int)response.StatusCode} {await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false)}");
             }
             return await ReadBodyAsync(response, 1 << 20, "reading a token", cancellationToken).ConfigureAwait(false)
-                ?? throw Diagnostic.Error("SM1002", image, realmUri.Authority, "the token service's answer is larger than 1 MiB");
+                ?? throw Errors.RegistryAccessDenied(image, realmUri.Authority, "the token service's answer is larger than 1 MiB");
         }, cancellationToken).ConfigureAwait(false);
         using JsonDocument doc = ParseTokenAnswer(answer, image, realmUri);
         string? token = doc.RootElement.TryGetProperty("token", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString()
             : doc.RootElement.TryGetProperty("access_token", out JsonElement at) && at.ValueKind == JsonValueKind.String ? at.GetString() : null;
         if (string.IsNullOrEmpty(token))
         {
-            throw Diagnostic.Error("SM1002", image, realmUri.Authority, "the token service returned no token");
+            throw Errors.RegistryAccessDenied(image, realmUri.Authority, "the token service returned no token");
         }
         int expiresIn = doc.RootElement.TryGetProperty("expires_in", out JsonElement e) && e.TryGetInt32(out int s) && s > 0 ? s : 60;
         // Renew a little early so a long pull never sends a token that expires in flight.
@@ -308,7 +308,7 @@ public sealed class RegistryClient : IDisposable
         catch (JsonException)
         {
         }
-        throw Diagnostic.Error("SM1002", image, realm.Authority, "the token service's answer is not a JSON object");
+        throw Errors.RegistryAccessDenied(image, realm.Authority, "the token service's answer is not a JSON object");
     }
 
     internal static Dictionary<string, string> ParseChallenge(string parameter)

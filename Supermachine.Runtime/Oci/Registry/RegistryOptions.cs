@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Supermachine.Oci.Registry;
 
 /// <summary>How the registry client reaches registries: mirrors, plain-http hosts, retries, credentials.</summary>
-public sealed class RegistryOptions
+internal sealed class RegistryOptions
 {
     /// <summary>Registry host → mirror base URLs tried before it, in order (<c>docker.io</c> → <c>http://127.0.0.1:5000</c>).</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<Uri>> Mirrors { get; init; } = new Dictionary<string, IReadOnlyList<Uri>>();
@@ -53,7 +53,7 @@ public sealed class RegistryOptions
         {
             return TimeSpan.FromSeconds(seconds);
         }
-        throw Diagnostics.Diagnostic.Error("SM2024", text);
+        throw Diagnostics.Errors.InvalidNetworkTimeout(text);
     }
 
     /// <summary>Parses <c>docker.io=http://127.0.0.1:5000,http://other;ghcr.io=https://m.example</c>.</summary>
@@ -65,7 +65,7 @@ public sealed class RegistryOptions
             string[] kv = pair.Split('=', 2, StringSplitOptions.TrimEntries);
             if (kv.Length != 2 || kv[0].Length == 0)
             {
-                throw Diagnostics.Diagnostic.Error("SM2010", pair, "SUPERMACHINE_REGISTRY_MIRRORS");
+                throw Diagnostics.Errors.InvalidMirrorSetting(pair, "SUPERMACHINE_REGISTRY_MIRRORS");
             }
             var uris = new List<Uri>();
             foreach (string u in kv[1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -75,7 +75,7 @@ public sealed class RegistryOptions
                 withScheme = withScheme.EndsWith('/') ? withScheme : withScheme + "/";
                 if (!Uri.TryCreate(withScheme, UriKind.Absolute, out Uri? uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
                 {
-                    throw Diagnostics.Diagnostic.Error("SM2010", pair, "SUPERMACHINE_REGISTRY_MIRRORS");
+                    throw Diagnostics.Errors.InvalidMirrorSetting(pair, "SUPERMACHINE_REGISTRY_MIRRORS");
                 }
                 uris.Add(uri);
             }

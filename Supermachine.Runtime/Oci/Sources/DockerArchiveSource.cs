@@ -26,7 +26,7 @@ internal sealed class DockerArchiveSource(TarArchiveLayoutFiles files, ContentSt
             return _manifest;
         }
         List<SaveEntry>? entries;
-        await using (Stream stream = files.TryOpen("manifest.json") ?? throw Diagnostic.Error("SM2009", "manifest.json", DisplayName))
+        await using (Stream stream = files.TryOpen("manifest.json") ?? throw Errors.MissingInImageSource("manifest.json", DisplayName))
         {
             try
             {
@@ -34,19 +34,19 @@ internal sealed class DockerArchiveSource(TarArchiveLayoutFiles files, ContentSt
             }
             catch (JsonException ex)
             {
-                throw Diagnostic.Error(ex, "SM2005", DisplayName + " manifest.json", "it is not valid JSON (" + ex.Message + ")");
+                throw Errors.MalformedImageDocument(DisplayName + " manifest.json", "it is not valid JSON (" + ex.Message + ")", cause: ex);
             }
         }
         if (entries is not { Count: > 0 } || entries[0].Config is null || entries[0].Layers is null)
         {
-            throw Diagnostic.Error("SM2005", DisplayName + " manifest.json", "it names no image with a Config and Layers");
+            throw Errors.MalformedImageDocument(DisplayName + " manifest.json", "it names no image with a Config and Layers");
         }
         SaveEntry image = entries[0];
         if (reference is not null)
         {
             string Normal(string r) => References.ImageReference.TryParse(r, out var parsed, out _) ? parsed.ToString() : r;
             image = entries.FirstOrDefault(e => e.RepoTags?.Any(t => Normal(t) == Normal(reference)) == true)
-                ?? throw Diagnostic.Error("SM2008", reference, DisplayName, string.Join(", ", entries.SelectMany(e => e.RepoTags ?? [])));
+                ?? throw Errors.TagNotInSource(reference, DisplayName, string.Join(", ", entries.SelectMany(e => e.RepoTags ?? [])));
         }
         Descriptor config = await ImportAsync(image.Config!, MediaTypes.DockerConfig, cancellationToken).ConfigureAwait(false);
         var layers = new List<Descriptor>();
@@ -61,7 +61,7 @@ internal sealed class DockerArchiveSource(TarArchiveLayoutFiles files, ContentSt
     }
 
     public Task<ManifestDocument> GetManifestAsync(Descriptor descriptor, CancellationToken cancellationToken) =>
-        throw Diagnostic.Error("SM2009", descriptor.Digest, DisplayName);
+        throw Errors.MissingInImageSource(descriptor.Digest, DisplayName);
 
     public Task<Stream> OpenBlobAsync(Descriptor descriptor, CancellationToken cancellationToken) =>
         Task.FromResult(store.OpenRead(descriptor.Digest));
@@ -74,7 +74,7 @@ internal sealed class DockerArchiveSource(TarArchiveLayoutFiles files, ContentSt
 
     private async Task<Descriptor> ImportAsync(string member, string? mediaType, CancellationToken cancellationToken)
     {
-        await using Stream stream = files.TryOpen(member) ?? throw Diagnostic.Error("SM2009", member, DisplayName);
+        await using Stream stream = files.TryOpen(member) ?? throw Errors.MissingInImageSource(member, DisplayName);
         var (digest, size) = await store.ImportAsync(stream, cancellationToken).ConfigureAwait(false);
         if (mediaType is null)
         {

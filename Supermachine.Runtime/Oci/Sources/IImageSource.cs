@@ -7,7 +7,7 @@ namespace Supermachine.Oci.Sources;
 /// archive. Every source answers the same three questions; <see cref="ImagePuller"/> does the rest
 /// (platform selection, verification, the content store) once for all of them.
 /// </summary>
-public interface IImageSource : IAsyncDisposable
+internal interface IImageSource : IAsyncDisposable
 {
     /// <summary>How the image is named in messages.</summary>
     string DisplayName { get; }

@@ -26,7 +26,7 @@ internal sealed class OciLayoutSource : IImageSource
         ManifestDocument index = ManifestDocument.Parse(indexBytes, MediaTypes.OciIndex, DisplayName + " index.json");
         if (!index.IsIndex)
         {
-            throw Diagnostic.Error("SM2005", DisplayName + " index.json", "it is not an image index");
+            throw Errors.MalformedImageDocument(DisplayName + " index.json", "it is not an image index");
         }
         IReadOnlyList<Descriptor> entries = index.Index!.Manifests;
         if (_tag is null)
@@ -39,7 +39,7 @@ internal sealed class OciLayoutSource : IImageSource
         if (tagged is null)
         {
             string known = string.Join(", ", entries.Select(m => m.Annotations?.GetValueOrDefault(RefNameAnnotation)).OfType<string>());
-            throw Diagnostic.Error("SM2008", _tag, DisplayName, known.Length == 0 ? "(none)" : known);
+            throw Errors.TagNotInSource(_tag, DisplayName, known.Length == 0 ? "(none)" : known);
         }
         return await GetManifestAsync(tagged, cancellationToken).ConfigureAwait(false);
     }
@@ -50,13 +50,13 @@ internal sealed class OciLayoutSource : IImageSource
         ManifestDocument doc = ManifestDocument.Parse(bytes, descriptor.MediaType, $"{DisplayName} {descriptor.Digest}");
         if (doc.Digest != descriptor.Digest)
         {
-            throw Diagnostic.Error("SM2007", descriptor.Digest, DisplayName, $"content whose digest is {doc.Digest}");
+            throw Errors.DigestMismatch(descriptor.Digest, DisplayName, $"content whose digest is {doc.Digest}");
         }
         return doc;
     }
 
     public Task<Stream> OpenBlobAsync(Descriptor descriptor, CancellationToken cancellationToken) =>
-        Task.FromResult(_files.TryOpen(BlobPath(descriptor.Digest)) ?? throw Diagnostic.Error("SM2009", descriptor.Digest, DisplayName));
+        Task.FromResult(_files.TryOpen(BlobPath(descriptor.Digest)) ?? throw Errors.MissingInImageSource(descriptor.Digest, DisplayName));
 
     public ValueTask DisposeAsync()
     {
@@ -68,7 +68,7 @@ internal sealed class OciLayoutSource : IImageSource
 
     private async Task<byte[]> ReadFileAsync(string path, CancellationToken cancellationToken)
     {
-        await using Stream stream = _files.TryOpen(path) ?? throw Diagnostic.Error("SM2009", path, DisplayName);
+        await using Stream stream = _files.TryOpen(path) ?? throw Errors.MissingInImageSource(path, DisplayName);
         using var buffer = new MemoryStream();
         await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
         return buffer.ToArray();

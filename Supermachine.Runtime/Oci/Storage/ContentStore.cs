@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Supermachine.Diagnostics;
 using Supermachine.Oci.References;
+using Supermachine.Locations;
 
 namespace Supermachine.Oci.Storage;
 
@@ -11,33 +12,23 @@ namespace Supermachine.Oci.Storage;
 /// temp file while hashing, and rename into place: a killed pull leaves at most a temp file, which
 /// the next holder of the lock deletes.
 /// </summary>
-public sealed class ContentStore
+internal sealed class ContentStore
 {
     public ContentStore(string? root = null)
     {
-        Root = Path.GetFullPath(root ?? DefaultRoot());
+        Layout = CacheLayout.At(root);
         Directory.CreateDirectory(BlobDirectory);
         Directory.CreateDirectory(TempDirectory);
         Directory.CreateDirectory(LockDirectory);
     }
 
-    public string Root { get; }
+    public CacheLayout Layout { get; }
 
-    private string BlobDirectory => Path.Combine(Root, "blobs", "sha256");
-    private string TempDirectory => Path.Combine(Root, "tmp");
-    private string LockDirectory => Path.Combine(Root, "locks");
+    public string Root => Layout.Root;
 
-    public static string DefaultRoot()
-    {
-        string? fromEnv = Environment.GetEnvironmentVariable("SUPERMACHINE_CACHE");
-        if (!string.IsNullOrWhiteSpace(fromEnv))
-        {
-            return fromEnv;
-        }
-        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        string baseDir = !string.IsNullOrWhiteSpace(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(baseDir, "supermachine");
-    }
+    private string BlobDirectory => Layout.Blobs;
+    private string TempDirectory => Layout.BlobTemp;
+    private string LockDirectory => Layout.Locks;
 
     public string GetBlobPath(string digest) => Path.Combine(BlobDirectory, OciDigest.Hex(digest));
 
@@ -89,7 +80,7 @@ public sealed class ContentStore
                     total += n;
                     if (expectedSize >= 0 && total > expectedSize)
                     {
-                        throw Diagnostic.Error("SM2007", digest, source, $"more than the {expectedSize} bytes its descriptor declares");
+                        throw Errors.DigestMismatch(digest, source, $"more than the {expectedSize} bytes its descriptor declares");
                     }
                     hash.AppendData(buffer, 0, n);
                     await output.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
@@ -97,12 +88,12 @@ public sealed class ContentStore
                 }
                 if (expectedSize >= 0 && total != expectedSize)
                 {
-                    throw Diagnostic.Error("SM2007", digest, source, $"{total} bytes where its descriptor declares {expectedSize} (truncated)");
+                    throw Errors.DigestMismatch(digest, source, $"{total} bytes where its descriptor declares {expectedSize} (truncated)");
                 }
                 string actual = OciDigest.FromHash(hash.GetHashAndReset());
                 if (actual != digest)
                 {
-                    throw Diagnostic.Error("SM2007", digest, source, $"content whose digest is {actual}");
+                    throw Errors.DigestMismatch(digest, source, $"content whose digest is {actual}");
                 }
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
                 output.Flush(flushToDisk: true);

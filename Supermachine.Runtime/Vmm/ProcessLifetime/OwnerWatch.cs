@@ -12,7 +12,7 @@ namespace Supermachine.Vmm.ProcessLifetime;
 /// fork and exec, hence the helper. Without it (not built, or another OS) the child is started
 /// directly and only a clean exit of this process stops it; <see cref="Watched"/> says which.
 /// </summary>
-public static class OwnerWatch
+internal static class OwnerWatch
 {
     public const string EnvironmentVariable = "SUPERMACHINE_OWNER_WATCH";
 

@@ -7,7 +7,7 @@ using Supermachine.Vmm.ProcessLifetime;
 namespace Supermachine.Vmm.Qemu;
 
 /// <summary>Options of the QEMU engine.</summary>
-public sealed record QemuBackendOptions
+internal sealed record QemuBackendOptions
 {
     /// <summary>The QEMU binary; null finds it (SUPERMACHINE_QEMU, PATH).</summary>
     public string? QemuPath { get; init; }
@@ -26,7 +26,7 @@ public sealed record QemuBackendOptions
 /// The QEMU engine: cold boots and restores, each VM its own QEMU process in its own private
 /// runtime directory, driven over QMP. Thread-safe; any number of VMs at once.
 /// </summary>
-public sealed class QemuBackend : IVmBackend
+internal sealed class QemuBackend : IVmBackend
 {
     private readonly QemuBackendOptions _options;
     private readonly Lazy<string> _qemuPath;
@@ -95,8 +95,8 @@ public sealed class QemuBackend : IVmBackend
 
     public VmSnapshotInfo ReadSnapshot(string snapshotDirectory) => QemuSnapshot.Read(snapshotDirectory);
 
-    public void EnsureCompatible(VmSnapshotInfo snapshot, Accelerator? requested = null, string? snapshotDirectory = null) =>
-        QemuSnapshot.EnsureCompatible(this, snapshot, snapshotDirectory ?? "(snapshot)", requested);
+    public SnapshotMismatch? FindMismatch(VmSnapshotInfo snapshot, Accelerator? requested = null) =>
+        QemuSnapshot.FindMismatch(this, snapshot, requested);
 
     /// <summary>Starts QEMU for <paramref name="launch"/> and connects QMP; the guest runs unless the launch is incoming.</summary>
     internal async Task<QemuMachine> LaunchAsync(QemuLaunch launch, AcceleratorChoice accelerator, bool ownsRuntimeDirectory, CancellationToken cancellationToken, Stopwatch? clock = null)
@@ -118,7 +118,7 @@ public sealed class QemuBackend : IVmBackend
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
             Cleanup(launch.RuntimeDirectory, ownsRuntimeDirectory);
-            throw Diagnostic.Error(e, "SM3102", QemuPath, Path.GetFileName(QemuPath));
+            throw Errors.QemuPathInvalid(QemuPath, Path.GetFileName(QemuPath), cause: e);
         }
         var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory);
         vm.Mark("qemu-started", clock.Elapsed);
@@ -178,11 +178,11 @@ public sealed class QemuBackend : IVmBackend
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM3110", machine.RuntimeDirectory ?? _options.RuntimeRoot ?? Path.GetTempPath(), e.Message);
+            throw Errors.RuntimeDirectoryUnusable(machine.RuntimeDirectory ?? _options.RuntimeRoot ?? Path.GetTempPath(), e.Message, cause: e);
         }
         if (Path.Combine(path, "agent.sock").Length > 100)
         {
-            throw Diagnostic.Error("SM3110", path, $"the path is {path.Length} characters long");
+            throw Errors.RuntimeDirectoryUnusable(path, $"the path is {path.Length} characters long");
         }
         return (path, owned);
     }

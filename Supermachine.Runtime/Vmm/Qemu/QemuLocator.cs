@@ -8,7 +8,7 @@ namespace Supermachine.Vmm.Qemu;
 /// Finds <c>qemu-system-ARCH</c>: SUPERMACHINE_QEMU (a full path) wins, then PATH, then the usual
 /// install folders of each OS. A miss is SM3101/SM3102 naming what to install.
 /// </summary>
-public static class QemuLocator
+internal static class QemuLocator
 {
     public const string EnvironmentVariable = "SUPERMACHINE_QEMU";
 
@@ -33,7 +33,7 @@ public static class QemuLocator
             {
                 return Path.GetFullPath(configured);
             }
-            throw Diagnostic.Error("SM3102", configured, executable);
+            throw Errors.QemuPathInvalid(configured, executable);
         }
         IEnumerable<string> folders = (Environment.GetEnvironmentVariable("PATH") ?? "")
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
@@ -46,14 +46,14 @@ public static class QemuLocator
                 return candidate;
             }
         }
-        throw Diagnostic.Error("SM3101", executable, InstallHint(arch));
+        throw Errors.QemuNotFound(executable, InstallHint(arch));
     }
 
     /// <summary>"7.2.22" style version of the QEMU at <paramref name="qemuPath"/>, asked once per process.</summary>
     public static string GetVersion(string qemuPath) => Versions.GetOrAdd(qemuPath, static path =>
     {
         var start = new ProcessStartInfo(path, "--version") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using Process process = Process.Start(start) ?? throw Diagnostic.Error("SM3102", path, Path.GetFileName(path));
+        using Process process = Process.Start(start) ?? throw Errors.QemuPathInvalid(path, Path.GetFileName(path));
         string output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         // "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"

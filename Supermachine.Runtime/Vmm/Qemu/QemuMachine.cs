@@ -11,7 +11,7 @@ namespace Supermachine.Vmm.Qemu;
 /// One running QEMU: its process (under owner-watch), its QMP connection, its private runtime
 /// directory. Created by <see cref="QemuBackend"/> for a cold boot or a restore.
 /// </summary>
-public sealed class QemuMachine : IVirtualMachine
+internal sealed class QemuMachine : IVirtualMachine
 {
     private const int MaxStderrChars = 16 * 1024;
 
@@ -135,14 +135,14 @@ public sealed class QemuMachine : IVirtualMachine
         string console = ReadConsoleTail();
         if (ConsoleLog.ShowsPanic(console))
         {
-            return Diagnostic.Error("SM3105", waitingFor, console);
+            return Errors.KernelPanicked(waitingFor, console);
         }
         if (_exited.IsCompleted)
         {
             string said = StandardErrorTail;
-            return Diagnostic.Error("SM3104", _exited.Result, waitingFor, said.Length == 0 ? "(nothing)" : said, console.Length == 0 ? "(empty)" : console);
+            return Errors.QemuExited(_exited.Result, waitingFor, said.Length == 0 ? "(nothing)" : said, console.Length == 0 ? "(empty)" : console);
         }
-        return Diagnostic.Error("SM3106", waitingFor, waited.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture), console.Length == 0 ? "(empty)" : console);
+        return Errors.BootTimedOut(waitingFor, waited.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture), console.Length == 0 ? "(empty)" : console);
     }
 
     public async Task<Stream> ConnectAgentAsync(CancellationToken cancellationToken = default)
@@ -156,7 +156,7 @@ public sealed class QemuMachine : IVirtualMachine
         catch (SocketException e)
         {
             socket.Dispose();
-            throw Diagnostic.Error(e, "SM3109", _launch.AgentSocket, e.Message, ConsoleLogPath);
+            throw Errors.AgentChannelUnreachable(_launch.AgentSocket, e.Message, ConsoleLogPath, cause: e);
         }
     }
 
@@ -227,7 +227,7 @@ public sealed class QemuMachine : IVirtualMachine
             {
                 throw DiagnoseFailure("its control socket answered", timeout);
             }
-            throw Diagnostic.Error(e, "SM3107", _launch.QmpSocket, timeout.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture), StandardErrorTail);
+            throw Errors.QmpNotAnswering(_launch.QmpSocket, timeout.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture), StandardErrorTail, cause: e);
         }
     }
 
@@ -240,7 +240,7 @@ public sealed class QemuMachine : IVirtualMachine
         }
         catch (QmpException e)
         {
-            throw Diagnostic.Error(e, "SM3108", purpose, e.Description, EngineVersion);
+            throw Errors.QemuRefused(purpose, e.Description, EngineVersion, cause: e);
         }
         catch (IOException e)
         {

@@ -6,7 +6,7 @@ namespace Supermachine.Vmm.Qemu;
 /// A QEMU started for a snapshot and waiting in -incoming defer: the process start, the RAM file
 /// mapping and QMP set-up are already paid, so completing costs only the state load and a resume.
 /// </summary>
-public sealed class QemuPreparedRestore : IPreparedRestore
+internal sealed class QemuPreparedRestore : IPreparedRestore
 {
     private readonly QemuMachine _vm;
     private readonly string _directory;

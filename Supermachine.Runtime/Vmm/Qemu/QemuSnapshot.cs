@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Supermachine.FileSystem;
 using Supermachine.Diagnostics;
 
 namespace Supermachine.Vmm.Qemu;
@@ -41,7 +42,7 @@ internal static class QemuSnapshot
         {
             if (File.Exists(Path.Combine(dir, name)))
             {
-                throw Diagnostic.Error("SM3205", dir, name);
+                throw Errors.SnapshotDirectoryOccupied(dir, name);
             }
         }
         QemuLaunch launch = vm.Launch;
@@ -71,7 +72,7 @@ internal static class QemuSnapshot
             File.Delete(Path.Combine(dir, RamFile) + ".tmp");
             if (e is IOException or InvalidOperationException or UnauthorizedAccessException)
             {
-                throw Diagnostic.Error(e, "SM3203", dir, e.Message);
+                throw Errors.SnapshotSaveFailed(dir, e.Message, cause: e);
             }
             throw;
         }
@@ -90,10 +91,16 @@ internal static class QemuSnapshot
             Files = mode == VmSnapshotMode.MappedRam ? [InfoFile, StateFile, RamFile] : [InfoFile, StateFile],
         };
         // Written last: its presence says the snapshot is complete.
-        string infoPath = Path.Combine(dir, InfoFile);
+        WriteInfo(dir, info);
+        return info;
+    }
+
+    /// <summary>Writes the engine's description of the snapshot in <paramref name="directory"/> in one rename.</summary>
+    public static void WriteInfo(string directory, VmSnapshotInfo info)
+    {
+        string infoPath = Path.Combine(directory, InfoFile);
         File.WriteAllText(infoPath + ".tmp", JsonSerializer.Serialize(info, Json));
         File.Move(infoPath + ".tmp", infoPath, overwrite: true);
-        return info;
     }
 
     public static VmSnapshotInfo Read(string directory)
@@ -107,45 +114,50 @@ internal static class QemuSnapshot
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Diagnostic.Error(e, "SM3201", dir, $"{InfoFile} cannot be read ({e.Message})");
+            throw Errors.SnapshotIncomplete(dir, $"{InfoFile} cannot be read ({e.Message})", cause: e);
         }
         catch (JsonException e)
         {
-            throw Diagnostic.Error(e, "SM3201", dir, $"{InfoFile} is not valid ({e.Message})");
+            throw Errors.SnapshotIncomplete(dir, $"{InfoFile} is not valid ({e.Message})", cause: e);
         }
         if (info is null)
         {
-            throw Diagnostic.Error("SM3201", dir, $"{InfoFile} is empty");
+            throw Errors.SnapshotIncomplete(dir, $"{InfoFile} is empty");
         }
         foreach (string file in info.Files)
         {
             if (Path.IsPathRooted(file) || file.Contains("..", StringComparison.Ordinal) || !File.Exists(Path.Combine(dir, file)))
             {
-                throw Diagnostic.Error("SM3201", dir, $"'{file}' is missing");
+                throw Errors.SnapshotIncomplete(dir, $"'{file}' is missing");
             }
         }
         if (info.Mode == VmSnapshotMode.MappedRam && new FileInfo(Path.Combine(dir, RamFile)).Length != (long)info.MemoryMiB << 20)
         {
-            throw Diagnostic.Error("SM3201", dir, $"'{RamFile}' is not {info.MemoryMiB} MiB long (truncated?)");
+            throw Errors.SnapshotIncomplete(dir, $"'{RamFile}' is not {info.MemoryMiB} MiB long (truncated?)");
         }
         return info;
     }
 
-    public static void EnsureCompatible(QemuBackend backend, VmSnapshotInfo info, string directory, Accelerator? requested)
+    public static SnapshotMismatch? FindMismatch(QemuBackend backend, VmSnapshotInfo info, Accelerator? requested)
     {
-        void Require(string what, string theirs, string ours)
+        string Number(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        (string What, string Theirs, string Ours)[] facts =
+        [
+            ("snapshot format version", Number(info.FormatVersion), Number(FormatVersion)),
+            ("engine", info.Engine, backend.Name),
+            ("engine version", info.EngineVersion, backend.Version),
+            ("CPU model", info.CpuModel, QemuCommandLine.CpuModel),
+            ("machine type", info.MachineType, QemuCommandLine.MachineType),
+            ("accelerator", AcceleratorProbe.QemuName(info.Accelerator), AcceleratorProbe.QemuName(backend.ChooseAccelerator(requested).Accelerator)),
+        ];
+        foreach (var (what, theirs, ours) in facts)
         {
             if (!string.Equals(theirs, ours, StringComparison.Ordinal))
             {
-                throw Diagnostic.Error("SM3202", directory, what, theirs, ours);
+                return new SnapshotMismatch(what, theirs, ours);
             }
         }
-        Require("snapshot format version", info.FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Require("engine", info.Engine, backend.Name);
-        Require("engine version", info.EngineVersion, backend.Version);
-        Require("CPU model", info.CpuModel, QemuCommandLine.CpuModel);
-        Require("machine type", info.MachineType, QemuCommandLine.MachineType);
-        Require("accelerator", AcceleratorProbe.QemuName(info.Accelerator), AcceleratorProbe.QemuName(backend.ChooseAccelerator(requested).Accelerator));
+        return null;
     }
 
     public static async Task<IVirtualMachine> RestoreAsync(QemuBackend backend, VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken)
@@ -160,7 +172,10 @@ internal static class QemuSnapshot
     {
         string dir = Path.GetFullPath(snapshotDirectory);
         VmSnapshotInfo info = Read(dir);
-        EnsureCompatible(backend, info, dir, machine.Accelerator);
+        if (FindMismatch(backend, info, machine.Accelerator) is { } mismatch)
+        {
+            throw Errors.SnapshotIncompatible(dir, mismatch.What, mismatch.Theirs, mismatch.Ours);
+        }
         AcceleratorChoice accelerator = backend.ChooseAccelerator(machine.Accelerator);
         (string runtimeDirectory, bool owned) = backend.PrepareRuntimeDirectory(machine);
         bool mapped = info.Mode == VmSnapshotMode.MappedRam;
@@ -205,7 +220,7 @@ internal static class QemuSnapshot
         {
             string console = vm.ReadConsoleTail();
             await vm.DisposeAsync().ConfigureAwait(false);
-            throw Diagnostic.Error(e, "SM3204", dir, e.Message, console);
+            throw Errors.SnapshotRestoreFailed(dir, e.Message, console, cause: e);
         }
         catch
         {
@@ -236,17 +251,17 @@ internal static class QemuSnapshot
                 {
                     return;
                 }
-                throw Diagnostic.Error("SM3204", dir, $"QEMU ended in state '{state}'", vm.ReadConsoleTail());
+                throw Errors.SnapshotRestoreFailed(dir, $"QEMU ended in state '{state}'", vm.ReadConsoleTail());
             }
             if (state is null || vm.HasExited)
             {
                 await Task.WhenAny(vm.WaitForExitAsync(CancellationToken.None), Task.Delay(500, CancellationToken.None)).ConfigureAwait(false);
                 string said = vm.StandardErrorTail;
-                throw Diagnostic.Error("SM3204", dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
+                throw Errors.SnapshotRestoreFailed(dir, said.Length == 0 ? "QEMU could not load the state" : said, vm.ReadConsoleTail());
             }
             if (clock.Elapsed > timeout)
             {
-                throw Diagnostic.Error("SM3204", dir, $"the state did not load within {QemuBackend.Seconds(timeout)} s", vm.ReadConsoleTail());
+                throw Errors.SnapshotRestoreFailed(dir, $"the state did not load within {QemuBackend.Seconds(timeout)} s", vm.ReadConsoleTail());
             }
             await Task.Delay(1, cancellationToken).ConfigureAwait(false);
         }

@@ -7,7 +7,7 @@ using System.Text.Json.Nodes;
 namespace Supermachine.Vmm.Qemu;
 
 /// <summary>A QMP command QEMU answered with an error object.</summary>
-public sealed class QmpException(string command, string errorClass, string description)
+internal sealed class QmpException(string command, string errorClass, string description)
     : Exception($"QEMU refused '{command}': {errorClass}: {description}")
 {
     public string Command { get; } = command;
@@ -23,7 +23,7 @@ public sealed class QmpException(string command, string errorClass, string descr
 /// QEMU likes) while a reader loop routes replies to their callers. Asynchronous events are read and
 /// dropped: the engine waits on command results and the console, never on events. QEMU's replies are trusted only as far as JSON parsing goes.
 /// </summary>
-public sealed class QmpClient : IAsyncDisposable
+internal sealed class QmpClient : IAsyncDisposable
 {
     private const int MaxLineBytes = 16 << 20;
 

@@ -1,3 +1,4 @@
+using Supermachine.Images;
 using Supermachine.Bake;
 using Supermachine.Oci.Locking;
 
@@ -32,7 +33,7 @@ internal static class BakeCommand
     public static async Task<int> BakeAsync(ParsedCommand command, MicroVmImageRequest request, CancellationToken cancellationToken)
     {
         ImageLockFile? lockFile = ImageRequests.LoadLockFile(request);
-        MicroVmImage image = await ImageBaker.BakeAsync(request, command.Arguments[^1], new BakeOptions
+        StoredImage image = await ImageBaker.BakeAsync(request, command.Arguments[^1], new BakeOptions
         {
             Snapshot = !command.Has("no-snapshot"),
             LockFile = lockFile,

@@ -78,7 +78,7 @@ internal static class CacheKeyCommand
         await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         if (process.ExitCode != 0)
         {
-            throw Diagnostic.Error("SM2306", project, (output + await error.ConfigureAwait(false)).Trim());
+            throw Errors.ProjectEvaluationFailed(project, (output + await error.ConfigureAwait(false)).Trim());
         }
         return JsonDocument.Parse(output).RootElement;
     }

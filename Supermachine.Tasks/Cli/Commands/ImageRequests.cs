@@ -1,4 +1,5 @@
 using Supermachine.Bake;
+using Supermachine.Locations;
 using Supermachine.Diagnostics;
 using Supermachine.Oci.Locking;
 using Supermachine.Oci.Manifests;
@@ -51,7 +52,7 @@ internal static class ImageRequests
         ImageLockFile lockFile = ImageLockFile.Load(path);
         if (LockMode == "Locked" && Lockable(request) is ImageReference reference && lockFile.TryGet(reference, PlatformOf(request)) is null)
         {
-            throw Diagnostic.Error("SM2305", request.Reference, path);
+            throw Errors.ImageNotLocked(request.Reference, path);
         }
         return lockFile;
     }
@@ -66,7 +67,9 @@ internal static class ImageRequests
         {
             return;
         }
-        await using FileStream guard = await FileLock.AcquireAsync(path + ".lock", cancellationToken).ConfigureAwait(false);
+        // The lock lives in the cache, not beside the user's lock file: nothing but microvms.lock.json is written into the project.
+        string guardPath = Path.Combine(CacheLayout.At(null).Locks, "lockfile-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(path))))[..32] + ".lock");
+        await using FileStream guard = await FileLock.AcquireAsync(guardPath, cancellationToken).ConfigureAwait(false);
         ImageLockFile current = ImageLockFile.Load(path);
         current.Set(reference, PlatformOf(request), digest);
         if (current.IsChanged)

@@ -1,5 +1,6 @@
 using Supermachine.Bake;
 using Supermachine.FileSystem;
+using Supermachine.Images;
 
 namespace Supermachine.Tasks.Cli.Commands;
 
@@ -24,12 +25,12 @@ internal static class ImageStarter
             // Named after this process, so a later run removes it if this one is killed.
             ScratchFiles.DeleteOrphans(Path.GetTempPath(), TemporaryKind);
             temporary = Path.Combine(Path.GetTempPath(), ScratchFiles.Name(TemporaryKind, Guid.NewGuid().ToString("N")[..8]));
-            image = await ImageBaker.BakeAsync(ImageRequests.FromCommandLine(command, target), temporary, new BakeOptions
+            image = new MicroVmImage(await ImageBaker.BakeAsync(ImageRequests.FromCommandLine(command, target), temporary, new BakeOptions
             {
                 Snapshot = false,
                 Progress = HostOutput.Progress,
                 Detail = HostOutput.Detail,
-            }, cancellationToken).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false));
         }
         try
         {

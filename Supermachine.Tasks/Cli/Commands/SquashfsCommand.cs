@@ -51,12 +51,12 @@ internal static class SquashfsCommand
             "zstd" => SquashfsCompression.Zstd,
             "xz" => SquashfsCompression.Xz,
             "none" => SquashfsCompression.None,
-            string other => throw Diagnostic.Error("SM2110", $"compression '{other}' is not one of gzip, zstd, none"),
+            string other => throw Errors.InvalidSquashfsOption($"compression '{other}' is not one of gzip, zstd, none"),
         };
         int blockSize = SquashfsWriterOptions.DefaultBlockSize;
         if (command.Value("block-size") is string text && !int.TryParse(text, out blockSize))
         {
-            throw Diagnostic.Error("SM2110", $"block size '{text}' is not a number");
+            throw Errors.InvalidSquashfsOption($"block size '{text}' is not a number");
         }
 
         var watch = Stopwatch.StartNew();

@@ -1,3 +1,4 @@
+using Supermachine.Images;
 using System.Diagnostics;
 using Supermachine.Bake;
 using Supermachine.Dockerfile.Building;
@@ -43,7 +44,7 @@ public sealed class DockerfileBench : IBenchmark
         double cachedMs = clock.Elapsed.TotalMilliseconds;
 
         clock.Restart();
-        MicroVmImage image = await ImageBaker.BakeAsync(
+        StoredImage image = await ImageBaker.BakeAsync(
             MicroVmImageRequest.FromMetadata("density", k => k switch
             {
                 "Dockerfile" => Path.Combine(contextDirectory, "Dockerfile"),

@@ -1,3 +1,4 @@
+using Supermachine.Images;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -32,11 +33,11 @@ public sealed class MicroVmBench : IBenchmark
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
         string reference = $"oci-layout:{Path.Combine(setupCache, "fixtures", "layout")}:redis";
         var bakeClock = Stopwatch.StartNew();
-        MicroVmImage image = await ImageBaker.BakeAsync(
+        MicroVmImage image = new(await ImageBaker.BakeAsync(
             MicroVmImageRequest.FromMetadata(reference, k => k switch { "Name" => "redis", "Port" => "6379", _ => null }),
             Path.Combine(context.WorkDirectory, "redis"),
             new BakeOptions { CacheDirectory = Path.Combine(context.WorkDirectory, "cache") },
-            cancellationToken);
+            cancellationToken));
         var backend = new QemuBackend();
         int memoryMiB = image.Manifest.Machine.MemoryMiB;
         report.WriteLine($"fixture redis baked in {bakeClock.Elapsed.TotalSeconds:F1} s; guest {memoryMiB} MiB, {image.Manifest.Machine.Vcpus} vCPU, accelerator {backend.ChooseAccelerator()}");
@@ -89,7 +90,7 @@ public sealed class MicroVmBench : IBenchmark
         for (int i = 0; i < RestoreRuns; i++)
         {
             var clock = Stopwatch.StartNew();
-            await using IVirtualMachine machine = await backend.RestoreAsync(Spec(image), image.SnapshotPath, cancellationToken);
+            await using IVirtualMachine machine = await backend.RestoreAsync(Spec(image), image.Stored.SnapshotPath, cancellationToken);
             engineOnly.Add(clock.Elapsed.TotalMilliseconds);
             foreach ((string step, TimeSpan at) in ((QemuMachine)machine).Timings)
             {
@@ -116,7 +117,7 @@ public sealed class MicroVmBench : IBenchmark
         context.Row("PING on a leased VM, new connection, no restore running beside it", $"{Median(quietPing):F1} ms", "", "");
         context.Row("engine restore alone (no agent hello)", Ms(Median(engineOnly)), "", "");
         report.WriteLine($"| restore parts (median ms from the call) | {string.Join(", ", parts.Select(p => $"{p.Key} {Median(p.Value):F0}"))} | | |");
-        long snapshotBytes = DiskUsage(image.SnapshotPath);
+        long snapshotBytes = DiskUsage(image.Stored.SnapshotPath);
         long imageBytes = DiskUsage(image.Directory);
         context.Row("snapshot on disk (du) vs guest RAM", $"{snapshotBytes / 1048576.0:F1} MiB", $"{memoryMiB} MiB", $"{snapshotBytes / (memoryMiB * 1048576.0):F3}");
         context.Row("whole image dir on disk (rootfs, kernel, initramfs, snapshot)", $"{imageBytes / 1048576.0:F1} MiB", "", "");
@@ -128,7 +129,7 @@ public sealed class MicroVmBench : IBenchmark
     {
         var clock = Stopwatch.StartNew();
         await using MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken);
-        Guest.ExecResult result = await vm.ExecAsync(["echo", "ready"], cancellationToken);
+        ExecResult result = await vm.ExecAsync(["echo", "ready"], cancellationToken);
         double ms = clock.Elapsed.TotalMilliseconds;
         if (result.StandardOutput != "ready\n")
         {
@@ -162,9 +163,9 @@ public sealed class MicroVmBench : IBenchmark
 
     private static VmMachineSpec Spec(MicroVmImage image) => new()
     {
-        KernelPath = image.KernelPath,
-        InitrdPath = image.InitramfsPath,
-        RootfsPath = image.RootfsPath,
+        KernelPath = image.Stored.KernelPath,
+        InitrdPath = image.Stored.InitramfsPath,
+        RootfsPath = image.Stored.RootfsPath,
         MemoryMiB = image.Manifest.Machine.MemoryMiB,
         Vcpus = image.Manifest.Machine.Vcpus,
     };

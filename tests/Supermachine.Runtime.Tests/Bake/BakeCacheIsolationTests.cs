@@ -1,5 +1,7 @@
 using Supermachine.Bake;
 using Supermachine.Tests.Infrastructure;
+using Supermachine.Tests.Images;
+using Supermachine.Images;
 
 namespace Supermachine.Tests.Bake;
 

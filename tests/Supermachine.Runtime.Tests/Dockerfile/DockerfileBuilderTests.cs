@@ -275,10 +275,10 @@ public class DockerfileBuilderTests
             int dead = Enumerable.Range(4_000_000, 1000).First(pid => !Directory.Exists($"/proc/{pid}"));
             string rootfs = Directory.CreateDirectory(Path.Combine(cache, "dockerfile", "rootfs")).FullName;
             string tmp = Directory.CreateDirectory(Path.Combine(cache, "dockerfile", "tmp")).FullName;
-            File.WriteAllText(Path.Combine(rootfs, $"rootfs-{dead}-0123.sqfs"), "left by a killed build");
-            File.WriteAllText(Path.Combine(tmp, $"layer-{dead}-4567.tar"), "left by a killed build");
-            Directory.CreateDirectory(Path.Combine(tmp, $"snapshot-{dead}-89ab"));
-            string alive = Path.Combine(tmp, $"layer-{Environment.ProcessId}-cdef.tar");
+            File.WriteAllText(Path.Combine(rootfs, $"rootfs-{dead}_1-0123.sqfs"), "left by a killed build");
+            File.WriteAllText(Path.Combine(tmp, $"add-{dead}_1-4567.tar"), "left by a killed build");
+            Directory.CreateDirectory(Path.Combine(tmp, $"snapshot-{dead}_1-89ab"));
+            string alive = Path.Combine(tmp, ScratchFiles.Name("add", "cdef.tar"));
             File.WriteAllText(alive, "a running build's");
 
             DockerfileBuildResult result = await DockerfileBuilder.BuildAsync(new DockerfileBuildRequest { ContextDirectory = root }, new DockerfileBuildOptions { CacheDirectory = cache });

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Supermachine.Bake;
 using Supermachine.FileSystem;
 using Supermachine.Vmm.Qemu;
+using Supermachine.Images;
 
 namespace Supermachine.Tests.FileSystem;
 

@@ -1,6 +1,8 @@
 using Supermachine.Bake;
 using Supermachine.Tests.Bake;
 using Supermachine.Tests.Infrastructure;
+using Supermachine.Tests.Images;
+using Supermachine.Images;
 
 namespace Supermachine.Tests.MicroVms;
 
@@ -23,13 +25,13 @@ public class BakeCacheIntegrityTests(BakedRedis baked)
     {
         var warnings = new List<string>();
         string output = Path.Combine(baked.Root, "flip-output-" + Guid.NewGuid().ToString("N")[..6]);
-        MicroVmImage image = await ImageBaker.BakeAsync(Request(), output, Options(warnings));
+        StoredImage image = await ImageBaker.BakeAsync(Request(), output, Options(warnings));
         string cached = new BakeCache(Path.Combine(baked.Root, "cache")).PathFor(image.Manifest.Fingerprint);
 
         FakeImages.FlipByte(Path.Combine(output, "snapshot", "ram"), 1 << 20);
         await SnapshotDirectory.VerifyAsync(cached, SnapshotDirectory.Load(cached));
 
-        MicroVmImage repaired = await ImageBaker.BakeAsync(Request(), output, Options(warnings));
+        StoredImage repaired = await ImageBaker.BakeAsync(Request(), output, Options(warnings));
         await SnapshotDirectory.VerifyAsync(output, repaired.Manifest);
         Assert.StartsWith("SM4011", Assert.Single(warnings));
         Directory.Delete(output, recursive: true);
@@ -43,7 +45,7 @@ public class BakeCacheIntegrityTests(BakedRedis baked)
         FakeImages.FlipByte(Path.Combine(cached, "snapshot", "ram"), 1 << 20);
 
         string output = Path.Combine(baked.Root, "rebaked-" + Guid.NewGuid().ToString("N")[..6]);
-        MicroVmImage image = await ImageBaker.BakeAsync(Request(), output, Options(warnings));
+        StoredImage image = await ImageBaker.BakeAsync(Request(), output, Options(warnings));
 
         Assert.StartsWith("SM4010", Assert.Single(warnings));
         await SnapshotDirectory.VerifyAsync(cached, SnapshotDirectory.Load(cached));

@@ -19,10 +19,10 @@ public sealed class BakedRedis : IAsyncLifetime
     public async Task InitializeAsync()
     {
         MicroVmImageRequest request = MicroVmImageRequest.FromMetadata(Reference, k => k switch { "Name" => "redis", "Port" => "6379", _ => null });
-        Image = await ImageBaker.BakeAsync(request, Path.Combine(Root, "redis"), new BakeOptions
+        Image = new MicroVmImage(await ImageBaker.BakeAsync(request, Path.Combine(Root, "redis"), new BakeOptions
         {
             CacheDirectory = Path.Combine(Root, "cache"),
-        });
+        }));
     }
 
     public Task DisposeAsync()

@@ -1,3 +1,4 @@
+using Supermachine.Images;
 using Supermachine.Bake;
 using Supermachine.Dockerfile.Building;
 using Supermachine.Tests.Dockerfile;
@@ -44,7 +45,7 @@ public class DockerfileImageTests(ITestOutputHelper output)
                 "BuildArgs" => "BASE=" + DockerfileBuilderTests.BaseImage,
                 _ => null,
             }).WithFullPaths(root);
-            MicroVmImage image = await ImageBaker.BakeAsync(request, Path.Combine(root, "density"), new BakeOptions { CacheDirectory = cache, Progress = output.WriteLine });
+            StoredImage image = await ImageBaker.BakeAsync(request, Path.Combine(root, "density"), new BakeOptions { CacheDirectory = cache, Progress = output.WriteLine });
             Assert.Equal(build.Image.ManifestDigest, image.Manifest.ImageDigest);
 
             long squashfs = new FileInfo(image.RootfsPath).Length;
@@ -55,7 +56,7 @@ public class DockerfileImageTests(ITestOutputHelper output)
 
             foreach (bool coldBoot in new[] { true, false })
             {
-                await using MicroVm vm = await MicroVm.StartAsync(image, new MicroVmOptions { ColdBoot = coldBoot });
+                await using MicroVm vm = await MicroVm.StartAsync(new MicroVmImage(image), new MicroVmOptions { ColdBoot = coldBoot });
                 Assert.Equal(!coldBoot, vm.Restored);
                 var result = await vm.ExecAsync(["sh", "-c", Check]);
                 Assert.True(result.ExitCode == 0, result.StandardOutput + result.StandardError);

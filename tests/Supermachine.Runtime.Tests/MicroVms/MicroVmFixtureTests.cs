@@ -63,7 +63,7 @@ public class MicroVmFixtureLifecycleTests
     public async Task A_missing_image_fails_InitializeAsync_with_SM3255()
     {
         var fixture = new MicroVmFixture("no_such_image");
-        var e = await Assert.ThrowsAsync<Supermachine.Diagnostics.SupermachineException>(fixture.InitializeAsync);
+        var e = await Assert.ThrowsAsync<SupermachineException>(fixture.InitializeAsync);
         Assert.Equal("SM3255", e.Code);
     }
 }

@@ -2,6 +2,7 @@ using Supermachine.Guest;
 using Supermachine.Diagnostics;
 using Supermachine.Tests.Infrastructure;
 using InfraProcess = Supermachine.Tests.Infrastructure.ProcessRunner;
+using Supermachine.Images;
 
 namespace Supermachine.Tests.MicroVms;
 
@@ -129,7 +130,7 @@ public class MicroVmPoolTests(BakedRedis baked)
     {
         string copy = Path.Combine(baked.Root, "pool-damaged-" + Guid.NewGuid().ToString("N")[..6]);
         await InfraProcess.RunAsync("cp", ["-a", "--sparse=always", baked.Image.Directory, copy]);
-        await using (var kernel = new FileStream(Path.Combine(copy, Supermachine.Bake.ArtifactLayout.Kernel), FileMode.Open, FileAccess.Write))
+        await using (var kernel = new FileStream(Path.Combine(copy, Supermachine.Images.ArtifactLayout.Kernel), FileMode.Open, FileAccess.Write))
         {
             kernel.Position = 4096;
             kernel.WriteByte(0x5a);

@@ -4,6 +4,7 @@ using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
 using Supermachine.Tests.Infrastructure;
+using Supermachine.Images;
 
 
 namespace Supermachine.Tests.MicroVms;

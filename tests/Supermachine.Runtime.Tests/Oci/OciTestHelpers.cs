@@ -8,7 +8,7 @@ using Supermachine.Oci.Storage;
 namespace Supermachine.Tests.Oci;
 
 /// <summary>A fresh content store and output directory per test, and the pull → flatten → compare steps.</summary>
-public sealed class OciScratch : IDisposable
+internal sealed class OciScratch : IDisposable
 {
     public OciScratch()
     {
@@ -64,7 +64,7 @@ public sealed class OciScratch : IDisposable
 }
 
 /// <summary>Anonymous: tests never read the machine's Docker config unless they mean to.</summary>
-public sealed class NoCredentials : IRegistryCredentialProvider
+internal sealed class NoCredentials : IRegistryCredentialProvider
 {
     public Task<RegistryCredential?> GetAsync(string registry, CancellationToken cancellationToken) => Task.FromResult<RegistryCredential?>(null);
 }

@@ -7,7 +7,7 @@ namespace Supermachine.Tests.Vmm;
 /// <summary>One serving VM, booted once for the class.</summary>
 public sealed class BootedVmFixture : IAsyncLifetime
 {
-    public IVirtualMachine Vm { get; private set; } = null!;
+    internal IVirtualMachine Vm { get; private set; } = null!;
 
     public TimeSpan BootTime { get; private set; }
 
@@ -61,7 +61,7 @@ public class QemuBootTests(BootedVmFixture fixture) : IClassFixture<BootedVmFixt
     [RequiresToolFact("qemu-system-x86_64")]
     public async Task Waiting_for_output_that_never_comes_times_out_with_SM3106_and_the_console()
     {
-        var e = await Assert.ThrowsAsync<Supermachine.Diagnostics.SupermachineException>(
+        var e = await Assert.ThrowsAsync<SupermachineException>(
             () => fixture.Vm.WaitForConsoleAsync("never-printed-" + Guid.NewGuid(), TimeSpan.FromSeconds(1)));
         Assert.Equal("SM3106", e.Code);
         Assert.Contains(VmTestAssets.BootMarker, e.Message);

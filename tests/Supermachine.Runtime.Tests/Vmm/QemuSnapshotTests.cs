@@ -13,15 +13,15 @@ namespace Supermachine.Tests.Vmm;
 /// </summary>
 public sealed class SnapshotFixture : IAsyncLifetime
 {
-    public QemuBackend Backend { get; } = new();
+    internal QemuBackend Backend { get; } = new();
 
     public string MappedDirectory { get; private set; } = "";
 
     public string PlainDirectory { get; private set; } = "";
 
-    public VmSnapshotInfo MappedInfo { get; private set; } = null!;
+    internal VmSnapshotInfo MappedInfo { get; private set; } = null!;
 
-    public VmSnapshotInfo PlainInfo { get; private set; } = null!;
+    internal VmSnapshotInfo PlainInfo { get; private set; } = null!;
 
     public Dictionary<string, string> MappedHashes { get; private set; } = [];
 

@@ -15,7 +15,7 @@ namespace Supermachine.Tests.Vmm;
 /// serves a line-based shell over the sm.agent port (a stand-in for the real agent), and a busybox
 /// squashfs rootfs.
 /// </summary>
-public static class VmTestAssets
+internal static class VmTestAssets
 {
     public const string BootMarker = "SM-TEST-BOOTED";
     public const string RootfsMarker = "SM-TEST-ROOTFS-OK";

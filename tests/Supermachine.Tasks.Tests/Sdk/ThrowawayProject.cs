@@ -1,5 +1,6 @@
 using System.Reflection;
 using Supermachine.Tests.Infrastructure;
+using Supermachine.Images;
 
 namespace Supermachine.Tasks.Tests.Sdk;
 
@@ -43,7 +44,7 @@ public sealed class ThrowawayProject : IDisposable
 
     /// <summary>The version every package of this build carries.</summary>
     public static string Version { get; } =
-        typeof(Supermachine.Bake.ArtifactName).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
+        typeof(Supermachine.Images.ArtifactName).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
 
     public string Directory { get; }
 

@@ -1,11 +1,11 @@
-namespace Supermachine.Bake;
+namespace Supermachine.Images;
 
 /// <summary>
 /// The files of a baked image directory. Every name is relative, so the directory moves as one
 /// piece. The kernel and initramfs travel with it because a RAM snapshot only restores on the
 /// guest it was taken from.
 /// </summary>
-public static class ArtifactLayout
+internal static class ArtifactLayout
 {
     public const string Rootfs = "rootfs.squashfs";
 

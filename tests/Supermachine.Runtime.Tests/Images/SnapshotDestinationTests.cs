@@ -1,7 +1,8 @@
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
+using Supermachine.Images;
 
-namespace Supermachine.Tests.Bake;
+namespace Supermachine.Tests.Images;
 
 /// <summary>
 /// A bake replaces its destination and deletes the old one, so it may replace only what a bake

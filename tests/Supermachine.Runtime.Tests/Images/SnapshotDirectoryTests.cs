@@ -1,7 +1,11 @@
+using Supermachine.Vmm;
+using Supermachine.Vmm.Qemu;
+using Supermachine.Tests.Infrastructure;
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
+using Supermachine.Images;
 
-namespace Supermachine.Tests.Bake;
+namespace Supermachine.Tests.Images;
 
 public class SnapshotDirectoryTests : IDisposable
 {
@@ -13,8 +17,7 @@ public class SnapshotDirectoryTests : IDisposable
         Reference = "redis:7",
         ImageDigest = "sha256:" + new string('a', 64),
         Workload = new() { Argv = ["redis-server"], Port = 6379 },
-        Machine = new() { MemoryMiB = 256, Vcpus = 1, CpuModel = "qemu64", Accelerator = "tcg", Architecture = "x86_64" },
-        Engine = new() { Name = "qemu", Version = "7.2.0" },
+        Machine = new() { MemoryMiB = 256, Vcpus = 1, Architecture = "x86_64" },
         Assets = new Dictionary<string, string> { ["kernel"] = "sha256:k" },
         Fingerprint = "sha256:f",
         HasSnapshot = true,
@@ -89,7 +92,7 @@ public class SnapshotDirectoryTests : IDisposable
         string dir = await BakeFake("d");
         string manifestPath = Path.Combine(dir, "manifest.json");
         string text = await File.ReadAllTextAsync(manifestPath);
-        await File.WriteAllTextAsync(manifestPath, text.Replace("\"formatVersion\": 1", "\"formatVersion\": 99"));
+        await File.WriteAllTextAsync(manifestPath, text.Replace($"\"formatVersion\": {SnapshotManifest.CurrentFormatVersion}", "\"formatVersion\": 99"));
         Assert.Equal("SM3253", Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(dir)).Code);
 
         await File.WriteAllTextAsync(manifestPath, text.Replace("\"snapshot/ram\"", "\"../../etc/passwd\""));
@@ -105,7 +108,7 @@ public class BakeCacheTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("sm-bakecache-").FullName;
 
-    [Fact]
+    [RequiresToolFact("qemu-system-x86_64")]
     public async Task A_cached_bake_from_another_engine_is_found_for_the_warning_and_never_used()
     {
         var cache = new BakeCache(_root);
@@ -116,18 +119,37 @@ public class BakeCacheTests : IDisposable
             Reference = "redis:7",
             ImageDigest = "sha256:" + new string('1', 64),
             Workload = new(),
-            Machine = new() { Accelerator = "kvm" },
-            Engine = new() { Name = "qemu", Version = "9.0.0" },
+            Machine = new(),
             Assets = new Dictionary<string, string>(),
             Fingerprint = fingerprint,
+            HasSnapshot = true,
             Files = [],
         };
-        await FakeImages.CommitAsync(_root, cache.PathFor(fingerprint), manifest);
+        var backend = new QemuBackend();
+        VmSnapshotInfo Info(string version) => new()
+        {
+            FormatVersion = QemuSnapshot.FormatVersion,
+            Engine = backend.Name,
+            EngineVersion = version,
+            Accelerator = Accelerator.Tcg,
+            CpuModel = QemuCommandLine.CpuModel,
+            MachineType = QemuCommandLine.MachineType,
+            MemoryMiB = 256,
+            Vcpus = 1,
+            KernelArguments = "",
+            Mode = VmSnapshotMode.Migration,
+            Files = [QemuSnapshot.InfoFile, QemuSnapshot.StateFile],
+        };
+        await FakeImages.CommitAsync(_root, cache.PathFor(fingerprint), manifest, engineInfo: Info("9.0.0"));
 
-        var here = new SnapshotManifest.EngineRecord { Name = "qemu", Version = "7.2.22" };
-        Assert.Equal("9.0.0", cache.FindFromOtherEngine("redis:7", here, "tcg")?.Engine.Version);
-        Assert.Null(cache.FindFromOtherEngine("postgres:16", here, "tcg"));
-        Assert.Null(cache.FindFromOtherEngine("redis:7", new() { Name = "qemu", Version = "9.0.0" }, "kvm"));
+        Assert.Equal($"engine version '9.0.0' (here '{backend.Version}')", cache.FindFromOtherEngine("redis:7", backend, Accelerator.Tcg));
+        Assert.Null(cache.FindFromOtherEngine("postgres:16", backend, Accelerator.Tcg));
+
+        // The same bake made by this very engine restores here: nothing to warn about.
+        string sameFingerprint = "sha256:" + new string('e', 64);
+        await FakeImages.CommitAsync(_root, cache.PathFor(sameFingerprint), manifest with { Reference = "valkey:8", Fingerprint = sameFingerprint }, engineInfo: Info(backend.Version));
+        Assert.Null(cache.FindFromOtherEngine("valkey:8", backend, Accelerator.Tcg));
+        Assert.Equal($"accelerator 'tcg' (here 'kvm')", cache.FindFromOtherEngine("valkey:8", backend, Accelerator.Kvm));
         // Its fingerprint differs from any bake made here, so it is never materialized.
         Assert.Null(await cache.TryGetAsync("sha256:" + new string('d', 64)));
     }

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Supermachine.Diagnostics;
 
-namespace Supermachine.Bake;
+namespace Supermachine.Images;
 
 /// <summary>
 /// What a manifest must say before anything it names is opened. It is input (a directory may come
@@ -51,7 +51,7 @@ internal static partial class SnapshotManifestRules
         {
             if (!listed.Contains(required))
             {
-                throw Diagnostic.Error("SM3254", directory, required, "is not vouched for by the manifest (it does not list it)");
+                throw Errors.ImageDamaged(directory, required, "is not vouched for by the manifest (it does not list it)");
             }
         }
         if (manifest.HasSnapshot)
@@ -66,11 +66,11 @@ internal static partial class SnapshotManifestRules
                 : [];
             if (!listed.Any(p => p.StartsWith(ArtifactLayout.SnapshotDirectory + "/", StringComparison.Ordinal)))
             {
-                throw Diagnostic.Error("SM3254", directory, ArtifactLayout.SnapshotDirectory, "is not vouched for by the manifest (it lists no snapshot file)");
+                throw Errors.ImageDamaged(directory, ArtifactLayout.SnapshotDirectory, "is not vouched for by the manifest (it lists no snapshot file)");
             }
             if (present.FirstOrDefault(p => !listed.Contains(p)) is string unlisted)
             {
-                throw Diagnostic.Error("SM3254", directory, unlisted, "is not vouched for by the manifest (it does not list it)");
+                throw Errors.ImageDamaged(directory, unlisted, "is not vouched for by the manifest (it does not list it)");
             }
         }
     }
@@ -80,7 +80,7 @@ internal static partial class SnapshotManifestRules
         relative.Length > 0 && !Path.IsPathRooted(relative) && !relative.Contains('\0')
         && !relative.Split('/', '\\').Any(p => p is ".." or "." or "");
 
-    private static SupermachineException Malformed(string directory, string reason) => Diagnostic.Error("SM3252", directory, reason);
+    private static SupermachineException Malformed(string directory, string reason) => Errors.ManifestUnreadable(directory, reason);
 
     [GeneratedRegex("^sha256:[0-9a-f]{64}$", RegexOptions.CultureInvariant)]
     private static partial Regex Sha256();

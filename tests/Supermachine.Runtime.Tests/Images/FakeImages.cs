@@ -1,6 +1,9 @@
+using Supermachine.Vmm;
+using Supermachine.Vmm.Qemu;
 using Supermachine.Bake;
+using Supermachine.Images;
 
-namespace Supermachine.Tests.Bake;
+namespace Supermachine.Tests.Images;
 
 /// <summary>Image directories with the real layout and made-up content, committed like a bake commits them (no VM).</summary>
 internal static class FakeImages
@@ -13,7 +16,6 @@ internal static class FakeImages
         ImageDigest = "sha256:" + new string('a', 64),
         Workload = new(),
         Machine = new(),
-        Engine = new() { Name = "qemu", Version = "7.2.0" },
         Assets = new Dictionary<string, string>(),
         Fingerprint = fingerprint,
         HasSnapshot = hasSnapshot,
@@ -31,7 +33,7 @@ internal static class FakeImages
     }
 
     /// <summary>Writes rootfs, kernel, initramfs and (when the manifest says so) a snapshot folder, and commits them to <paramref name="destination"/> (relative to <paramref name="root"/>).</summary>
-    public static async Task<string> CommitAsync(string root, string destination, SnapshotManifest manifest, int ramBytes = 4096)
+    public static async Task<string> CommitAsync(string root, string destination, SnapshotManifest manifest, int ramBytes = 4096, VmSnapshotInfo? engineInfo = null)
     {
         string full = Path.Combine(root, destination);
         string staging = Path.Combine(root, Path.GetFileName(full) + ".fake-" + Guid.NewGuid().ToString("N")[..8]);
@@ -44,6 +46,10 @@ internal static class FakeImages
             Directory.CreateDirectory(Path.Combine(staging, ArtifactLayout.SnapshotDirectory));
             await File.WriteAllBytesAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory, "ram"), new byte[ramBytes]);
             await File.WriteAllTextAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory, "vmstate"), "state");
+            if (engineInfo is not null)
+            {
+                QemuSnapshot.WriteInfo(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), engineInfo);
+            }
         }
         await SnapshotDirectory.CommitAsync(staging, full, manifest);
         return full;

@@ -1,8 +1,9 @@
 using System.Text.Json.Nodes;
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
+using Supermachine.Images;
 
-namespace Supermachine.Tests.Bake;
+namespace Supermachine.Tests.Images;
 
 /// <summary>
 /// The manifest must vouch for every file a boot or restore opens: a manifest that lists fewer
@@ -102,7 +103,6 @@ public class ManifestVouchingTests : IDisposable
     [Theory]
     [InlineData("name")]
     [InlineData("fingerprint")]
-    [InlineData("engine")]
     [InlineData("workload")]
     public async Task A_null_required_field_is_SM3252(string field)
     {

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Supermachine.Diagnostics;
 
-namespace Supermachine.Bake;
+namespace Supermachine.Images;
 
 /// <summary>
 /// Where a bake may write. A bake replaces its destination in one rename and deletes the old one,
@@ -10,7 +10,7 @@ namespace Supermachine.Bake;
 /// and is refused before any work starts (SM2320), as is a destination that would swallow the
 /// build context (SM2321).
 /// </summary>
-public static class SnapshotDestination
+internal static class SnapshotDestination
 {
     /// <summary>Throws SM2320 unless <paramref name="destination"/> is absent, an empty directory or an image directory we wrote.</summary>
     public static void EnsureReplaceable(string destination)
@@ -18,7 +18,7 @@ public static class SnapshotDestination
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(destination));
         if (File.Exists(full) || (new DirectoryInfo(full) is { Exists: true, LinkTarget: not null }))
         {
-            throw Diagnostic.Error("SM2320", full, File.Exists(full) ? "it is a file" : "it is a symbolic link");
+            throw Errors.DestinationNotAnImage(full, File.Exists(full) ? "it is a file" : "it is a symbolic link");
         }
         if (!Directory.Exists(full) || !Directory.EnumerateFileSystemEntries(full).Any())
         {
@@ -26,7 +26,7 @@ public static class SnapshotDestination
         }
         if (WhyNotOurs(full) is string reason)
         {
-            throw Diagnostic.Error("SM2320", full, reason);
+            throw Errors.DestinationNotAnImage(full, reason);
         }
     }
 
@@ -37,11 +37,11 @@ public static class SnapshotDestination
         string source = Path.TrimEndingDirectorySeparator(Path.GetFullPath(context));
         if (string.Equals(output, source, StringComparison.Ordinal))
         {
-            throw Diagnostic.Error("SM2321", output, "is", source);
+            throw Errors.OutputOverlapsContext(output, "is", source);
         }
         if (source.StartsWith(output + Path.DirectorySeparatorChar, StringComparison.Ordinal) || output == Path.GetPathRoot(output))
         {
-            throw Diagnostic.Error("SM2321", output, "contains", source);
+            throw Errors.OutputOverlapsContext(output, "contains", source);
         }
     }
 

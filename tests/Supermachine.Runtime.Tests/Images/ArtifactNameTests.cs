@@ -1,7 +1,8 @@
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
+using Supermachine.Images;
 
-namespace Supermachine.Tests.Bake;
+namespace Supermachine.Tests.Images;
 
 public class ArtifactNameTests
 {

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace Supermachine.Vmm;
+namespace Supermachine.FileSystem;
 
 /// <summary>Finds the allocated regions of a sparse file (SEEK_DATA/SEEK_HOLE where the OS has them).</summary>
 internal static partial class SparseFile

@@ -1,7 +1,8 @@
+using Supermachine.Guest;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Supermachine.Bake;
+namespace Supermachine;
 
 /// <summary>
 /// manifest.json of a baked image directory: what was baked, on which engine, and the size and
@@ -11,9 +12,9 @@ namespace Supermachine.Bake;
 public sealed record SnapshotManifest
 {
     /// <summary>Bumped whenever the layout or the meaning of a field changes; other values are refused.</summary>
-    public const int CurrentFormatVersion = 1;
+    internal const int CurrentFormatVersion = 2;
 
-    public const string FileName = "manifest.json";
+    internal const string FileName = "manifest.json";
 
     public int FormatVersion { get; init; } = CurrentFormatVersion;
 
@@ -29,10 +30,12 @@ public sealed record SnapshotManifest
     /// <summary>The workload as it was started: argv, environment, working directory, user, port.</summary>
     public required WorkloadRecord Workload { get; init; }
 
+    /// <summary>
+    /// The guest a cold start boots. What the engine needs to restore the RAM snapshot (engine and
+    /// version, accelerator, CPU model) is the engine's own description in the snapshot folder, one
+    /// of the files listed here, and only the engine judges it (IVmBackend.FindMismatch).
+    /// </summary>
     public required MachineRecord Machine { get; init; }
-
-    /// <summary>Engine name and version; a restore on another version is refused (SM32xx) and the SDK re-bakes.</summary>
-    public required EngineRecord Engine { get; init; }
 
     /// <summary>Hashes of the guest kernel, initramfs and agent the snapshot was taken with.</summary>
     public required IReadOnlyDictionary<string, string> Assets { get; init; }
@@ -59,6 +62,15 @@ public sealed record SnapshotManifest
         public string User { get; init; } = "";
 
         public int? Port { get; init; }
+
+        /// <summary>What the agent is asked to start.</summary>
+        internal WorkloadSpec ToSpec() => new()
+        {
+            Arguments = Argv,
+            Environment = Environment,
+            WorkingDirectory = WorkingDirectory,
+            User = User.Length == 0 ? null : User,
+        };
     }
 
     public sealed record MachineRecord
@@ -67,18 +79,7 @@ public sealed record SnapshotManifest
 
         public int Vcpus { get; init; }
 
-        public string CpuModel { get; init; } = "";
-
-        public string Accelerator { get; init; } = "";
-
         public string Architecture { get; init; } = "";
-    }
-
-    public sealed record EngineRecord
-    {
-        public string Name { get; init; } = "";
-
-        public string Version { get; init; } = "";
     }
 
     public sealed record FileRecord
@@ -90,7 +91,7 @@ public sealed record SnapshotManifest
         public required string Sha256 { get; init; }
     }
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
+    internal static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,

@@ -1,14 +1,14 @@
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Supermachine.Bake;
+namespace Supermachine.Images;
 
 /// <summary>
 /// The name a baked image goes by: the folder under microvms/ and what MicroVm.StartAsync(name)
 /// looks for. Derived from the reference when the item gives none: "redis:7" -> "redis_7",
 /// "ghcr.io/acme/api:1.2" -> "api_1.2", "redis@sha256:abcd..." -> "redis_sha256-abcdef012345".
 /// </summary>
-public static partial class ArtifactName
+internal static partial class ArtifactName
 {
     private const int MaxLength = 100;
 

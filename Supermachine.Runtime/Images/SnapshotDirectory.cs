@@ -3,14 +3,14 @@ using System.Text.Json;
 using Supermachine.Diagnostics;
 using Supermachine.FileSystem;
 
-namespace Supermachine.Bake;
+namespace Supermachine.Images;
 
 /// <summary>
 /// Reads, checks and writes baked image directories (manifest.json plus the files it lists).
 /// Writing goes through a sibling temp directory and a rename, so a killed bake never leaves a
 /// directory that looks complete; reading refuses anything the manifest does not vouch for.
 /// </summary>
-public static class SnapshotDirectory
+internal static class SnapshotDirectory
 {
     /// <summary>
     /// Loads the manifest, checks that it is well formed and lists every file a boot or restore
@@ -22,7 +22,7 @@ public static class SnapshotDirectory
         string path = Path.Combine(directory, SnapshotManifest.FileName);
         if (!File.Exists(path))
         {
-            throw Diagnostic.Error("SM3251", directory);
+            throw Errors.NotABakedImage(directory);
         }
         SnapshotManifest? manifest;
         try
@@ -31,15 +31,15 @@ public static class SnapshotDirectory
         }
         catch (JsonException e)
         {
-            throw Diagnostic.Error(e, "SM3252", directory, e.Message);
+            throw Errors.ManifestUnreadable(directory, e.Message, cause: e);
         }
         if (manifest is null)
         {
-            throw Diagnostic.Error("SM3252", directory, "the file is empty");
+            throw Errors.ManifestUnreadable(directory, "the file is empty");
         }
         if (manifest.FormatVersion != SnapshotManifest.CurrentFormatVersion)
         {
-            throw Diagnostic.Error("SM3253", directory, manifest.FormatVersion, SnapshotManifest.CurrentFormatVersion);
+            throw Errors.ManifestFormatUnsupported(directory, manifest.FormatVersion, SnapshotManifest.CurrentFormatVersion);
         }
         SnapshotManifestRules.Check(directory, manifest);
         foreach (SnapshotManifest.FileRecord file in manifest.Files)
@@ -47,11 +47,11 @@ public static class SnapshotDirectory
             var info = new FileInfo(Resolve(directory, file.Path));
             if (!info.Exists)
             {
-                throw Diagnostic.Error("SM3254", directory, file.Path, "is missing");
+                throw Errors.ImageDamaged(directory, file.Path, "is missing");
             }
             if (info.Length != file.Size)
             {
-                throw Diagnostic.Error("SM3254", directory, file.Path, $"has {info.Length} bytes where the manifest records {file.Size}");
+                throw Errors.ImageDamaged(directory, file.Path, $"has {info.Length} bytes where the manifest records {file.Size}");
             }
         }
         return manifest;
@@ -65,7 +65,7 @@ public static class SnapshotDirectory
             string actual = await HashFileAsync(Resolve(directory, file.Path), cancellationToken);
             if (!string.Equals(actual, file.Sha256, StringComparison.Ordinal))
             {
-                throw Diagnostic.Error("SM3254", directory, file.Path, "does not match the hash in its manifest (altered or corrupt)");
+                throw Errors.ImageDamaged(directory, file.Path, "does not match the hash in its manifest (altered or corrupt)");
             }
         }
     }
@@ -210,7 +210,7 @@ public static class SnapshotDirectory
         // A manifest is input: it may only name files inside its own directory.
         if (!SnapshotManifestRules.IsPlainRelative(relative))
         {
-            throw Diagnostic.Error("SM3252", directory, $"the file name '{relative}' is not a plain relative path");
+            throw Errors.ManifestUnreadable(directory, $"the file name '{relative}' is not a plain relative path");
         }
         return Path.Combine(directory, relative);
     }
