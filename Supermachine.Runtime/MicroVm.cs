@@ -62,6 +62,8 @@ public sealed class MicroVm : IAsyncDisposable
         }
 
         bool restore = image.HasSnapshot && !options.ColdBoot;
+        VmSnapshotInfo? snapshot = restore ? backend.ReadSnapshot(image.SnapshotPath) : null;
+        bool nat = WantsNat(image, options.Network, snapshot);
         var spec = new VmMachineSpec
         {
             KernelPath = image.KernelPath,
@@ -71,12 +73,12 @@ public sealed class MicroVm : IAsyncDisposable
             Vcpus = options.Vcpus ?? NonZero(image.Manifest.Machine.Vcpus, 1),
             Accelerator = options.Accelerator,
             Snapshottable = true,
+            Nat = nat,
         };
 
         GuestInstance guest;
-        if (restore)
+        if (snapshot is not null)
         {
-            VmSnapshotInfo snapshot = backend.ReadSnapshot(image.SnapshotPath);
             backend.EnsureCompatible(snapshot, options.Accelerator);
             guest = await GuestInstance.RestoreAsync(backend, spec, image.SnapshotPath, options.StartTimeout, timeout.Token).ConfigureAwait(false);
         }
@@ -95,6 +97,21 @@ public sealed class MicroVm : IAsyncDisposable
         }
         options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
         return new MicroVm(image, guest, restore, clock.Elapsed);
+    }
+
+    /// <summary>Whether the VM gets a NIC behind the NAT: as asked, else as baked; a snapshot must match (SM3062).</summary>
+    private static bool WantsNat(MicroVmImage image, string? network, VmSnapshotInfo? snapshot)
+    {
+        string? mode = MicroVmImageRequest.NetworkMode(image.Name, "Network", network);
+        if (snapshot is null)
+        {
+            return mode is null;
+        }
+        if (mode is not null && snapshot.Nat)
+        {
+            throw Diagnostic.Error("SM3062", image.Name, "the NAT network", "--network none");
+        }
+        return snapshot.Nat;
     }
 
     /// <summary>

@@ -222,6 +222,7 @@ public static class ImageBaker
                     Vcpus = machineRecord.Vcpus,
                     Accelerator = accelerator.Accelerator,
                     Snapshottable = true,
+                    Nat = request.Network is null,
                 };
                 await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.BootTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"agent up after {phase.ElapsedMilliseconds} ms");
@@ -298,6 +299,7 @@ public static class ImageBaker
             LockFile = options.LockFile,
             RefreshLock = options.RefreshLock,
             BootTimeout = options.BootTimeout,
+            Network = request.BuildNetwork is null,
             Progress = line => progress($"{request.Name}: {line}"),
         }, cancellationToken).ConfigureAwait(false);
         foreach (string unused in built.UnusedBuildArgs)

@@ -37,6 +37,19 @@ public sealed record MicroVmImageRequest
 
     public string? Target { get; init; }
 
+    /// <summary>
+    /// The guest network while baking and in the snapshot: null for a NIC behind the user-mode NAT
+    /// (the default), "none" for no NIC. Part of the fingerprint: a snapshot restores only with
+    /// the network it was baked with.
+    /// </summary>
+    public string? Network { get; init; }
+
+    /// <summary>The network of a Dockerfile build's RUN steps: null for the NAT, "none" for none. Not in any cache key.</summary>
+    public string? BuildNetwork { get; init; }
+
+    /// <summary>The one network name this slice knows besides the default NAT.</summary>
+    public const string NoNetwork = "none";
+
     /// <summary>Builds a request from item-style metadata (strings as MSBuild gives them), validating each.</summary>
     public static MicroVmImageRequest FromMetadata(string reference, Func<string, string?> metadata)
     {
@@ -60,6 +73,8 @@ public sealed record MicroVmImageRequest
             Context = Blank(metadata("Context")),
             BuildArgs = Pairs(reference, metadata("BuildArgs"), "SM2304"),
             Target = Blank(metadata("BuildTarget")),
+            Network = NetworkMode(reference, "Network", metadata("Network")),
+            BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork")),
         };
     }
 
@@ -80,6 +95,15 @@ public sealed record MicroVmImageRequest
             Dockerfile = dockerfile,
             Context = Path.GetFullPath(Context ?? Path.GetDirectoryName(dockerfile)!, baseDirectory),
         };
+    }
+
+    /// <summary>Validates a network metadata value: blank (the NAT) or "none" (SM2303 otherwise).</summary>
+    public static string? NetworkMode(string reference, string what, string? value)
+    {
+        string? network = Blank(value);
+        return network is null || string.Equals(network, NoNetwork, StringComparison.OrdinalIgnoreCase)
+            ? network?.ToLowerInvariant()
+            : throw Diagnostic.Error("SM2303", reference, what, network, "\"none\" (leave it out for the default NAT network)");
     }
 
     /// <summary>Throws SM2301 when two requests would write the same artifact folder.</summary>

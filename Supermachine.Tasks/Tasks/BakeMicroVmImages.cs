@@ -129,6 +129,11 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         Add("--vcpus", "Vcpus");
         Add("--cmd", "Command");
         Add("--target", "BuildTarget");
+        Add("--network", "Network");
+        if (!string.IsNullOrWhiteSpace(dockerfile))
+        {
+            Add("--build-network", "BuildNetwork");
+        }
         AddEach("--env", "Env");
         AddEach("--build-arg", "BuildArgs");
         return args;

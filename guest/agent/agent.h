@@ -23,6 +23,7 @@
  *   users.c       passwd/group lookup
  *   spawn.c       starting processes (exec, the workload): env, cwd, user; the workload log
  *   export.c      EXPORT_CHANGES: the overlay's upper directory as an OCI layer tar
+ *   network.c     the NIC: address, default route, resolv.conf from the kernel command line
  *   serve.c       the poll loop: producers, consumers, timers
  *   init.c        PID 1: mounts, modules, reaping, signals, power-off; main()
  */
@@ -228,6 +229,13 @@ extern const char default_hosts[];
 extern int hosts_written;
 
 void open_export_changes(uint32_t id, uint32_t flags);
+/* Records that the agent wrote /etc/NAME with TEXT for the running guest, so no export takes it. */
+void note_agent_file(const char *name, const char *text);
+
+/* ---------- network.c ---------- */
+
+/* Configures the NIC the host described on the kernel command line (sm.net=), if any. */
+void network_setup(void);
 
 /* ---------- serve.c ---------- */
 

@@ -26,7 +26,12 @@ internal static class BakeCommand
         new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
         new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
         new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),
+        NetworkOption,
     ];
+
+    /// <summary>--network none: no NIC (default: a NIC behind the user-mode NAT, host loopback hidden).</summary>
+    public static readonly OptionSpec NetworkOption =
+        new("network", null, "none", "Guest network: 'none' for no network interface (default: outbound NAT).");
 
     /// <summary>Bakes <paramref name="request"/> into the directory given as the command's last argument.</summary>
     public static async Task<int> BakeAsync(ParsedCommand command, MicroVmImageRequest request, CancellationToken cancellationToken)
