@@ -22,12 +22,14 @@ public sealed class MicroVm : IAsyncDisposable
     private readonly GuestInstance _guest;
     private readonly ConcurrentDictionary<int, AgentPortForwarder> _forwarders = new();
     private readonly ConcurrentBag<AgentPortForwarder> _published = [];
+    private readonly HostPortRelay? _hostPorts;
     private int _disposed;
 
-    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration)
+    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration, IReadOnlyList<int> hostPorts)
     {
         Image = image;
         _guest = guest;
+        _hostPorts = hostPorts.Count > 0 ? HostPortRelay.Start(guest.Agent, hostPorts) : null;
         Restored = restored;
         StartDuration = startDuration;
     }
@@ -96,7 +98,7 @@ public sealed class MicroVm : IAsyncDisposable
             }
         }
         options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
-        return new MicroVm(image, guest, restore, clock.Elapsed);
+        return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? []);
     }
 
     /// <summary>Whether the VM gets a NIC behind the NAT: as asked, else as baked; a snapshot must match (SM3062).</summary>
@@ -278,6 +280,10 @@ public sealed class MicroVm : IAsyncDisposable
         foreach (AgentPortForwarder forwarder in _forwarders.Values.Concat(_published))
         {
             await forwarder.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_hostPorts is not null)
+        {
+            await _hostPorts.DisposeAsync().ConfigureAwait(false);
         }
         await _guest.DisposeAsync().ConfigureAwait(false);
     }

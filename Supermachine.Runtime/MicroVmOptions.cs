@@ -30,6 +30,12 @@ public sealed class MicroVmOptions
     /// </summary>
     public string? Network { get; init; }
 
+    /// <summary>
+    /// Host ports the guest may reach as host.supermachine.internal:P (host 127.0.0.1:P). Every
+    /// other host loopback port stays unreachable from the guest, by any address.
+    /// </summary>
+    public IReadOnlyList<int>? HostPorts { get; init; }
+
     /// <summary>The engine; null uses the shared QEMU engine.</summary>
     public IVmBackend? Backend { get; init; }
 

@@ -31,7 +31,7 @@ int upper_fd = -1;
  * The /etc/hosts the agent writes into an image that has none. Like Docker's, it belongs to the
  * running guest, not to the image: the export leaves it out while it still holds exactly this.
  */
-const char default_hosts[] = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+const char default_hosts[] = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" HOST_ALIAS_ADDR "\thost.supermachine.internal\n";
 int hosts_written;
 
 /* Files under /etc the agent wrote for the running guest (resolv.conf, ...): never exported. */

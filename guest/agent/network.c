@@ -117,3 +117,64 @@ void network_setup(void)
     write_resolv_conf(id.dns);
     logmsg("network %s ready", arg);
 }
+
+/* ---------- host ports ---------- */
+
+/*
+ * host.supermachine.internal:P reaches the host's 127.0.0.1:P only for the ports the host
+ * offers. The guest never names a host port: the host opens HOST_ACCEPT streams for the ports on
+ * its allow-list, each stream becomes one guest connection to HOST_ALIAS_ADDR:P, and the host
+ * connects that one to 127.0.0.1:P. A port the host does not offer has no listener here (refused).
+ */
+#define MAX_HOST_PORTS 64
+
+static struct { uint32_t port; int fd; } listeners[MAX_HOST_PORTS];
+
+int host_listener(uint32_t port)
+{
+    int slot = -1;
+    for (int i = 0; i < MAX_HOST_PORTS; i++) {
+        if (listeners[i].fd > 0 && listeners[i].port == port) return listeners[i].fd;
+        if (listeners[i].fd <= 0 && slot < 0) slot = i;
+    }
+    if (slot < 0) { errno = EMFILE; return -1; }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, HOST_ALIAS_ADDR, &a.sin_addr);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    listeners[slot].port = port;
+    listeners[slot].fd = fd;
+    return fd;
+}
+
+void host_listeners_close(void)
+{
+    for (int i = 0; i < MAX_HOST_PORTS; i++)
+        if (listeners[i].fd > 0) { close(listeners[i].fd); listeners[i].fd = 0; }
+}
+
+void open_host_accept(uint32_t id, uint32_t port)
+{
+    if (host_listener(port) < 0) { send_error(id, errno, "listen on " HOST_ALIAS_ADDR ":%u in the guest: %s", port, strerror(errno)); return; }
+    struct stream *s = new_stream(id, K_PORT_FORWARD);
+    if (!s) { send_error(id, EMFILE, "too many streams"); return; }
+    s->port = port;
+    s->accepting = 1;
+}
+
+void host_accept_ready(struct stream *s)
+{
+    int fd = accept4(host_listener(s->port), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return; /* another stream of this port took it */
+    s->accepting = 0;
+    s->sock = s->in_fd = s->out_fd[0] = fd;
+    send_frame(F_OPEN, 0, s->id, NULL, 0);
+}

@@ -33,6 +33,10 @@ internal static class BakeCommand
     public static readonly OptionSpec NetworkOption =
         new("network", null, "none", "Guest network: 'none' for no network interface (default: outbound NAT).");
 
+    /// <summary>--host-port P: host 127.0.0.1:P reachable in the guest as host.supermachine.internal:P.</summary>
+    public static readonly OptionSpec HostPortOption =
+        new("host-port", null, "PORT", "Let the guest reach host 127.0.0.1:PORT as host.supermachine.internal:PORT (no other host port).", Repeatable: true);
+
     /// <summary>Bakes <paramref name="request"/> into the directory given as the command's last argument.</summary>
     public static async Task<int> BakeAsync(ParsedCommand command, MicroVmImageRequest request, CancellationToken cancellationToken)
     {

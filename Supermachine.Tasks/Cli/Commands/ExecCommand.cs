@@ -15,7 +15,8 @@ internal static class ExecCommand
             new OptionSpec("workdir", "w", "DIR", "Working directory in the guest."),
             new OptionSpec("user", "u", "USER", "User name or uid[:gid] in the guest."),
             new OptionSpec("timeout", null, "SECONDS", "Kill the command after this long."),
-            BakeCommand.NetworkOption],
+            BakeCommand.NetworkOption,
+            BakeCommand.HostPortOption],
         Run: RunAsync,
         AcceptsTrailingArguments: true);
 

@@ -95,6 +95,35 @@ public class GuestNetworkTests(ITestOutputHelper output)
         Assert.DoesNotContain(names, n => n.EndsWith("resolv.conf", StringComparison.Ordinal));
     }
 
+    [RequiresToolFact("qemu-system-x86_64", "musl-gcc", "passt")]
+    public async Task Only_listed_host_ports_are_reachable_as_host_supermachine_internal()
+    {
+        using var allowed = new TcpListener(IPAddress.Loopback, 0);
+        allowed.Start();
+        int allowedPort = ((IPEndPoint)allowed.LocalEndpoint).Port;
+        using var secret = new TcpListener(IPAddress.Loopback, 0);
+        secret.Start();
+        int secretPort = ((IPEndPoint)secret.LocalEndpoint).Port;
+        Task served = Task.Run(async () =>
+        {
+            using Socket client = await allowed.AcceptSocketAsync();
+            await client.SendAsync("hello from the host\n"u8.ToArray());
+            client.Shutdown(SocketShutdown.Both);
+        });
+
+        await using GuestInstance guest = await GuestInstance.BootAsync(new QemuBackend(), Machine(nat: true), Boot, CancellationToken.None);
+        await using HostPortRelay relay = HostPortRelay.Start(guest.Agent, [allowedPort]);
+        Assert.Equal("hello from the host\n", await ShAsync(guest, $"busybox nc host.supermachine.internal {allowedPort} </dev/null"));
+        await served.WaitAsync(TimeSpan.FromSeconds(30));
+
+        foreach (string address in new[] { "host.supermachine.internal", "10.0.2.2", "10.0.2.3" })
+        {
+            string probe = await ShAsync(guest, $"busybox nc -w 3 {address} {secretPort} </dev/null && echo REACHED || echo refused");
+            Assert.DoesNotContain("REACHED", probe);
+        }
+        Assert.False(secret.Pending(), "a guest connection reached a host port that was not listed");
+    }
+
     [RequiresToolFact("qemu-system-x86_64", "musl-gcc")]
     public async Task With_network_none_the_guest_has_only_lo_and_no_route()
     {
