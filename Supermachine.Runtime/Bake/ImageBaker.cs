@@ -226,6 +226,7 @@ public static class ImageBaker
                 };
                 await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.BootTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"agent up after {phase.ElapsedMilliseconds} ms");
+                await using HostPortRelay? hostPorts = request.HostPorts.Count > 0 ? HostPortRelay.Start(guest.Agent, request.HostPorts) : null;
                 progress(request.Port is int p ? $"{request.Name}: waiting for port {p}" : $"{request.Name}: starting the workload");
                 await MicroVm.StartWorkloadAsync(guest, request.Name, workloadRecord, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"workload ready after {phase.ElapsedMilliseconds} ms");

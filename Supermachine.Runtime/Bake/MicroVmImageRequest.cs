@@ -47,6 +47,12 @@ public sealed record MicroVmImageRequest
     /// <summary>The network of a Dockerfile build's RUN steps: null for the NAT, "none" for none. Not in any cache key.</summary>
     public string? BuildNetwork { get; init; }
 
+    /// <summary>
+    /// Host ports the guest may reach as host.supermachine.internal:P while it is baked (readiness,
+    /// a warm-up against a host mock). Access, not configuration: not in the fingerprint.
+    /// </summary>
+    public IReadOnlyList<int> HostPorts { get; init; } = [];
+
     /// <summary>The one network name this slice knows besides the default NAT.</summary>
     public const string NoNetwork = "none";
 
@@ -75,6 +81,7 @@ public sealed record MicroVmImageRequest
             Target = Blank(metadata("BuildTarget")),
             Network = NetworkMode(reference, "Network", metadata("Network")),
             BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork")),
+            HostPorts = PortList(reference, "HostPorts", metadata("HostPorts")),
         };
     }
 
@@ -105,6 +112,11 @@ public sealed record MicroVmImageRequest
             ? network?.ToLowerInvariant()
             : throw Diagnostic.Error("SM2303", reference, what, network, "\"none\" (leave it out for the default NAT network)");
     }
+
+    /// <summary>Parses "8080;9000" (SM2303 for anything but ports 1..65535).</summary>
+    public static IReadOnlyList<int> PortList(string reference, string what, string? text) =>
+        (text ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => Integer(reference, what, p, 1, 65535)!.Value).Distinct().ToList();
 
     /// <summary>Throws SM2301 when two requests would write the same artifact folder.</summary>
     public static void EnsureUniqueNames(IEnumerable<MicroVmImageRequest> requests)

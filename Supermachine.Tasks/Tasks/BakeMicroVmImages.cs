@@ -136,6 +136,7 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         }
         AddEach("--env", "Env");
         AddEach("--build-arg", "BuildArgs");
+        AddEach("--host-port", "HostPorts");
         return args;
 
         void AddEach(string option, string metadata)

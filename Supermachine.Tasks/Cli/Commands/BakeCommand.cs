@@ -27,6 +27,7 @@ internal static class BakeCommand
         new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
         new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),
         NetworkOption,
+        HostPortOption,
     ];
 
     /// <summary>--network none: no NIC (default: a NIC behind the user-mode NAT, host loopback hidden).</summary>

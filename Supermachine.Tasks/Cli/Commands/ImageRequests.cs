@@ -26,6 +26,7 @@ internal static class ImageRequests
             ["Vcpus"] = command.Value("vcpus"),
             ["Platform"] = command.Value("platform"),
             ["Network"] = command.Value("network"),
+            ["HostPorts"] = string.Join(';', command.Values("host-port")),
         };
         if (buildContext is not null)
         {

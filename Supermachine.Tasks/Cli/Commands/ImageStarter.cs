@@ -31,8 +31,7 @@ internal static class ImageStarter
             var options = new MicroVmOptions
             {
                 Network = MicroVmImageRequest.NetworkMode(target, "--network", command.Value("network")),
-                HostPorts = command.Values("host-port").Select(p => int.TryParse(p, out int port) && port is > 0 and <= 65535
-                    ? port : throw new UsageException($"--host-port takes a port from 1 to 65535, not '{p}'", null)).ToList(),
+                HostPorts = MicroVmImageRequest.PortList(target, "--host-port", string.Join(';', command.Values("host-port"))),
                 Log = HostOutput.Detail,
             };
             MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken).ConfigureAwait(false);
