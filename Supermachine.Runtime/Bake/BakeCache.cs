@@ -1,15 +1,16 @@
-using System.Runtime.InteropServices;
 using Supermachine.Diagnostics;
+using Supermachine.FileSystem;
 
 namespace Supermachine.Bake;
 
 /// <summary>
 /// Baked images shared between projects, builds and (through a CI cache) machines, keyed by
-/// bake fingerprint: <c>CACHE/bakes/HEX</c>. A hit is linked into the output instead of baked
-/// again. Entries are written through a staging directory and a rename, and a restore only ever
-/// reads them, so hard links from many outputs to one entry are safe.
+/// bake fingerprint: <c>CACHE/bakes/HEX</c>. A hit is copied (reflinked where possible) into the
+/// output instead of baked again; outputs never share a file with an entry, so nothing done to an
+/// output reaches the cache. Entries are written through a staging directory and a rename, and
+/// verified against their manifest before reuse.
 /// </summary>
-public sealed partial class BakeCache
+public sealed class BakeCache
 {
     public BakeCache(string? root = null)
     {
@@ -29,25 +30,40 @@ public sealed partial class BakeCache
         return Path.Combine(Root, hex[..32]);
     }
 
-    /// <summary>The cached image for <paramref name="fingerprint"/>, or null when there is none or it is damaged (then it is removed).</summary>
-    public MicroVmImage? TryGet(string fingerprint)
+    /// <summary>Stamps of verified entries (<see cref="SnapshotDirectory.VerifyUnlessStampedAsync"/>).</summary>
+    public string StampDirectory => Path.Combine(Path.GetDirectoryName(Root)!, "verified");
+
+    /// <summary>
+    /// The cached image for <paramref name="fingerprint"/>, checked against the hashes of its
+    /// manifest (cheap while its verification stamp holds); null when there is none or it is
+    /// damaged, which is then removed with an SM4010 warning so the bake that follows replaces it.
+    /// The caller holds the entry's lock.
+    /// </summary>
+    public async Task<MicroVmImage?> TryGetAsync(string fingerprint, Action<string>? warning = null, CancellationToken cancellationToken = default)
     {
         string path = PathFor(fingerprint);
         if (!File.Exists(Path.Combine(path, SnapshotManifest.FileName)))
         {
             return null;
         }
+        MicroVmImage image;
         try
         {
-            MicroVmImage image = MicroVmImage.Load(path);
-            return image.Manifest.Fingerprint == fingerprint ? image : null;
+            image = MicroVmImage.Load(path);
+            if (image.Manifest.Fingerprint != fingerprint)
+            {
+                return null;
+            }
+            await SnapshotDirectory.VerifyUnlessStampedAsync(path, image.Manifest, StampDirectory, cancellationToken).ConfigureAwait(false);
         }
-        catch (SupermachineException)
+        catch (SupermachineException e)
         {
-            // A damaged entry is worth nothing: drop it so the bake that follows can take its place.
-            Directory.Delete(path, recursive: true);
+            // A damaged entry is worth nothing, and reusing it would fail every later bake the same way.
+            warning?.Invoke(Diagnostic.Format("SM4010", fingerprint, path, e.Message));
+            SnapshotDirectory.DeleteIfPresent(path);
             return null;
         }
+        return image;
     }
 
     /// <summary>
@@ -79,30 +95,33 @@ public sealed partial class BakeCache
     }
 
     /// <summary>
-    /// Makes <paramref name="destination"/> a copy of the image in <paramref name="source"/>: hard links
-    /// where the file system allows (instant, no extra space), else copies. Replaces what was there in
-    /// one rename.
+    /// Makes <paramref name="destination"/> a copy of the image in <paramref name="source"/> that
+    /// shares no writable inode with it (<see cref="FileClone"/>: reflinks where the file system
+    /// has them, else copies of the data, holes kept), so damage to either never reaches the other.
+    /// Replaces what was there in one rename (only a directory a bake wrote; SM2320 otherwise).
     /// </summary>
     public static void Materialize(string source, string destination)
     {
-        string full = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar);
-        if (string.Equals(Path.GetFullPath(source).TrimEnd(Path.DirectorySeparatorChar), full, StringComparison.Ordinal))
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(destination));
+        if (string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(source)), full, StringComparison.Ordinal))
         {
             return;
         }
+        SnapshotDestination.EnsureReplaceable(full);
         string staging = SnapshotDirectory.CreateStaging(full);
-        foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        try
         {
-            string target = Path.Combine(staging, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            if (OperatingSystem.IsWindows() || Link(file, target) != 0)
+            foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
             {
-                File.Copy(file, target);
+                string target = Path.Combine(staging, Path.GetRelativePath(source, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                FileClone.Copy(file, target);
             }
+            SnapshotDirectory.Replace(staging, full);
         }
-        SnapshotDirectory.Replace(staging, full);
+        finally
+        {
+            SnapshotDirectory.DeleteIfPresent(staging);
+        }
     }
-
-    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Link(string existing, string newPath);
 }

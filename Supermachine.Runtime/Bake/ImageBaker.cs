@@ -71,6 +71,12 @@ public static class ImageBaker
         Action<string> detail = options.Detail ?? (_ => { });
         string destination = Path.GetFullPath(outputDirectory);
         var clock = Stopwatch.StartNew();
+        // Before any work: the destination is replaced at the end, so it must be ours to replace.
+        if (request.Dockerfile is not null && request.WithFullPaths(Environment.CurrentDirectory).Context is string context)
+        {
+            SnapshotDestination.EnsureOutsideContext(destination, context);
+        }
+        SnapshotDestination.EnsureReplaceable(destination);
         IVmBackend backend = options.Backend ?? new QemuBackend(new QemuBackendOptions { Log = detail });
 
         // Everything the fingerprint needs comes first and is cheap: a locked pull of a cached image
@@ -106,14 +112,22 @@ public static class ImageBaker
             AssetHashes = assetHashes,
         });
 
-        // 1. The output already holds this very bake.
+        // 1. The output already holds this very bake, intact (cheap while its verification stamp holds).
         SnapshotManifest? foreign = null;
         if (TryLoad(destination) is { } existing)
         {
             if (existing.Manifest.Fingerprint == fingerprint && existing.HasSnapshot == options.Snapshot)
             {
-                progress($"{request.Name}: up to date");
-                return existing;
+                try
+                {
+                    await SnapshotDirectory.VerifyUnlessStampedAsync(destination, existing.Manifest, Path.Combine(options.CacheDirectory ?? ContentStore.DefaultRoot(), "verified"), cancellationToken).ConfigureAwait(false);
+                    progress($"{request.Name}: up to date");
+                    return existing;
+                }
+                catch (SupermachineException e)
+                {
+                    options.Warning?.Invoke(Diagnostic.Format("SM4011", destination, e.Message));
+                }
             }
             if (existing.Manifest.Engine != engine || existing.Manifest.Machine.Accelerator != acceleratorName)
             {
@@ -126,14 +140,14 @@ public static class ImageBaker
         FileStream? entryLock = cache is null ? null : await FileLock.AcquireAsync(cache.PathFor(fingerprint) + ".lock", cancellationToken).ConfigureAwait(false);
         try
         {
-            if (cache?.TryGet(fingerprint) is { } hit)
+            if (cache is not null && await cache.TryGetAsync(fingerprint, options.Warning, cancellationToken).ConfigureAwait(false) is { } hit)
             {
                 BakeCache.Materialize(hit.Directory, destination);
                 progress($"{request.Name}: reused the cached bake {fingerprint[7..19]}");
                 return MicroVmImage.Load(destination);
             }
 
-            // 3. Bake, into the cache when there is one, then link it into the output. A bake of the
+            // 3. Bake, into the cache when there is one, then copy it into the output. A bake of the
             // same image by another engine (in the output, or in a cache restored from elsewhere)
             // cannot be used: say so.
             foreign ??= cache?.FindFromOtherEngine(request.Reference, engine, acceleratorName);

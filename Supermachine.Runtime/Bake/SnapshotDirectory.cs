@@ -12,7 +12,11 @@ namespace Supermachine.Bake;
 /// </summary>
 public static class SnapshotDirectory
 {
-    /// <summary>Loads the manifest and checks that every listed file is present with its recorded size (cheap; no hashing).</summary>
+    /// <summary>
+    /// Loads the manifest, checks that it is well formed and lists every file a boot or restore
+    /// reads (<see cref="SnapshotManifestRules"/>), and that each listed file is present with its
+    /// recorded size (cheap; no hashing).
+    /// </summary>
     public static SnapshotManifest Load(string directory)
     {
         string path = Path.Combine(directory, SnapshotManifest.FileName);
@@ -37,10 +41,10 @@ public static class SnapshotDirectory
         {
             throw Diagnostic.Error("SM3253", directory, manifest.FormatVersion, SnapshotManifest.CurrentFormatVersion);
         }
+        SnapshotManifestRules.Check(directory, manifest);
         foreach (SnapshotManifest.FileRecord file in manifest.Files)
         {
-            string full = Resolve(directory, file.Path);
-            var info = new FileInfo(full);
+            var info = new FileInfo(Resolve(directory, file.Path));
             if (!info.Exists)
             {
                 throw Diagnostic.Error("SM3254", directory, file.Path, "is missing");
@@ -147,12 +151,18 @@ public static class SnapshotDirectory
     }
 
     /// <summary>
-    /// A fresh, empty sibling of <paramref name="destination"/> to build in ("DEST.staging-PID"),
-    /// cleared of whatever a killed earlier attempt of this process id left there.
+    /// A fresh, empty sibling of <paramref name="destination"/> to build in ("DEST.staging-PID_START"),
+    /// cleared of whatever a killed earlier attempt of this process left there. Staging and
+    /// replaced directories of dead processes beside it are removed first.
     /// </summary>
     internal static string CreateStaging(string destination)
     {
-        string staging = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar) + ".staging-" + Environment.ProcessId;
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(destination));
+        if (Path.GetDirectoryName(full) is string parent)
+        {
+            ScratchFiles.DeleteOrphans(parent, StagingKind, TrashKind);
+        }
+        string staging = ScratchFiles.Sibling(full, StagingKind);
         DeleteIfPresent(staging);
         Directory.CreateDirectory(staging);
         return staging;
@@ -169,13 +179,16 @@ public static class SnapshotDirectory
 
     /// <summary>
     /// Puts the complete directory <paramref name="staging"/> at <paramref name="destination"/>,
-    /// moving any previous one aside first: a reader sees the old directory or the new one, never a mix.
+    /// moving any previous one aside first: a reader sees the old directory or the new one, never a
+    /// mix. Only what a bake wrote is ever replaced (<see cref="SnapshotDestination.EnsureReplaceable"/>).
     /// </summary>
     internal static void Replace(string staging, string destination)
     {
-        string full = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar);
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(destination));
+        SnapshotDestination.EnsureReplaceable(full);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string trash = full + ".old-" + Environment.ProcessId;
+        string trash = ScratchFiles.Sibling(full, TrashKind);
+        DeleteIfPresent(trash);
         if (Directory.Exists(full))
         {
             Directory.Move(full, trash);
@@ -195,10 +208,13 @@ public static class SnapshotDirectory
     private static string Resolve(string directory, string relative)
     {
         // A manifest is input: it may only name files inside its own directory.
-        if (relative.Length == 0 || Path.IsPathRooted(relative) || relative.Split('/', '\\').Any(p => p is ".." or ""))
+        if (!SnapshotManifestRules.IsPlainRelative(relative))
         {
             throw Diagnostic.Error("SM3252", directory, $"the file name '{relative}' is not a plain relative path");
         }
         return Path.Combine(directory, relative);
     }
+
+    private const string StagingKind = "staging";
+    private const string TrashKind = "old";
 }

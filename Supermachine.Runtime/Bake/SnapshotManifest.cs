@@ -95,5 +95,7 @@ public sealed record SnapshotManifest
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        // A manifest is input: "files": null or "name": null is malformed (SM3252), not a later NullReferenceException.
+        RespectNullableAnnotations = true,
     };
 }

@@ -9,7 +9,14 @@ public sealed class DirectoryTreeWriterOptions
     /// <summary>Apply uid/gid (needs root); default: when running as root.</summary>
     public bool PreserveOwnership { get; init; } = DirectoryTreeWriter.IsRoot;
 
-    /// <summary>Receives SM2016 warnings for entries that were skipped.</summary>
+    /// <summary>
+    /// Make device nodes (needs root) and keep setuid/setgid bits on files. Off by default: an
+    /// image's <c>brw-rw-rw-</c> disk node or setuid shell has no business on the host; they are
+    /// skipped or cleared and counted in one SM4012 warning.
+    /// </summary>
+    public bool PreserveDevices { get; init; }
+
+    /// <summary>Receives SM2016 warnings for entries that were skipped, and the SM4012 summary.</summary>
     public Action<string>? Warning { get; init; }
 }
 
@@ -17,29 +24,72 @@ public sealed class DirectoryTreeWriterOptions
 /// Writes a <see cref="FileSystemEntry"/> stream into a directory. Safety first: every path must be
 /// relative without "..", nothing is ever written through a symlink (each parent is checked with
 /// lstat, files are created with O_EXCL), hard links may only point inside the root. Device nodes
-/// are made when running as root and skipped with a warning otherwise. Directory modes and times
+/// and setuid/setgid bits only with <see cref="DirectoryTreeWriterOptions.PreserveDevices"/> (and
+/// device nodes only as root). Paths Linux cannot hold are SM2324. Directory modes and times
 /// are applied last, deepest first, so writing their children does not disturb them.
 /// </summary>
 public static partial class DirectoryTreeWriter
 {
     internal static bool IsRoot => OperatingSystem.IsLinux() && Geteuid() == 0;
 
+    /// <summary>
+    /// Throws SM2323 when <paramref name="directory"/> is a file and SM2322 when it is a directory
+    /// with anything in it (unless <paramref name="allowNonEmpty"/>): a tree written there would mix with what is there.
+    /// </summary>
+    public static void EnsureEmptyTarget(string directory, bool allowNonEmpty = false)
+    {
+        string root = Path.GetFullPath(directory);
+        EnsureNotFile(root);
+        if (!allowNonEmpty && Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
+        {
+            throw Diagnostic.Error("SM2322", root);
+        }
+    }
+
     public static async Task<int> WriteAsync(IAsyncEnumerable<FileSystemEntry> entries, string directory, DirectoryTreeWriterOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new DirectoryTreeWriterOptions();
         string root = Path.GetFullPath(directory);
+        EnsureNotFile(root);
         Directory.CreateDirectory(root);
         var state = new WriterState(root, options);
         int written = 0;
         await foreach (FileSystemEntry entry in entries.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
-            if (await state.WriteAsync(entry, cancellationToken).ConfigureAwait(false))
+            try
             {
-                written++;
+                if (await state.WriteAsync(entry, cancellationToken).ConfigureAwait(false))
+                {
+                    written++;
+                }
+            }
+            catch (PathTooLongException e)
+            {
+                throw Diagnostic.Error(e, "SM2324", entry.Path, root, e.Message);
             }
         }
         written += state.Finish();
         return written;
+    }
+
+    private static void EnsureNotFile(string root)
+    {
+        if (File.Exists(root))
+        {
+            throw Diagnostic.Error("SM2323", root);
+        }
+    }
+
+    /// <summary>Why Linux cannot hold <paramref name="full"/> (a name over 255 bytes, a path over 4095), or null.</summary>
+    private static string? TooLong(string full)
+    {
+        int bytes = Encoding.UTF8.GetByteCount(full);
+        if (bytes > 4095)
+        {
+            return $"the full path would be {bytes} bytes long";
+        }
+        string? longName = full.Split('/').FirstOrDefault(part => Encoding.UTF8.GetByteCount(part) > 255);
+        return longName is null ? null : $"the name '{longName[..32]}...' is {Encoding.UTF8.GetByteCount(longName)} bytes long";
     }
 
     private sealed class WriterState(string root, DirectoryTreeWriterOptions options)
@@ -47,6 +97,8 @@ public static partial class DirectoryTreeWriter
         private readonly HashSet<string> _verifiedDirectories = new(StringComparer.Ordinal) { "" };
         private readonly List<FileSystemEntry> _directories = [];
         private readonly List<FileSystemEntry> _pendingLinks = [];
+        private int _skippedDevices;
+        private int _clearedSetIds;
 
         public async Task<bool> WriteAsync(FileSystemEntry entry, CancellationToken cancellationToken)
         {
@@ -54,6 +106,10 @@ public static partial class DirectoryTreeWriter
             {
                 Warn(entry.Path, "the path is absolute or contains '..'");
                 return false;
+            }
+            if (TooLong(Full(entry.Path)) is string tooLong)
+            {
+                throw Diagnostic.Error("SM2324", entry.Path, root, tooLong);
             }
             if (entry.Path.Length == 0)
             {
@@ -114,6 +170,11 @@ public static partial class DirectoryTreeWriter
                     Warn(entry.Path, "fifos cannot be made on this OS");
                     return false;
                 case FileSystemEntryType.CharacterDevice or FileSystemEntryType.BlockDevice:
+                    if (!options.PreserveDevices)
+                    {
+                        _skippedDevices++;
+                        return false;
+                    }
                     if (!IsRoot)
                     {
                         Warn(entry.Path, "device nodes need root");
@@ -146,6 +207,10 @@ public static partial class DirectoryTreeWriter
             foreach (FileSystemEntry dir in _directories.OrderByDescending(d => d.Path.Count(c => c == '/')).ThenByDescending(d => d.Path.Length))
             {
                 ApplyMetadata(Full(dir.Path), dir, isSymlink: false);
+            }
+            if (_skippedDevices + _clearedSetIds > 0)
+            {
+                options.Warning?.Invoke(Diagnostic.Format("SM4012", _skippedDevices, _clearedSetIds, root));
             }
             return written;
         }
@@ -228,8 +293,15 @@ public static partial class DirectoryTreeWriter
             }
             if (!isSymlink)
             {
+                const int SetId = 0xc00; // setuid, setgid (sticky stays: /tmp needs it)
+                int mode = entry.Mode & 0xfff;
+                if ((mode & SetId) != 0 && !options.PreserveDevices && entry.Type != FileSystemEntryType.Directory)
+                {
+                    mode &= ~SetId;
+                    _clearedSetIds++;
+                }
                 // After chown, which clears setuid/setgid.
-                File.SetUnixFileMode(full, (UnixFileMode)(entry.Mode & 0xfff));
+                File.SetUnixFileMode(full, (UnixFileMode)mode);
             }
             foreach (var (name, value) in entry.ExtendedAttributes)
             {

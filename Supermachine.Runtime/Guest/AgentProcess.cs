@@ -18,6 +18,9 @@ public sealed class AgentProcess : IAsyncDisposable
         StandardError = new AgentDuplexStream(stream, inbound: 2, canWrite: false);
     }
 
+    /// <summary>The multiplexed stream underneath (tests look at its buffers).</summary>
+    internal MuxStream Stream => _stream;
+
     /// <summary>The command's pid in the guest.</summary>
     public int Id { get; }
 

@@ -32,8 +32,11 @@ internal enum OpenKind : byte
     HostAccept = 10,
 }
 
-/// <summary>One frame as read from the channel; the payload belongs to the frame.</summary>
-internal readonly record struct Frame(FrameType Type, byte Channel, uint Stream, byte[] Payload);
+/// <summary>
+/// One frame as read from the channel. The payload is only valid until the next frame is read:
+/// whoever keeps it copies it.
+/// </summary>
+internal readonly record struct Frame(FrameType Type, byte Channel, uint Stream, ReadOnlyMemory<byte> Payload);
 
 /// <summary>Wire constants shared with guest/agent/agent.c; change both together.</summary>
 internal static class AgentProtocol
@@ -45,6 +48,18 @@ internal static class AgentProtocol
     public const int InitialWindow = 256 * 1024;
     public const int HelloRequestSize = 24;
 
+    /// <summary>The agent's hello reply: 28 bytes of fields, then its version string.</summary>
+    public const int HelloReplyMinSize = 28;
+
+    /// <summary>No honest hello reply is longer: the agent's version string is short.</summary>
+    public const int HelloReplyMaxSize = 1024;
+
+    /// <summary>The longest OPEN acknowledgement of any kind (a u64 size).</summary>
+    public const int OpenAckMaxSize = 8;
+
+    public const int WindowPayloadSize = 4;
+    public const int ExitPayloadSize = 12;
+
     public const uint ExecReplaceEnvironment = 1;
 
     public const uint ExitTimedOut = 1;
@@ -55,6 +70,7 @@ internal static class AgentProtocol
     public const uint HelloPid1 = 1;
     public const uint HelloWorkloadRunning = 2;
     public const uint HelloWorkloadExited = 4;
+    public const uint HelloKnownFlags = HelloPid1 | HelloWorkloadRunning | HelloWorkloadExited;
 
     /// <summary>Messages from the guest are untrusted: never longer than this in an exception.</summary>
     public const int MaxMessageChars = 400;
@@ -169,6 +185,15 @@ internal ref struct PayloadReader
         ulong v = BinaryPrimitives.ReadUInt64LittleEndian(_rest);
         _rest = _rest[8..];
         return v;
+    }
+
+    /// <summary>Payloads have exact shapes: bytes left over are a violation, not padding.</summary>
+    public readonly void End()
+    {
+        if (!_rest.IsEmpty)
+        {
+            throw new AgentProtocolException($"a frame payload has {_rest.Length} bytes more than its type allows");
+        }
     }
 
     public string String()

@@ -109,4 +109,13 @@ public sealed record AgentConnectionOptions
 {
     /// <summary>How long to wait for the agent's hello (it includes the guest's boot on a cold start).</summary>
     public TimeSpan HelloTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How long the host waits on the guest within an operation before failing it with SM3020:
+    /// for an acknowledgement, for the next bytes of a file, log or export, for window credit, for
+    /// an exit that is due. A frame the guest does not read within it ends the connection (SM3021).
+    /// Not applied while a command runs or a port-forward connection idles: those wait on the
+    /// workload, not on the agent. <see cref="Timeout.InfiniteTimeSpan"/> waits forever.
+    /// </summary>
+    public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }

@@ -2,14 +2,24 @@ using Supermachine.Diagnostics;
 
 namespace Supermachine.Guest;
 
+/// <summary>What a stream needs from its connection: a way to send frames, and to be forgotten once finished.</summary>
+internal interface IMuxOwner
+{
+    ValueTask SendFrameAsync(FrameType type, byte channel, uint stream, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken);
+
+    void Forget(MuxStream stream);
+}
+
 /// <summary>
 /// One multiplexed stream of an <see cref="AgentConnection"/>: its inbound channels (1 and 2),
-/// its send window, and the OPEN acknowledgement and EXIT that end it. Inbound memory is bounded
-/// by the window the host grants: the guest sending past it is a protocol violation.
+/// its send window, and the OPEN acknowledgement and EXIT that end it. Both windows are bounded
+/// against a hostile guest: inbound bytes never exceed the credit the host granted (the guest
+/// sending past it is a violation), and the guest can never grant the host more credit than the
+/// protocol's window, since it only returns credit for bytes the host sent.
 /// </summary>
 internal sealed class MuxStream
 {
-    private readonly AgentConnection _connection;
+    private readonly IMuxOwner _connection;
     private readonly InboundQueue[] _inbound;
     private readonly TaskCompletionSource<byte[]> _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<ExitStatus> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -21,7 +31,7 @@ internal sealed class MuxStream
     private int _closeSent;
     private Exception? _fault;
 
-    public MuxStream(AgentConnection connection, uint id)
+    public MuxStream(IMuxOwner connection, uint id)
     {
         _connection = connection;
         Id = id;
@@ -40,42 +50,34 @@ internal sealed class MuxStream
     /// <summary>Channel 1 (stdout, or the connection's data) or 2 (stderr).</summary>
     public InboundQueue Inbound(int channel) => _inbound[channel - 1];
 
-    /// <summary>Called by the connection's reader, one frame at a time.</summary>
+    /// <summary>Called by the connection's reader, one frame at a time, its header already validated.</summary>
     public void OnFrame(in Frame frame)
     {
         switch (frame.Type)
         {
             case FrameType.Open:
-                _opened.TrySetResult(frame.Payload);
+                _opened.TrySetResult(frame.Payload.ToArray());
                 break;
             case FrameType.Data:
-                if (frame.Channel is not (1 or 2))
-                {
-                    throw new AgentProtocolException($"DATA on channel {frame.Channel}");
-                }
                 if (Interlocked.Add(ref _recvWindow, -frame.Payload.Length) < 0)
                 {
                     throw new AgentProtocolException("DATA beyond the window the host granted");
                 }
-                _inbound[frame.Channel - 1].Enqueue(frame.Payload);
+                _inbound[frame.Channel - 1].Enqueue(frame.Payload.Span);
                 break;
             case FrameType.Close:
-                if (frame.Channel is not (1 or 2))
-                {
-                    throw new AgentProtocolException($"CLOSE on channel {frame.Channel}");
-                }
                 _inbound[frame.Channel - 1].Complete();
                 break;
             case FrameType.Window:
             {
-                var r = new PayloadReader(frame.Payload);
-                uint increment = r.U32();
+                uint increment = AgentFraming.ParseWindow(frame.Payload.Span);
                 lock (_windowLock)
                 {
                     _sendWindow += increment;
-                    if (_sendWindow > 1L << 40)
+                    if (_sendWindow > AgentProtocol.InitialWindow)
                     {
-                        throw new AgentProtocolException("a window larger than the protocol allows");
+                        // Credit only comes back for bytes the host sent: more is inflation.
+                        throw new AgentProtocolException($"WINDOW credit beyond the {AgentProtocol.InitialWindow}-byte window");
                     }
                     _windowWaiter?.TrySetResult();
                     _windowWaiter = null;
@@ -84,8 +86,7 @@ internal sealed class MuxStream
             }
             case FrameType.Exit:
             {
-                var r = new PayloadReader(frame.Payload);
-                var status = new ExitStatus((int)r.U32(), (int)r.U32(), r.U32());
+                ExitStatus status = AgentFraming.ParseExit(frame.Payload.Span);
                 _opened.TrySetResult([]);
                 _inbound[0].Complete();
                 _inbound[1].Complete();
@@ -95,15 +96,10 @@ internal sealed class MuxStream
                 break;
             }
             case FrameType.Error:
-            {
-                var r = new PayloadReader(frame.Payload);
-                int errno = (int)r.U32();
-                string message = r.String();
-                Fault(new AgentOperationException(errno, message));
+                Fault(AgentFraming.ParseError(frame.Payload.Span));
                 break;
-            }
             default:
-                throw new AgentProtocolException($"frame type {frame.Type} from the guest");
+                throw new AgentProtocolException($"{frame.Type} on stream {Id}");
         }
     }
 
@@ -243,121 +239,3 @@ internal sealed class MuxStream
 
 /// <summary>How a stream ended: exit code, terminating signal (0 if none) and flags.</summary>
 internal readonly record struct ExitStatus(int Code, int Signal, uint Flags);
-
-/// <summary>
-/// Bytes received on one channel of a stream, in arrival order. Not bounded itself: the window
-/// the host grants bounds it, and credit returns only as a reader takes bytes out.
-/// </summary>
-internal sealed class InboundQueue
-{
-    private readonly MuxStream _owner;
-    private readonly Queue<byte[]> _segments = new();
-    private readonly object _lock = new();
-    private ReadOnlyMemory<byte> _current;
-    private bool _completed;
-    private Exception? _fault;
-    private TaskCompletionSource? _waiter;
-
-    public InboundQueue(MuxStream owner) => _owner = owner;
-
-    /// <summary>The guest closed this channel and every byte was read.</summary>
-    public bool IsCompleted
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _completed && _segments.Count == 0 && _current.IsEmpty;
-            }
-        }
-    }
-
-    public void Enqueue(byte[] data)
-    {
-        lock (_lock)
-        {
-            if (_completed)
-            {
-                throw new AgentProtocolException("DATA after CLOSE");
-            }
-            _segments.Enqueue(data);
-            Wake();
-        }
-    }
-
-    public void Complete()
-    {
-        lock (_lock)
-        {
-            _completed = true;
-            Wake();
-        }
-    }
-
-    public void Fault(Exception error)
-    {
-        lock (_lock)
-        {
-            // A channel that already ended keeps its data: the reader gets it and then the end.
-            if (!_completed)
-            {
-                _fault ??= error;
-            }
-            Wake();
-        }
-    }
-
-    private void Wake()
-    {
-        _waiter?.TrySetResult();
-        _waiter = null;
-    }
-
-    /// <summary>Reads up to <paramref name="destination"/>.Length bytes; 0 at end of channel.</summary>
-    public async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken)
-    {
-        if (destination.IsEmpty)
-        {
-            return 0;
-        }
-        while (true)
-        {
-            Task wait = Task.CompletedTask;
-            int n = 0;
-            bool drained = false;
-            lock (_lock)
-            {
-                if (_current.IsEmpty && _segments.Count > 0)
-                {
-                    _current = _segments.Dequeue();
-                }
-                if (!_current.IsEmpty)
-                {
-                    n = Math.Min(destination.Length, _current.Length);
-                    _current.Span[..n].CopyTo(destination.Span);
-                    _current = _current[n..];
-                    drained = _current.IsEmpty && _segments.Count == 0;
-                }
-                else if (_fault is not null)
-                {
-                    throw _fault;
-                }
-                else if (_completed)
-                {
-                    return 0;
-                }
-                else
-                {
-                    _waiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    wait = _waiter.Task;
-                }
-            }
-            if (n > 0)
-            {
-                await _owner.ConsumedAsync(n, drained).ConfigureAwait(false);
-                return n;
-            }
-            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-}

@@ -70,7 +70,7 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         {
             if (!Directory.Exists(path))
             {
-                throw Diagnostic.Error("SM2009", "index.json", path);
+                throw Diagnostic.Error("SM2020", image, "directory", path, Environment.CurrentDirectory);
             }
             return new OciLayoutSource(new DirectoryLayoutFiles(path), tag, image);
         }
@@ -95,6 +95,11 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
             return new DockerArchiveSource(OpenArchive(file, image), store, image, wanted);
         }
         string reference = image.StartsWith("docker://", StringComparison.Ordinal) ? image["docker://".Length..] : image;
+        if (LooksLikePath(reference))
+        {
+            string state = Directory.Exists(reference) ? "is a directory" : File.Exists(reference) ? "is a file" : "does not exist either";
+            throw Diagnostic.Error("SM2021", reference, state);
+        }
         return new RegistrySource(registry, ImageReference.Parse(reference));
     }
 
@@ -141,6 +146,7 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         {
             throw Diagnostic.Error(ex, "SM2005", $"{source.DisplayName} config {manifest.Config.Digest}", "it is not valid JSON (" + ex.Message + ")");
         }
+        CheckDiffIds(config, manifest, $"{source.DisplayName} config {manifest.Config.Digest}");
         // A plain manifest (no index) for another architecture would only fail later inside the VM.
         if (options.Platform is not null && config.Architecture is not null
             && !platform.Matches(new Platform { OS = config.OS ?? "linux", Architecture = config.Architecture, Variant = platform.Variant is null ? null : config.Variant }))
@@ -176,7 +182,7 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         };
     }
 
-    // Connection resets mid-blob restart that blob; verification failures do not (the bytes are wrong, not late).
+    // Connection resets and stalls mid-blob restart that blob; verification failures do not (the bytes are wrong, not late).
     private async Task<string> FetchAsync(IImageSource source, Descriptor descriptor, string kind, PullOptions options, CancellationToken cancellationToken)
     {
         var progress = options.Progress is { } p ? new Progress<long>(done => p.Report(new PullProgress(descriptor.Digest, kind, done, descriptor.Size))) : null;
@@ -192,6 +198,10 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
             {
                 await Task.Delay(200 * attempt, cancellationToken).ConfigureAwait(false);
             }
+            catch (NetworkStallException ex)
+            {
+                throw RegistryClient.NetworkFailure(ex, source.DisplayName, ex.Authority);
+            }
             catch (Exception ex) when (ex is IOException or HttpRequestException)
             {
                 throw Diagnostic.Error(ex, "SM1004", descriptor.Digest, source.DisplayName, ex.Message);
@@ -199,11 +209,39 @@ public sealed class ImagePuller(ContentStore store, RegistryClient registry)
         }
     }
 
+    // rootfs.diff_ids names each layer's uncompressed digest, in order: the flattener checks the
+    // digests as it decompresses; the count and form are checked here, before any layer is fetched.
+    private static void CheckDiffIds(ImageConfigFile config, ImageManifest manifest, string where)
+    {
+        if (config.RootFs?.DiffIds is not { } diffIds)
+        {
+            return;
+        }
+        if (diffIds.Count != manifest.Layers.Count)
+        {
+            throw Diagnostic.Error("SM2005", where, $"its rootfs.diff_ids lists {diffIds.Count} layers where the manifest has {manifest.Layers.Count}");
+        }
+        for (int i = 0; i < diffIds.Count; i++)
+        {
+            if (!OciDigest.IsValid(diffIds[i]))
+            {
+                throw Diagnostic.Error("SM2005", where, $"rootfs.diff_ids[{i}] '{diffIds[i]}' is not a sha256 digest");
+            }
+        }
+    }
+
+    // What a user meant as a file or directory rather than a registry reference: written as a path
+    // (no reference starts with '/' or '.', and none names a .tar), or no reference but present on disk.
+    private static bool LooksLikePath(string reference) =>
+        reference.StartsWith('/') || reference.StartsWith('.') || reference.StartsWith('~')
+        || reference.EndsWith(".tar", StringComparison.OrdinalIgnoreCase)
+        || (!ImageReference.TryParse(reference, out _, out _) && (File.Exists(reference) || Directory.Exists(reference)));
+
     private static TarArchiveLayoutFiles OpenArchive(string path, string image)
     {
         if (!File.Exists(path))
         {
-            throw Diagnostic.Error("SM2009", path, image);
+            throw Diagnostic.Error("SM2020", image, Directory.Exists(path) ? "tar file (it is a directory)" : "tar file", path, Environment.CurrentDirectory);
         }
         try
         {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Supermachine.Diagnostics;
 using Supermachine.Dockerfile.Context;
 using Supermachine.Dockerfile.Planning;
+using Supermachine.FileSystem;
 using Supermachine.Guest;
 using Supermachine.Oci;
 using Supermachine.Oci.Locking;
@@ -101,8 +102,8 @@ public static class DockerfileBuilder
         var clock = Stopwatch.StartNew();
 
         var store = new ContentStore(options.CacheDirectory);
-        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "rootfs"));
-        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "tmp"));
+        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "rootfs"), "rootfs");
+        ScratchFiles.DeleteOrphans(Path.Combine(store.Root, "dockerfile", "tmp"), "snapshot", "add");
         using var registry = new RegistryClient(options.Registry ?? RegistryOptions.FromEnvironment());
         var puller = new ImagePuller(store, registry);
         Platform platform = request.Platform is { } p ? Platform.Parse(p) : Platform.Host;

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using Supermachine.Diagnostics;
+using Supermachine.FileSystem;
 
 namespace Supermachine.Dockerfile.Building;
 

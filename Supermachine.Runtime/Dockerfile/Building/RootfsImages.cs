@@ -1,3 +1,4 @@
+using Supermachine.FileSystem;
 using Supermachine.Oci.Layers;
 using Supermachine.Oci.Storage;
 using Supermachine.Squashfs;

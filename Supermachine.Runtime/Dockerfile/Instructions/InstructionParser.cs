@@ -390,7 +390,7 @@ public static partial class InstructionParser
             throw new InstructionException($"{command} requires at least two arguments, but only one was provided. Destination could not be determined");
         }
         string destination = args[^1];
-        if (DockerfileParser.ParseHeredoc(destination) is not null)
+        if (DockerfileParser.ParseHeredocOrNull(destination) is not null)
         {
             throw new InstructionException($"{command} cannot accept a heredoc as a destination");
         }
@@ -403,7 +403,7 @@ public static partial class InstructionParser
         var inline = new List<InlineFile>();
         foreach (string source in args.Take(args.Count - 1))
         {
-            if (DockerfileParser.ParseHeredoc(source) is { } heredoc)
+            if (DockerfileParser.ParseHeredocOrNull(source) is { } heredoc)
             {
                 string content = bodies.TryGetValue(heredoc.Name, out Heredoc? body) ? body.Content : "";
                 if (heredoc.Chomp)

@@ -209,6 +209,7 @@ public static partial class DockerfileParser
     /// Parses a heredoc word such as <c>&lt;&lt;EOF</c>, <c>&lt;&lt;-"EOF"</c> or <c>3&lt;&lt;EOF</c>;
     /// null when <paramref name="word"/> is not one. The content is empty.
     /// </summary>
+    /// <exception cref="ShellExpansionException">The delimiter cannot be lexed (see <see cref="ParseHeredocOrNull"/>).</exception>
     public static Heredoc? ParseHeredoc(string word)
     {
         Match match = HeredocPattern().Match(word);
@@ -240,6 +241,23 @@ public static partial class DockerfileParser
         static int Quotes(string s) => s.Count(c => c is '\'' or '"');
         bool expand = Quotes(words[0]) == Quotes(rawWords[0]);
         return new Heredoc(words[0], fd, expand, chomp, "");
+    }
+
+    /// <summary>
+    /// <see cref="ParseHeredoc"/> for callers that only ask "is this word a heredoc?" (COPY/ADD
+    /// sources and destination, RUN's first word), like BuildKit's MustParseHeredoc: a word the
+    /// shell lexer cannot read (an unclosed quote, a bad <c>${}</c>) is no heredoc.
+    /// </summary>
+    public static Heredoc? ParseHeredocOrNull(string word)
+    {
+        try
+        {
+            return ParseHeredoc(word);
+        }
+        catch (Exception e) when (e is ShellExpansionException or DockerfileSyntaxException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Removes leading tabs from every line (the body of a <c>&lt;&lt;-</c> heredoc).</summary>

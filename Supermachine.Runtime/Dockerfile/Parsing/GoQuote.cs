@@ -85,39 +85,69 @@ internal static class GoQuote
         };
     }
 
-    /// <summary>Go's unicode.IsSpace.</summary>
-    public static bool IsSpace(int ch) => ch switch
+    /// <summary>Go's unicode.IsSpace: the Latin-1 spaces plus Unicode's White_Space property.</summary>
+    public static bool IsSpace(Rune rune) => rune.Value switch
     {
         '\t' or '\n' or '\v' or '\f' or '\r' or ' ' or 0x85 or 0xA0 => true,
         < 0x100 => false,
-        _ => ch <= 0x10FFFF && Rune.IsWhiteSpace(new Rune(ch)),
+        _ => Rune.IsWhiteSpace(rune),
     };
 
-    public static bool IsSpace(char ch) => IsSpace((int)ch);
+    /// <summary>
+    /// <see cref="IsSpace(Rune)"/> for a code point that may be anything: a surrogate half, a value
+    /// past U+10FFFF or a negative end-of-input marker is not a space (it is no rune at all).
+    /// </summary>
+    public static bool IsSpace(int codePoint) => Rune.IsValid(codePoint) && IsSpace(new Rune(codePoint));
 
+    /// <summary>
+    /// The rune that starts at <paramref name="index"/> and how many chars it takes, as Go's
+    /// utf8.DecodeRuneInString: a surrogate pair is one rune of width 2, a lone surrogate is
+    /// U+FFFD of width 1. Text is walked by runes, never by chars, so characters outside the BMP
+    /// (emoji in a comment or an argument) are never split into halves.
+    /// </summary>
+    public static Rune RuneAt(string s, int index, out int width)
+    {
+        Rune.DecodeFromUtf16(s.AsSpan(index), out Rune rune, out width);
+        return rune;
+    }
+
+    /// <summary>Appends one code point (two chars when it lies outside the BMP).</summary>
+    public static StringBuilder AppendRune(this StringBuilder builder, Rune rune)
+    {
+        Span<char> chars = stackalloc char[2];
+        int length = rune.EncodeToUtf16(chars);
+        return builder.Append(chars[..length]);
+    }
+
+    /// <summary>Go's strings.TrimSpace.</summary>
     public static string TrimSpace(string s)
     {
-        int start = 0;
+        int start = LeadingSpaceLength(s);
         int end = s.Length;
-        while (start < end && IsSpace(s[start]))
+        while (end > start)
         {
-            start++;
-        }
-        while (end > start && IsSpace(s[end - 1]))
-        {
-            end--;
+            Rune.DecodeLastFromUtf16(s.AsSpan(start, end - start), out Rune rune, out int width);
+            if (!IsSpace(rune))
+            {
+                break;
+            }
+            end -= width;
         }
         return s[start..end];
     }
 
-    public static string TrimLeftSpace(string s)
+    /// <summary>Go's strings.TrimLeftFunc(s, unicode.IsSpace).</summary>
+    public static string TrimLeftSpace(string s) => s[LeadingSpaceLength(s)..];
+
+    /// <summary>How many chars of leading space <paramref name="s"/> has from <paramref name="start"/> on.</summary>
+    public static int LeadingSpaceLength(string s, int start = 0)
     {
-        int start = 0;
-        while (start < s.Length && IsSpace(s[start]))
+        int position = start;
+        while (position < s.Length && IsSpace(RuneAt(s, position, out int width)))
         {
-            start++;
+            position += width;
         }
-        return s[start..];
+        return position - start;
     }
 
     /// <summary>BuildKit's <c>[\t\v\f\r ]+</c> separator.</summary>

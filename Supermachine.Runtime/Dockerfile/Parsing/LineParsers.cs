@@ -58,17 +58,25 @@ internal static class LineParsers
     }
 
     // Leading "--name[=value]" words become flags; the first word not starting with "--" (or a
-    // lone "--") starts the arguments. Quotes inside a flag group text and are removed.
+    // lone "--") starts the arguments. Quotes inside a flag group text and are removed. The line
+    // is walked rune by rune (BuildKit walks bytes and so mangles non-ASCII flag values; a rune
+    // walk keeps them intact and never splits a surrogate pair).
     private static string ExtractBuilderFlags(string line, char escapeToken, List<string> words)
     {
         const int InSpaces = 0, InWord = 1, InQuote = 2;
         int phase = InSpaces;
         var word = new StringBuilder();
-        char quote = '\0';
+        int quote = 0;
         bool blankOk = false;
-        for (int pos = 0; pos <= line.Length; pos++)
+        int width = 0;
+        for (int pos = 0; pos <= line.Length; pos += width)
         {
-            char ch = pos != line.Length ? line[pos] : '\0';
+            int ch = 0;
+            width = 1;
+            if (pos != line.Length)
+            {
+                ch = GoQuote.RuneAt(line, pos, out width).Value;
+            }
             if (phase == InSpaces)
             {
                 if (pos == line.Length)
@@ -121,14 +129,14 @@ internal static class LineParsers
                 }
                 if (ch == escapeToken)
                 {
-                    if (pos + 1 == line.Length)
+                    if (pos + width == line.Length)
                     {
                         continue;
                     }
-                    pos++;
-                    ch = line[pos];
+                    pos += width;
+                    ch = GoQuote.RuneAt(line, pos, out width).Value;
                 }
-                word.Append(ch);
+                word.AppendRune(new Rune(ch));
                 continue;
             }
             // InQuote
@@ -139,15 +147,15 @@ internal static class LineParsers
             }
             if (ch == escapeToken)
             {
-                if (pos + 1 == line.Length)
+                if (pos + width == line.Length)
                 {
                     phase = InWord;
                     continue;
                 }
-                pos++;
-                ch = line[pos];
+                pos += width;
+                ch = GoQuote.RuneAt(line, pos, out width).Value;
             }
-            word.Append(ch);
+            word.AppendRune(new Rune(ch));
         }
         return "";
     }
@@ -182,10 +190,10 @@ internal static class LineParsers
         int quote = 0;
         bool blankOk = false;
         var word = new StringBuilder();
-        int[] runes = rest.EnumerateRunes().Select(r => r.Value).ToArray();
+        Rune[] runes = rest.EnumerateRunes().ToArray();
         for (int pos = 0; pos <= runes.Length; pos++)
         {
-            int ch = pos != runes.Length ? runes[pos] : 0;
+            int ch = pos != runes.Length ? runes[pos].Value : 0;
             if (phase == InSpaces)
             {
                 if (pos == runes.Length)
@@ -232,11 +240,11 @@ internal static class LineParsers
                         continue;
                     }
                     // Outside quotes the escape token and the escaped character both stay in the word.
-                    word.Append(char.ConvertFromUtf32(ch));
+                    word.AppendRune(new Rune(ch));
                     pos++;
-                    ch = runes[pos];
+                    ch = runes[pos].Value;
                 }
-                word.Append(char.ConvertFromUtf32(ch));
+                word.AppendRune(new Rune(ch));
                 continue;
             }
             // InQuote
@@ -253,10 +261,10 @@ internal static class LineParsers
                     continue;
                 }
                 pos++;
-                word.Append(char.ConvertFromUtf32(ch));
-                ch = runes[pos];
+                word.AppendRune(new Rune(ch));
+                ch = runes[pos].Value;
             }
-            word.Append(char.ConvertFromUtf32(ch));
+            word.AppendRune(new Rune(ch));
         }
         return words;
     }
@@ -412,15 +420,11 @@ internal static class LineParsers
     {
         isJson = false;
         int separator = 0;
-        while (separator < rest.Length && !GoQuote.IsSpace(rest[separator]))
+        while (separator < rest.Length && !GoQuote.IsSpace(GoQuote.RuneAt(rest, separator, out int width)))
         {
-            separator++;
+            separator += width;
         }
-        int next = separator;
-        while (next < rest.Length && GoQuote.IsSpace(rest[next]))
-        {
-            next++;
-        }
+        int next = separator + GoQuote.LeadingSpaceLength(rest, separator);
         if (separator == 0)
         {
             return null;

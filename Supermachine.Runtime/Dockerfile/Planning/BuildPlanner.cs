@@ -117,6 +117,12 @@ public static class BuildPlanner
             dependencies.Add(deps);
         }
 
+        if (dockerfile.Stages.Count == 0)
+        {
+            // Only global ARGs: there is no stage to build (BuildKit: "dockerfile contains no stages to build").
+            int lastLine = dockerfile.GlobalArgs.Count == 0 ? 1 : dockerfile.GlobalArgs[^1].Line;
+            throw Diagnostic.Error("SM2230", source, lastLine);
+        }
         int target = dockerfile.Stages.Count - 1;
         if (options.Target is { } targetName)
         {
@@ -480,7 +486,7 @@ public static class BuildPlanner
                 {
                     throw Invalid(run, "heredocs need the shell form of RUN");
                 }
-                if (DockerfileParser.ParseHeredoc(args[0]) is not null)
+                if (DockerfileParser.ParseHeredocOrNull(args[0]) is not null)
                 {
                     InlineFile file = run.Files[0];
                     string data = file.Chomp ? DockerfileParser.ChompHeredocContent(file.Data) : file.Data;

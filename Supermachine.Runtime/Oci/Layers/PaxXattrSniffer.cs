@@ -128,7 +128,8 @@ internal sealed class PaxXattrSniffer(Stream inner) : ReadOnlyWrapperStream(inne
                 break;
             }
             int eq = Array.IndexOf(data, (byte)'=', space + 1, i + length - space - 1);
-            if (eq > 0)
+            // A record is "LENGTH KEY=VALUE\n": the '=' must leave room for that newline.
+            if (eq > 0 && eq <= i + length - 2)
             {
                 string key = Encoding.UTF8.GetString(data, space + 1, eq - space - 1);
                 byte[] value = data.AsSpan(eq + 1, i + length - eq - 2).ToArray(); // minus the trailing '\n'

@@ -51,20 +51,22 @@ public sealed class ManifestDocument
             if (MediaTypes.IsIndex(mediaType))
             {
                 ImageIndex index = doc.RootElement.Deserialize<ImageIndex>(OciJson.Options) ?? throw Diagnostic.Error("SM2005", source, "the index is null");
-                if (index.Manifests is null || index.Manifests.Any(m => !References.OciDigest.IsValid(m.Digest)))
+                if (index.Manifests is null || index.Manifests.Any(m => m is null || !References.OciDigest.IsValid(m.Digest)))
                 {
                     throw Diagnostic.Error("SM2005", source, "an index entry lacks a valid sha256 digest");
                 }
+                CheckSizes(index.Manifests.Select((m, i) => ($"index entry {i + 1}", m)), source);
                 return new ManifestDocument(content, digest, mediaType!, null, index);
             }
             if (MediaTypes.IsManifest(mediaType))
             {
                 ImageManifest manifest = doc.RootElement.Deserialize<ImageManifest>(OciJson.Options) ?? throw Diagnostic.Error("SM2005", source, "the manifest is null");
                 if (manifest.Config is null || manifest.Layers is null || !References.OciDigest.IsValid(manifest.Config.Digest)
-                    || manifest.Layers.Any(l => !References.OciDigest.IsValid(l.Digest)))
+                    || manifest.Layers.Any(l => l is null || !References.OciDigest.IsValid(l.Digest)))
                 {
                     throw Diagnostic.Error("SM2005", source, "the config or a layer lacks a valid sha256 digest");
                 }
+                CheckSizes([("config", manifest.Config), .. manifest.Layers.Select((l, i) => ($"layer {i + 1}", l))], source);
                 return new ManifestDocument(content, digest, mediaType!, manifest, null);
             }
             throw Diagnostic.Error("SM2005", source, $"the media type '{mediaType ?? "(none)"}' is neither an image manifest nor an index");
@@ -75,10 +77,26 @@ public sealed class ManifestDocument
         }
     }
 
+    // A negative size would disable the content store's length check ("size unknown"): refused.
+    private static void CheckSizes(IEnumerable<(string What, Descriptor Descriptor)> descriptors, string source)
+    {
+        foreach (var (what, descriptor) in descriptors)
+        {
+            if (descriptor.Size < 0)
+            {
+                throw Diagnostic.Error("SM2005", source, $"the descriptor of {what} ({descriptor.Digest}) has the negative size {descriptor.Size}");
+            }
+        }
+    }
+
     /// <summary>The index entry for <paramref name="platform"/>; SM2006 listing what the index offers when none fits.</summary>
     public Descriptor SelectPlatform(Platform platform, string source)
     {
         ImageIndex index = Index ?? throw new InvalidOperationException("not an index");
+        if (index.Manifests.Count == 0)
+        {
+            throw Diagnostic.Error("SM2023", source);
+        }
         // Attestation manifests (buildkit's unknown/unknown) never match a real platform, so no filter is needed.
         Descriptor? match = index.Manifests.FirstOrDefault(m => MediaTypes.IsManifest(m.MediaType ?? MediaTypes.OciManifest) && platform.Matches(m.Platform))
             ?? index.Manifests.FirstOrDefault(m => MediaTypes.IsIndex(m.MediaType) && platform.Matches(m.Platform));

@@ -12,6 +12,8 @@ namespace Supermachine.Oci.Registry;
 /// <summary>
 /// Registry HTTP API v2, pull side: manifests and blobs, through mirrors first, with the Docker
 /// token flow (anonymous or with credentials), Basic auth, per-scope token caching and retries.
+/// Every network read (response headers, manifest, blob and token bodies) is bounded by the idle
+/// timeout of <see cref="RegistryOptions.NetworkTimeout"/>; a stall is retried like a reset.
 /// </summary>
 public sealed class RegistryClient : IDisposable
 {
@@ -28,7 +30,7 @@ public sealed class RegistryClient : IDisposable
             AllowAutoRedirect = true,
             MaxAutomaticRedirections = 10,
             AutomaticDecompression = DecompressionMethods.None,
-            ConnectTimeout = TimeSpan.FromSeconds(30),
+            ConnectTimeout = _options.NetworkTimeout < TimeSpan.FromSeconds(30) ? _options.NetworkTimeout : TimeSpan.FromSeconds(30),
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         };
         _http = new HttpClient(handler, disposeHandler: _options.Handler is null) { Timeout = Timeout.InfiniteTimeSpan };
@@ -47,7 +49,7 @@ public sealed class RegistryClient : IDisposable
     /// <summary>Fetches the manifest or index <paramref name="reference"/> (tag or digest) of <paramref name="image"/>'s repository.</summary>
     public async Task<ManifestDocument> GetManifestAsync(ImageReference image, string reference, CancellationToken cancellationToken = default)
     {
-        return await WithEndpointsAsync(image, async endpoint =>
+        return await WithEndpointsAsync(image, endpoint => WithBodyRetriesAsync(image, endpoint, async () =>
         {
             Uri uri = new(endpoint, $"v2/{image.Repository}/manifests/{reference}");
             using HttpResponseMessage response = await SendAsync(image, endpoint, () =>
@@ -56,14 +58,15 @@ public sealed class RegistryClient : IDisposable
                 request.Headers.Accept.ParseAdd(MediaTypes.ManifestAccept);
                 return request;
             }, $"manifest {reference}", cancellationToken).ConfigureAwait(false);
-            byte[] content = await ReadLimitedAsync(response, 4 << 20, image, cancellationToken).ConfigureAwait(false);
+            byte[] content = await ReadBodyAsync(response, 4 << 20, $"reading manifest {reference}", cancellationToken).ConfigureAwait(false)
+                ?? throw Diagnostic.Error("SM2005", image.ToString(), $"the manifest is larger than {4 << 20} bytes");
             ManifestDocument doc = ManifestDocument.Parse(content, response.Content.Headers.ContentType?.MediaType, $"{image} from {endpoint.Authority}");
             if (OciDigest.IsValid(reference) && doc.Digest != reference)
             {
                 throw Diagnostic.Error("SM2007", reference, $"{image} at {endpoint.Authority}", $"content whose digest is {doc.Digest}");
             }
             return doc;
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Opens the blob <paramref name="digest"/>; the caller verifies the bytes (the content store does).</summary>
@@ -74,11 +77,43 @@ public sealed class RegistryClient : IDisposable
         {
             Uri uri = new(endpoint, $"v2/{image.Repository}/blobs/{digest}");
             HttpResponseMessage response = await SendAsync(image, endpoint, () => new HttpRequestMessage(HttpMethod.Get, uri), $"blob {digest}", cancellationToken).ConfigureAwait(false);
-            return await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            Stream body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            // After a redirect the body comes from blob storage: name the host that actually stalls.
+            return new IdleTimeoutStream(body, _options.NetworkTimeout, Authority(response, endpoint), $"reading blob {digest}", response);
         }, cancellationToken).ConfigureAwait(false);
     }
 
     public void Dispose() => _http.Dispose();
+
+    /// <summary>
+    /// The error a network failure that outlasted its retries becomes: SM1010 for a stall (naming the
+    /// host and what was being read), SM1003 for anything else.
+    /// </summary>
+    public static SupermachineException NetworkFailure(Exception failure, string image, string authority) => failure is NetworkStallException stall
+        ? Diagnostic.Error(failure, "SM1010", image, stall.Authority, stall.Timeout.TotalSeconds, stall.What)
+        : Diagnostic.Error(failure, "SM1003", image, authority, failure.Message);
+
+    private static string Authority(HttpResponseMessage response, Uri endpoint) => response.RequestMessage?.RequestUri?.Authority ?? endpoint.Authority;
+
+    // A reset or stall while reading a body retries the whole exchange, as one before the headers does.
+    private async Task<T> WithBodyRetriesAsync<T>(ImageReference image, Uri endpoint, Func<Task<T>> exchange, CancellationToken cancellationToken)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await exchange().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException && attempt < _options.MaxAttempts && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(RetryDelay(null, attempt), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+            {
+                throw NetworkFailure(ex, image.ToString(), endpoint.Authority);
+            }
+        }
+    }
 
     // Mirrors first; any failure there falls through to the next endpoint, the origin's failure is the one reported.
     private async Task<T> WithEndpointsAsync<T>(ImageReference image, Func<Uri, Task<T>> action, CancellationToken cancellationToken)
@@ -112,7 +147,7 @@ public sealed class RegistryClient : IDisposable
                     request.Headers.TryAddWithoutValidation("Authorization", cached.Header);
                 }
                 return request;
-            }, image, endpoint, cancellationToken).ConfigureAwait(false);
+            }, image, endpoint, what, cancellationToken).ConfigureAwait(false);
 
             if (response.StatusCode == HttpStatusCode.Unauthorized && !triedAuth)
             {
@@ -139,7 +174,7 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    private async Task<HttpResponseMessage> SendWithRetriesAsync(Func<HttpRequestMessage> create, ImageReference image, Uri endpoint, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendWithRetriesAsync(Func<HttpRequestMessage> create, ImageReference image, Uri endpoint, string what, CancellationToken cancellationToken)
     {
         for (int attempt = 1; ; attempt++)
         {
@@ -148,7 +183,9 @@ public sealed class RegistryClient : IDisposable
             try
             {
                 using HttpRequestMessage request = create();
-                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+                response = await IdleTimeoutStream.RunAsync(
+                    ct => _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct),
+                    _options.NetworkTimeout, endpoint.Authority, "waiting for the answer to the request for " + what, cancellationToken).ConfigureAwait(false);
             }
             catch (HttpRequestException ex)
             {
@@ -169,7 +206,7 @@ public sealed class RegistryClient : IDisposable
                 {
                     return response;
                 }
-                throw Diagnostic.Error(failure!, "SM1003", image, endpoint.Authority, failure!.Message);
+                throw NetworkFailure(failure!, image.ToString(), endpoint.Authority);
             }
             TimeSpan delay = RetryDelay(response, attempt);
             response?.Dispose();
@@ -227,22 +264,27 @@ public sealed class RegistryClient : IDisposable
         query.Append(query.Length > 0 ? "&" : "").Append("scope=").Append(Uri.EscapeDataString(parameters.GetValueOrDefault("scope") ?? scope));
         var tokenUri = new UriBuilder(realmUri) { Query = (realmUri.Query.TrimStart('?') + (realmUri.Query.Length > 1 ? "&" : "") + query).TrimStart('&') }.Uri;
 
-        using HttpResponseMessage response = await SendWithRetriesAsync(() =>
+        byte[] answer = await WithBodyRetriesAsync(image, realmUri, async () =>
         {
-            var request = new HttpRequestMessage(HttpMethod.Get, tokenUri);
-            if (credential is not null)
+            using HttpResponseMessage response = await SendWithRetriesAsync(() =>
             {
-                request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(credential.UserName + ":" + credential.Secret)));
+                var request = new HttpRequestMessage(HttpMethod.Get, tokenUri);
+                if (credential is not null)
+                {
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(credential.UserName + ":" + credential.Secret)));
+                }
+                return request;
+            }, image, realmUri, "a token", cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw Diagnostic.Error("SM1002", image, realmUri.Authority, $"the token service answered {(int)response.StatusCode} {await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false)}");
             }
-            return request;
-        }, image, realmUri, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw Diagnostic.Error("SM1002", image, realmUri.Authority, $"the token service answered {(int)response.StatusCode} {await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false)}");
-        }
-        using JsonDocument doc = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false));
-        string? token = doc.RootElement.TryGetProperty("token", out JsonElement t) ? t.GetString()
-            : doc.RootElement.TryGetProperty("access_token", out JsonElement at) ? at.GetString() : null;
+            return await ReadBodyAsync(response, 1 << 20, "reading a token", cancellationToken).ConfigureAwait(false)
+                ?? throw Diagnostic.Error("SM1002", image, realmUri.Authority, "the token service's answer is larger than 1 MiB");
+        }, cancellationToken).ConfigureAwait(false);
+        using JsonDocument doc = ParseTokenAnswer(answer, image, realmUri);
+        string? token = doc.RootElement.TryGetProperty("token", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString()
+            : doc.RootElement.TryGetProperty("access_token", out JsonElement at) && at.ValueKind == JsonValueKind.String ? at.GetString() : null;
         if (string.IsNullOrEmpty(token))
         {
             throw Diagnostic.Error("SM1002", image, realmUri.Authority, "the token service returned no token");
@@ -250,6 +292,23 @@ public sealed class RegistryClient : IDisposable
         int expiresIn = doc.RootElement.TryGetProperty("expires_in", out JsonElement e) && e.TryGetInt32(out int s) && s > 0 ? s : 60;
         // Renew a little early so a long pull never sends a token that expires in flight.
         return ("Bearer " + token, DateTimeOffset.UtcNow.AddSeconds(Math.Max(1, expiresIn - 10)));
+    }
+
+    private static JsonDocument ParseTokenAnswer(byte[] answer, ImageReference image, Uri realm)
+    {
+        try
+        {
+            JsonDocument doc = JsonDocument.Parse(answer);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                return doc;
+            }
+            doc.Dispose();
+        }
+        catch (JsonException)
+        {
+        }
+        throw Diagnostic.Error("SM1002", image, realm.Authority, "the token service's answer is not a JSON object");
     }
 
     internal static Dictionary<string, string> ParseChallenge(string parameter)
@@ -296,9 +355,10 @@ public sealed class RegistryClient : IDisposable
         return result;
     }
 
-    private static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, ImageReference image, CancellationToken cancellationToken)
+    /// <summary>The body of <paramref name="response"/> under the idle timeout, or null when it is larger than <paramref name="limit"/>.</summary>
+    private async Task<byte[]?> ReadBodyAsync(HttpResponseMessage response, int limit, string what, CancellationToken cancellationToken)
     {
-        await using Stream stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using Stream stream = new IdleTimeoutStream(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), _options.NetworkTimeout, Authority(response, response.RequestMessage!.RequestUri!), what);
         using var buffer = new MemoryStream();
         byte[] chunk = new byte[81920];
         int n;
@@ -307,17 +367,18 @@ public sealed class RegistryClient : IDisposable
             buffer.Write(chunk, 0, n);
             if (buffer.Length > limit)
             {
-                throw Diagnostic.Error("SM2005", image.ToString(), $"the manifest is larger than {limit} bytes");
+                return null;
             }
         }
         return buffer.ToArray();
     }
 
-    private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         try
         {
-            string text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            byte[]? body = await ReadBodyAsync(response, 64 << 10, "reading an error answer", cancellationToken).ConfigureAwait(false);
+            string text = body is null ? "(a long error body)" : Encoding.UTF8.GetString(body);
             return text.Length > 300 ? text[..300] : text.Trim();
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Supermachine.Oci.Registry;
 
 /// <summary>How the registry client reaches registries: mirrors, plain-http hosts, retries, credentials.</summary>
@@ -18,17 +20,41 @@ public sealed class RegistryOptions
     /// <summary>Longest wait between attempts, also the cap on a Retry-After.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
 
+    public static readonly TimeSpan DefaultNetworkTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Idle timeout of every network read (response headers, each chunk of a manifest, blob or token
+    /// answer): a connection that delivers nothing for this long counts as stalled and is retried.
+    /// Not a total timeout, so a slow but moving download never fails. <c>SUPERMACHINE_NETWORK_TIMEOUT</c> (seconds).
+    /// </summary>
+    public TimeSpan NetworkTimeout { get; init; } = DefaultNetworkTimeout;
+
     public IRegistryCredentialProvider Credentials { get; init; } = new DockerConfigCredentials();
 
     /// <summary>For tests and embedding: the handler under the client (default: a SocketsHttpHandler following redirects).</summary>
     public HttpMessageHandler? Handler { get; init; }
 
-    /// <summary>Options from <c>SUPERMACHINE_REGISTRY_MIRRORS</c> and <c>SUPERMACHINE_INSECURE_REGISTRIES</c>.</summary>
+    /// <summary>Options from <c>SUPERMACHINE_REGISTRY_MIRRORS</c>, <c>SUPERMACHINE_INSECURE_REGISTRIES</c> and <c>SUPERMACHINE_NETWORK_TIMEOUT</c>.</summary>
     public static RegistryOptions FromEnvironment() => new()
     {
         Mirrors = ParseMirrors(Environment.GetEnvironmentVariable("SUPERMACHINE_REGISTRY_MIRRORS")),
         InsecureRegistries = ParseList(Environment.GetEnvironmentVariable("SUPERMACHINE_INSECURE_REGISTRIES")),
+        NetworkTimeout = ParseNetworkTimeout(Environment.GetEnvironmentVariable("SUPERMACHINE_NETWORK_TIMEOUT")),
     };
+
+    /// <summary>Seconds (a positive number, fractions allowed, at most a day) as a timeout; unset or blank is the 60 s default, anything else SM2024.</summary>
+    public static TimeSpan ParseNetworkTimeout(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return DefaultNetworkTimeout;
+        }
+        if (double.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) && seconds > 0 && seconds <= 86400)
+        {
+            return TimeSpan.FromSeconds(seconds);
+        }
+        throw Diagnostics.Diagnostic.Error("SM2024", text);
+    }
 
     /// <summary>Parses <c>docker.io=http://127.0.0.1:5000,http://other;ghcr.io=https://m.example</c>.</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<Uri>> ParseMirrors(string? text)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Supermachine.Diagnostics;
+using Supermachine.FileSystem;
 using Supermachine.Vmm.ProcessLifetime;
 
 namespace Supermachine.Vmm.Qemu;
@@ -170,9 +171,11 @@ public sealed class QemuBackend : IVmBackend
             }
             else
             {
-                // Short random names: unix socket paths must stay under ~100 bytes.
-                string root = _options.RuntimeRoot ?? Path.GetTempPath();
-                path = Path.Combine(Path.GetFullPath(root), "sm-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6)));
+                // Short names (unix socket paths must stay under ~100 bytes) that carry the owner, so a
+                // later run removes those of a killed one (a RAM file makes them up to the VM's size).
+                string root = Path.GetFullPath(_options.RuntimeRoot ?? Path.GetTempPath());
+                ScratchFiles.DeleteOrphansOnce(root, RuntimeDirectoryKind);
+                path = Path.Combine(root, ScratchFiles.Name(RuntimeDirectoryKind, Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))));
                 if (OperatingSystem.IsWindows())
                 {
                     Directory.CreateDirectory(path);
@@ -195,6 +198,9 @@ public sealed class QemuBackend : IVmBackend
         }
         return (path, owned);
     }
+
+    /// <summary>The scratch kind of the runtime directories this backend makes: sm-PID_START-HEX.</summary>
+    internal const string RuntimeDirectoryKind = "sm";
 
     internal static void Cleanup(string runtimeDirectory, bool owned)
     {

@@ -1,4 +1,5 @@
 using Supermachine.Bake;
+using Supermachine.FileSystem;
 
 namespace Supermachine.Tasks.Cli.Commands;
 
@@ -8,6 +9,8 @@ namespace Supermachine.Tasks.Cli.Commands;
 /// </summary>
 internal static class ImageStarter
 {
+    private const string TemporaryKind = "supermachine";
+
     public static async Task<(MicroVm Vm, string? Temporary)> StartAsync(ParsedCommand command, string target, CancellationToken cancellationToken)
     {
         string? temporary = null;
@@ -18,7 +21,9 @@ internal static class ImageStarter
         }
         else
         {
-            temporary = Path.Combine(Path.GetTempPath(), "supermachine-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
+            // Named after this process, so a later run removes it if this one is killed.
+            ScratchFiles.DeleteOrphans(Path.GetTempPath(), TemporaryKind);
+            temporary = Path.Combine(Path.GetTempPath(), ScratchFiles.Name(TemporaryKind, Guid.NewGuid().ToString("N")[..8]));
             image = await ImageBaker.BakeAsync(ImageRequests.FromCommandLine(command, target), temporary, new BakeOptions
             {
                 Snapshot = false,

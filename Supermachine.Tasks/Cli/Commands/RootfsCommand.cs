@@ -13,12 +13,14 @@ internal static class RootfsCommand
     public static readonly CommandSpec Spec = new(
         "rootfs",
         "IMAGE DIR",
-        "Pull IMAGE and write its flattened root filesystem to DIR.",
+        "Pull IMAGE and write its flattened root filesystem to DIR (new or empty unless --force).",
         MinArguments: 2,
         MaxArguments: 2,
         Options:
         [
             new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image (default: linux on this machine's architecture)."),
+            new OptionSpec("force", null, null, "Write into DIR even when it is not empty (the image's files replace same-named ones)."),
+            new OptionSpec("preserve-devices", null, null, "Create the image's device nodes (as root) and keep setuid/setgid bits; by default they are skipped with a warning."),
         ],
         Run: RunAsync);
 
@@ -26,6 +28,8 @@ internal static class RootfsCommand
     {
         string image = command.Arguments[0];
         string directory = command.Arguments[1];
+        // Checked before the pull: a refused directory should not cost a download.
+        DirectoryTreeWriter.EnsureEmptyTarget(directory, allowNonEmpty: command.Has("force"));
         var clock = Stopwatch.StartNew();
         using var registry = new RegistryClient(RegistryOptions.FromEnvironment());
         var puller = new ImagePuller(new ContentStore(), registry);
@@ -41,7 +45,7 @@ internal static class RootfsCommand
         clock.Restart();
         Action<string> warn = message => Console.Error.WriteLine("warning: " + message);
         var flattener = LayerFlattener.For(pulled, new LayerFlattenerOptions { Warning = warn });
-        int written = await DirectoryTreeWriter.WriteAsync(flattener.FlattenAsync(cancellationToken), directory, new DirectoryTreeWriterOptions { Warning = warn }, cancellationToken).ConfigureAwait(false);
+        int written = await DirectoryTreeWriter.WriteAsync(flattener.FlattenAsync(cancellationToken), directory, new DirectoryTreeWriterOptions { Warning = warn, PreserveDevices = command.Has("preserve-devices") }, cancellationToken).ConfigureAwait(false);
         Console.Error.WriteLine($"wrote {written} entries to {directory} in {clock.Elapsed.TotalSeconds:F1}s");
         return 0;
     }

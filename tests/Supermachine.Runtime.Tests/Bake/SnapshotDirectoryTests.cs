@@ -21,16 +21,7 @@ public class SnapshotDirectoryTests : IDisposable
         Files = [],
     };
 
-    private async Task<string> BakeFake(string name)
-    {
-        string staging = Path.Combine(_root, name + ".staging");
-        Directory.CreateDirectory(Path.Combine(staging, "state"));
-        await File.WriteAllTextAsync(Path.Combine(staging, "rootfs.squashfs"), "squash");
-        await File.WriteAllBytesAsync(Path.Combine(staging, "state", "ram"), new byte[4096]);
-        string destination = Path.Combine(_root, name);
-        await SnapshotDirectory.CommitAsync(staging, destination, Manifest());
-        return destination;
-    }
+    private async Task<string> BakeFake(string name) => await FakeImages.CommitAsync(_root, name, Manifest());
 
     [Fact]
     public async Task Commit_records_every_file_relatively_and_a_load_and_verify_accept_it()
@@ -38,7 +29,7 @@ public class SnapshotDirectoryTests : IDisposable
         string dir = await BakeFake("a");
         Assert.False(Directory.Exists(dir + ".staging"));
         SnapshotManifest m = SnapshotDirectory.Load(dir);
-        Assert.Equal(["rootfs.squashfs", "state/ram"], m.Files.Select(f => f.Path));
+        Assert.Equal(["initramfs.img", "rootfs.squashfs", "snapshot/ram", "snapshot/vmstate", "vmlinuz"], m.Files.Select(f => f.Path));
         Assert.All(m.Files, f => Assert.StartsWith("sha256:", f.Sha256));
         await SnapshotDirectory.VerifyAsync(dir, m);
         Assert.DoesNotContain(_root, await File.ReadAllTextAsync(Path.Combine(dir, "manifest.json")));
@@ -65,25 +56,25 @@ public class SnapshotDirectoryTests : IDisposable
         await SnapshotDirectory.VerifyUnlessStampedAsync(dir, m, stamps); // trusted: nothing changed
 
         // Same length, same mtime, different bytes: only the change time gives it away.
-        string ram = Path.Combine(dir, "state", "ram");
+        string ram = Path.Combine(dir, "snapshot", "ram");
         DateTime mtime = File.GetLastWriteTimeUtc(ram);
         await File.WriteAllBytesAsync(ram, Enumerable.Repeat((byte)1, 4096).ToArray());
         File.SetLastWriteTimeUtc(ram, mtime);
         var e = await Assert.ThrowsAsync<SupermachineException>(() => SnapshotDirectory.VerifyUnlessStampedAsync(dir, m, stamps));
         Assert.Equal("SM3254", e.Code);
-        Assert.Contains("state/ram", e.Message);
+        Assert.Contains("snapshot/ram", e.Message);
     }
 
     [Fact]
     public async Task Missing_truncated_and_altered_files_are_SM3254()
     {
         string dir = await BakeFake("c");
-        await File.WriteAllBytesAsync(Path.Combine(dir, "state", "ram"), new byte[4095]);
+        await File.WriteAllBytesAsync(Path.Combine(dir, "snapshot", "ram"), new byte[4095]);
         var truncated = Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(dir));
         Assert.Equal("SM3254", truncated.Code);
-        Assert.Contains("state/ram", truncated.Message);
+        Assert.Contains("snapshot/ram", truncated.Message);
 
-        await File.WriteAllBytesAsync(Path.Combine(dir, "state", "ram"), Enumerable.Repeat((byte)1, 4096).ToArray());
+        await File.WriteAllBytesAsync(Path.Combine(dir, "snapshot", "ram"), Enumerable.Repeat((byte)1, 4096).ToArray());
         SnapshotManifest m = SnapshotDirectory.Load(dir);
         var altered = await Assert.ThrowsAsync<SupermachineException>(() => SnapshotDirectory.VerifyAsync(dir, m));
         Assert.Contains("does not match the hash", altered.Message);
@@ -101,7 +92,7 @@ public class SnapshotDirectoryTests : IDisposable
         await File.WriteAllTextAsync(manifestPath, text.Replace("\"formatVersion\": 1", "\"formatVersion\": 99"));
         Assert.Equal("SM3253", Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(dir)).Code);
 
-        await File.WriteAllTextAsync(manifestPath, text.Replace("\"state/ram\"", "\"../../etc/passwd\""));
+        await File.WriteAllTextAsync(manifestPath, text.Replace("\"snapshot/ram\"", "\"../../etc/passwd\""));
         Assert.Equal("SM3252", Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(dir)).Code);
 
         Assert.Equal("SM3251", Assert.Throws<SupermachineException>(() => SnapshotDirectory.Load(_root)).Code);
@@ -119,9 +110,6 @@ public class BakeCacheTests : IDisposable
     {
         var cache = new BakeCache(_root);
         string fingerprint = "sha256:" + new string('c', 64);
-        string staging = Path.Combine(_root, "staging");
-        Directory.CreateDirectory(staging);
-        await File.WriteAllTextAsync(Path.Combine(staging, "rootfs.squashfs"), "x");
         var manifest = new SnapshotManifest
         {
             Name = "redis_7",
@@ -134,14 +122,14 @@ public class BakeCacheTests : IDisposable
             Fingerprint = fingerprint,
             Files = [],
         };
-        await SnapshotDirectory.CommitAsync(staging, cache.PathFor(fingerprint), manifest);
+        await FakeImages.CommitAsync(_root, cache.PathFor(fingerprint), manifest);
 
         var here = new SnapshotManifest.EngineRecord { Name = "qemu", Version = "7.2.22" };
         Assert.Equal("9.0.0", cache.FindFromOtherEngine("redis:7", here, "tcg")?.Engine.Version);
         Assert.Null(cache.FindFromOtherEngine("postgres:16", here, "tcg"));
         Assert.Null(cache.FindFromOtherEngine("redis:7", new() { Name = "qemu", Version = "9.0.0" }, "kvm"));
         // Its fingerprint differs from any bake made here, so it is never materialized.
-        Assert.Null(cache.TryGet("sha256:" + new string('d', 64)));
+        Assert.Null(await cache.TryGetAsync("sha256:" + new string('d', 64)));
     }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);

@@ -376,15 +376,7 @@ public class AgentProtocolTests
         Task<AgentConnection> connecting = AgentConnection.ConnectAsync(pair.Host);
         // Play the guest: answer the hello properly, then send an oversized frame.
         (byte _, uint _, byte[] hello) = await ReadRawFrameAsync(pair.Guest);
-        byte[] reply = new byte[12 + 28 + 1];
-        BinaryPrimitives.WriteUInt16LittleEndian(reply, 0x4D53);
-        reply[2] = 1;
-        BinaryPrimitives.WriteUInt32LittleEndian(reply.AsSpan(8), 29);
-        BinaryPrimitives.WriteUInt32LittleEndian(reply.AsSpan(12), 1);
-        hello.AsSpan(16, 8).CopyTo(reply.AsSpan(20));
-        BinaryPrimitives.WriteUInt32LittleEndian(reply.AsSpan(36), 1);
-        reply[40] = (byte)'1';
-        await pair.Guest.WriteAsync(reply);
+        await pair.Guest.WriteAsync(FakeGuest.HelloReply(BinaryPrimitives.ReadUInt64LittleEndian(hello.AsSpan(16)), agentVersion: "1"));
         AgentConnection c = await connecting;
         Task<ExecResult> exec = c.ExecAsync(new ExecRequest(["true"]));
         await ReadRawFrameAsync(pair.Guest); // the OPEN
@@ -469,42 +461,5 @@ public class AgentProtocolTests
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    private static async Task<(byte Type, uint Stream, byte[] Payload)> ReadRawFrameAsync(Stream s)
-    {
-        byte[] header = new byte[12];
-        await s.ReadExactlyAsync(header);
-        Assert.Equal(0x4D53, BinaryPrimitives.ReadUInt16LittleEndian(header));
-        byte[] payload = new byte[BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8))];
-        await s.ReadExactlyAsync(payload);
-        return (header[2], BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4)), payload);
-    }
-
-    /// <summary>Two connected unix stream sockets: the host's end and a test-played guest.</summary>
-    private sealed class SocketPair : IDisposable
-    {
-        private readonly string _dir = Directory.CreateTempSubdirectory("sm-pair").FullName;
-
-        public SocketPair()
-        {
-            string path = Path.Combine(_dir, "s");
-            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            listener.Bind(new UnixDomainSocketEndPoint(path));
-            listener.Listen(1);
-            var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            client.Connect(new UnixDomainSocketEndPoint(path));
-            Host = new NetworkStream(client, ownsSocket: true);
-            Guest = new NetworkStream(listener.Accept(), ownsSocket: true);
-        }
-
-        public NetworkStream Host { get; }
-
-        public NetworkStream Guest { get; }
-
-        public void Dispose()
-        {
-            Host.Dispose();
-            Guest.Dispose();
-            Directory.Delete(_dir, recursive: true);
-        }
-    }
+    private static Task<(byte Type, uint Stream, byte[] Payload)> ReadRawFrameAsync(Stream s) => FakeGuest.ReadRawFrameAsync(s);
 }

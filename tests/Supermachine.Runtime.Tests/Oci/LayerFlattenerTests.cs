@@ -50,7 +50,7 @@ public sealed class LayerFlattenerTests : IDisposable
         return new LayerInput(path, OciDigest.Compute(bytes));
     }
 
-    private static unsafe byte[] ZstdCompress(byte[] input)
+    internal static unsafe byte[] ZstdCompress(byte[] input)
     {
         byte[] output = new byte[(int)LibZstd.CompressBound((nuint)input.Length)];
         fixed (byte* i = input)

@@ -30,7 +30,8 @@ public sealed class OciScratch : IDisposable
     {
         string dir = Path.Combine(Root, name);
         var flattener = LayerFlattener.For(image, options ?? new LayerFlattenerOptions { Warning = Warn });
-        await DirectoryTreeWriter.WriteAsync(flattener.FlattenAsync(), dir, new DirectoryTreeWriterOptions { Warning = Warn });
+        // Compared with umoci, which keeps device nodes and setuid bits: so does this writer here.
+        await DirectoryTreeWriter.WriteAsync(flattener.FlattenAsync(), dir, new DirectoryTreeWriterOptions { Warning = Warn, PreserveDevices = true });
         return dir;
     }
 

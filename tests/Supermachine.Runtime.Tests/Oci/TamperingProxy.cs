@@ -29,6 +29,9 @@ public sealed class TamperingProxy : IAsyncDisposable
         public int? CutAfter { get; set; }
         /// <summary>Send this many bytes, then wait (a hung download) until the client gives up.</summary>
         public int? StallAfter { get; set; }
+        /// <summary>Send the body in this many pieces with <see cref="TrickleDelay"/> between them: slow, but moving.</summary>
+        public int? TrickleChunks { get; set; }
+        public TimeSpan TrickleDelay { get; set; }
     }
 
     public TamperingProxy(string upstreamHost, Func<Request, Response, Task> rule)
@@ -95,8 +98,16 @@ public sealed class TamperingProxy : IAsyncDisposable
             }
             context.Response.ContentLength64 = response.Body.Length;
             int send = Math.Min(response.Body.Length, response.CutAfter ?? response.StallAfter ?? response.Body.Length);
-            await context.Response.OutputStream.WriteAsync(response.Body.AsMemory(0, send));
-            await context.Response.OutputStream.FlushAsync();
+            int chunk = Math.Max(1, send / Math.Max(1, response.TrickleChunks ?? 1));
+            for (int offset = 0; offset < send; offset += chunk)
+            {
+                if (offset > 0)
+                {
+                    await Task.Delay(response.TrickleDelay);
+                }
+                await context.Response.OutputStream.WriteAsync(response.Body.AsMemory(offset, Math.Min(chunk, send - offset)));
+                await context.Response.OutputStream.FlushAsync();
+            }
             if (response.StallAfter is not null)
             {
                 await Task.Delay(TimeSpan.FromSeconds(30));
