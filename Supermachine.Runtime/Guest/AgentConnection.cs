@@ -192,9 +192,11 @@ public sealed class AgentConnection : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNotEqual(port is > 0 and <= 65535, true, nameof(port));
         byte[] body = new PayloadWriter().U8((byte)OpenKind.HostAccept).U32((uint)port).ToArray();
-        MuxStream stream = await OpenAsync(body, cancellationToken).ConfigureAwait(false);
-        await AwaitOpenedAsync(stream, e => Diagnostic.Error(e, "SM3063", port, e.Message), cancellationToken).ConfigureAwait(false);
-        return new AgentDuplexStream(stream, inbound: 1, canWrite: true);
+        // No timeout: the stream waits for a guest client, which may never come.
+        await using AgentCall call = await OpenAsync(body, $"offer host port {port}", e => Diagnostic.Error(e, "SM3063", port, e.Message), cancellationToken, Timeout.InfiniteTimeSpan).ConfigureAwait(false);
+        await call.OpenedAsync().ConfigureAwait(false);
+        call.Complete();
+        return new AgentDuplexStream(call.Stream, inbound: 1, canWrite: true);
     }
 
     /// <summary>Completes when something listens on guest TCP port <paramref name="port"/> (IPv4 or IPv6, any address).</summary>
