@@ -14,7 +14,7 @@ public sealed class AgentPortForwarder : IAsyncDisposable
     private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _acceptLoop;
-    private readonly HashSet<Task> _connections = [];
+    private readonly ConnectionTasks _connections = new();
 
     private AgentPortForwarder(AgentConnection agent, int guestPort, int hostPort)
     {
@@ -50,18 +50,7 @@ public sealed class AgentPortForwarder : IAsyncDisposable
             {
                 return;
             }
-            Task t = ForwardAsync(client);
-            lock (_connections)
-            {
-                _connections.Add(t);
-            }
-            _ = t.ContinueWith(done =>
-            {
-                lock (_connections)
-                {
-                    _connections.Remove(done);
-                }
-            }, TaskScheduler.Default);
+            _connections.Add(ForwardAsync(client));
         }
     }
 
@@ -126,19 +115,7 @@ public sealed class AgentPortForwarder : IAsyncDisposable
         }
         _stop.Cancel();
         _listener.Stop();
-        Task[] open;
-        lock (_connections)
-        {
-            open = [.. _connections];
-        }
-        try
-        {
-            await Task.WhenAll(open.Append(_acceptLoop)).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // Connections end with cancellation errors when stopped; they are gone either way.
-        }
+        await _connections.WaitAllAsync([_acceptLoop]).ConfigureAwait(false);
         _stop.Dispose();
     }
 }

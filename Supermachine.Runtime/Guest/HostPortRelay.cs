@@ -15,7 +15,7 @@ public sealed class HostPortRelay : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
-    private readonly HashSet<Task> _connections = [];
+    private readonly ConnectionTasks _connections = new();
 
     private HostPortRelay(AgentConnection agent, IReadOnlyList<int> ports)
     {
@@ -58,18 +58,7 @@ public sealed class HostPortRelay : IAsyncDisposable
                 await Task.Delay(TimeSpan.FromSeconds(1), _stop.Token).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
                 continue;
             }
-            Task t = ConnectAsync(guest, port);
-            lock (_connections)
-            {
-                _connections.Add(t);
-            }
-            _ = t.ContinueWith(done =>
-            {
-                lock (_connections)
-                {
-                    _connections.Remove(done);
-                }
-            }, TaskScheduler.Default);
+            _connections.Add(ConnectAsync(guest, port));
         }
     }
 
@@ -100,19 +89,7 @@ public sealed class HostPortRelay : IAsyncDisposable
             return;
         }
         _stop.Cancel();
-        Task[] open;
-        lock (_connections)
-        {
-            open = [.. _connections];
-        }
-        try
-        {
-            await Task.WhenAll(open.Concat(_loops)).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // Cancelled on purpose.
-        }
+        await _connections.WaitAllAsync(_loops).ConfigureAwait(false);
         _stop.Dispose();
     }
 }

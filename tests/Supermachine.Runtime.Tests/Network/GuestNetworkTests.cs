@@ -48,19 +48,28 @@ public class GuestNetworkTests(ITestOutputHelper output)
     private static Task<string> DownloadMd5Async(GuestInstance guest, string url) =>
         ShAsync(guest, $"busybox wget -q -O /tmp/f {url} && busybox md5sum /tmp/f | busybox cut -d' ' -f1");
 
+    /// <summary>The guest connects to <paramref name="secret"/>'s port at each address; none may get through.</summary>
+    private static async Task AssertUnreachableAsync(GuestInstance guest, TcpListener secret, params string[] addresses)
+    {
+        int port = ((IPEndPoint)secret.LocalEndpoint).Port;
+        foreach (string address in addresses)
+        {
+            string probe = await ShAsync(guest, $"busybox nc -w 3 {address} {port} </dev/null && echo REACHED || echo refused");
+            Assert.DoesNotContain("REACHED", probe);
+        }
+        Assert.False(secret.Pending(), "a guest connection reached a host loopback port that was not offered");
+    }
+
     private static string Md5(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(bytes));
 
     [RequiresRootFact("qemu-system-x86_64", "musl-gcc", "passt", "ip", "busybox")]
     public async Task A_guest_downloads_from_a_remote_host_and_cannot_reach_the_hosts_loopback()
     {
         await using NamespaceHost remote = await NamespaceHost.StartAsync();
-        byte[] file = new byte[4 << 20];
-        Random.Shared.NextBytes(file);
-        remote.Serve("file.bin", file);
+        byte[] file = remote.ServeRandom("file.bin", 4 << 20);
         // A host service on loopback only: no guest connection may ever arrive.
         using var secret = new TcpListener(IPAddress.Loopback, 0);
         secret.Start();
-        int secretPort = ((IPEndPoint)secret.LocalEndpoint).Port;
 
         await using GuestInstance guest = await GuestInstance.BootAsync(new QemuBackend(), Machine(nat: true), Boot, CancellationToken.None);
         var clock = Stopwatch.StartNew();
@@ -71,12 +80,7 @@ public class GuestNetworkTests(ITestOutputHelper output)
         string routes = await ShAsync(guest, "busybox cat /proc/net/route");
         Assert.Contains("eth0\t00000000\t0202000A", routes); // default via 10.0.2.2
 
-        foreach (string address in new[] { "10.0.2.2", "10.0.2.3", remote.HostSideAddress })
-        {
-            string probe = await ShAsync(guest, $"busybox nc -w 3 {address} {secretPort} </dev/null && echo REACHED || echo refused");
-            Assert.DoesNotContain("REACHED", probe);
-        }
-        Assert.False(secret.Pending(), "a guest connection reached a host loopback-only port");
+        await AssertUnreachableAsync(guest, secret, "10.0.2.2", "10.0.2.3", remote.HostSideAddress);
 
         // The resolv.conf the agent wrote belongs to the running guest, not to an exported layer.
         await ShAsync(guest, "echo kept > /etc/guest-file");
@@ -103,7 +107,6 @@ public class GuestNetworkTests(ITestOutputHelper output)
         int allowedPort = ((IPEndPoint)allowed.LocalEndpoint).Port;
         using var secret = new TcpListener(IPAddress.Loopback, 0);
         secret.Start();
-        int secretPort = ((IPEndPoint)secret.LocalEndpoint).Port;
         Task served = Task.Run(async () =>
         {
             using Socket client = await allowed.AcceptSocketAsync();
@@ -116,12 +119,7 @@ public class GuestNetworkTests(ITestOutputHelper output)
         Assert.Equal("hello from the host\n", await ShAsync(guest, $"busybox nc host.supermachine.internal {allowedPort} </dev/null"));
         await served.WaitAsync(TimeSpan.FromSeconds(30));
 
-        foreach (string address in new[] { "host.supermachine.internal", "10.0.2.2", "10.0.2.3" })
-        {
-            string probe = await ShAsync(guest, $"busybox nc -w 3 {address} {secretPort} </dev/null && echo REACHED || echo refused");
-            Assert.DoesNotContain("REACHED", probe);
-        }
-        Assert.False(secret.Pending(), "a guest connection reached a host port that was not listed");
+        await AssertUnreachableAsync(guest, secret, "host.supermachine.internal", "10.0.2.2", "10.0.2.3");
     }
 
     [RequiresToolFact("qemu-system-x86_64", "musl-gcc")]
@@ -137,9 +135,7 @@ public class GuestNetworkTests(ITestOutputHelper output)
     public async Task Four_concurrent_restores_of_a_snapshot_each_have_outbound_network_at_once()
     {
         await using NamespaceHost remote = await NamespaceHost.StartAsync();
-        byte[] file = new byte[256 << 10];
-        Random.Shared.NextBytes(file);
-        remote.Serve("small.bin", file);
+        byte[] file = remote.ServeRandom("small.bin", 256 << 10);
         var backend = new QemuBackend();
         VmMachineSpec spec = Machine(nat: true, snapshottable: true);
         string snapshot = Path.Combine(VmTestAssets.NewDirectory("net-snap"), "snapshot");

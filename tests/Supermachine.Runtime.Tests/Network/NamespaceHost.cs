@@ -78,6 +78,15 @@ internal sealed class NamespaceHost : IAsyncDisposable
     /// <summary>Writes <paramref name="bytes"/> as <paramref name="file"/> under the served directory.</summary>
     public void Serve(string file, byte[] bytes) => File.WriteAllBytes(Path.Combine(Root, file), bytes);
 
+    /// <summary>Serves <paramref name="size"/> random bytes as <paramref name="file"/> and returns them.</summary>
+    public byte[] ServeRandom(string file, int size)
+    {
+        byte[] bytes = new byte[size];
+        Random.Shared.NextBytes(bytes);
+        Serve(file, bytes);
+        return bytes;
+    }
+
     private async Task<bool> ListeningAsync()
     {
         using var client = new System.Net.Sockets.TcpClient();
