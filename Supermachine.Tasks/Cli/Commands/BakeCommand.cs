@@ -5,6 +5,15 @@ namespace Supermachine.Tasks.Cli.Commands;
 
 internal static class BakeCommand
 {
+    // Declared before Spec: static fields initialise in order, and Spec uses them.
+    /// <summary>--network none: no NIC (default: a NIC behind the user-mode NAT, host loopback hidden).</summary>
+    public static readonly OptionSpec NetworkOption =
+        new("network", null, "none", "Guest network: 'none' for no network interface (default: outbound NAT).");
+
+    /// <summary>--host-port P: host 127.0.0.1:P reachable in the guest as host.supermachine.internal:P.</summary>
+    public static readonly OptionSpec HostPortOption =
+        new("host-port", null, "PORT", "Let the guest reach host 127.0.0.1:PORT as host.supermachine.internal:PORT (no other host port).", Repeatable: true);
+
     public static readonly CommandSpec Spec = new(
         "bake",
         "IMAGE SNAPSHOT_DIR",
@@ -29,14 +38,6 @@ internal static class BakeCommand
         NetworkOption,
         HostPortOption,
     ];
-
-    /// <summary>--network none: no NIC (default: a NIC behind the user-mode NAT, host loopback hidden).</summary>
-    public static readonly OptionSpec NetworkOption =
-        new("network", null, "none", "Guest network: 'none' for no network interface (default: outbound NAT).");
-
-    /// <summary>--host-port P: host 127.0.0.1:P reachable in the guest as host.supermachine.internal:P.</summary>
-    public static readonly OptionSpec HostPortOption =
-        new("host-port", null, "PORT", "Let the guest reach host 127.0.0.1:PORT as host.supermachine.internal:PORT (no other host port).", Repeatable: true);
 
     /// <summary>Bakes <paramref name="request"/> into the directory given as the command's last argument.</summary>
     public static async Task<int> BakeAsync(ParsedCommand command, MicroVmImageRequest request, CancellationToken cancellationToken)
