@@ -62,9 +62,13 @@ internal sealed class NamespaceHost : IAsyncDisposable
                 RedirectStandardError = true,
             };
             host._server = Process.Start(psi)!;
-            for (int i = 0; i < 100 && !await host.ListeningAsync(); i++)
+            // Generous: on a loaded CI machine httpd can take seconds to start listening.
+            for (var clock = System.Diagnostics.Stopwatch.StartNew(); !await host.ListeningAsync(); await Task.Delay(50))
             {
-                await Task.Delay(50);
+                if (clock.Elapsed > TimeSpan.FromSeconds(60) || host._server.HasExited)
+                {
+                    throw new InvalidOperationException($"busybox httpd in {host._namespace} did not listen on {host.Address}:{Port}");
+                }
             }
             return host;
         }
