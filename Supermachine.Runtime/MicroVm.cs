@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
 using Supermachine.Vmm;
@@ -22,12 +23,14 @@ public sealed class MicroVm : IAsyncDisposable
     private readonly GuestInstance _guest;
     private readonly ConcurrentDictionary<int, AgentPortForwarder> _forwarders = new();
     private readonly ConcurrentBag<AgentPortForwarder> _published = [];
+    private readonly HostPortRelay? _hostPorts;
     private int _disposed;
 
-    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration)
+    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration, IReadOnlyList<int> hostPorts)
     {
         Image = image;
         _guest = guest;
+        _hostPorts = hostPorts.Count > 0 ? HostPortRelay.Start(guest.Agent, hostPorts) : null;
         Restored = restored;
         StartDuration = startDuration;
     }
@@ -62,6 +65,8 @@ public sealed class MicroVm : IAsyncDisposable
         }
 
         bool restore = image.HasSnapshot && !options.ColdBoot;
+        VmSnapshotInfo? snapshot = restore ? backend.ReadSnapshot(image.Stored.SnapshotPath) : null;
+        bool nat = WantsNat(image, options.Network, snapshot);
         var spec = new VmMachineSpec
         {
             KernelPath = image.Stored.KernelPath,
@@ -71,10 +76,11 @@ public sealed class MicroVm : IAsyncDisposable
             Vcpus = options.Vcpus ?? NonZero(image.Manifest.Machine.Vcpus, 1),
             Accelerator = options.Accelerator,
             Snapshottable = true,
+            Nat = nat,
         };
 
         GuestInstance guest;
-        if (restore)
+        if (snapshot is not null)
         {
             guest = await GuestInstance.RestoreAsync(backend, spec, image.Stored.SnapshotPath, options.StartTimeout, timeout.Token).ConfigureAwait(false);
         }
@@ -92,7 +98,22 @@ public sealed class MicroVm : IAsyncDisposable
             }
         }
         options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
-        return new MicroVm(image, guest, restore, clock.Elapsed);
+        return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? []);
+    }
+
+    /// <summary>Whether the VM gets a NIC behind the NAT: as asked, else as baked; a snapshot must match (SM3062).</summary>
+    private static bool WantsNat(MicroVmImage image, string? network, VmSnapshotInfo? snapshot)
+    {
+        string? mode = MicroVmImageRequest.NetworkMode(image.Name, "Network", network);
+        if (snapshot is null)
+        {
+            return mode is null;
+        }
+        if (mode is not null && snapshot.Nat)
+        {
+            throw Errors.SnapshotNetworkMismatch(image.Name, "the NAT network", "--network none");
+        }
+        return snapshot.Nat;
     }
 
     /// <summary>
@@ -211,6 +232,10 @@ public sealed class MicroVm : IAsyncDisposable
         foreach (AgentPortForwarder forwarder in _forwarders.Values.Concat(_published))
         {
             await forwarder.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_hostPorts is not null)
+        {
+            await _hostPorts.DisposeAsync().ConfigureAwait(false);
         }
         await _guest.DisposeAsync().ConfigureAwait(false);
     }

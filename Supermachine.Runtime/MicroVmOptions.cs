@@ -23,6 +23,19 @@ public sealed class MicroVmOptions
     /// <summary>Hash the image's files against its manifest before the first start in this process.</summary>
     public bool VerifyIntegrity { get; init; } = true;
 
+    /// <summary>
+    /// The guest network: null for the image's own (a NIC behind a user-mode NAT unless the image
+    /// was baked with "none"), "none" for no NIC. A snapshot restores only with the network it was
+    /// baked with (SM3062 otherwise); a cold boot takes either.
+    /// </summary>
+    public string? Network { get; init; }
+
+    /// <summary>
+    /// Host ports the guest may reach as host.supermachine.internal:P (host 127.0.0.1:P). Every
+    /// other host loopback port stays unreachable from the guest, by any address.
+    /// </summary>
+    public IReadOnlyList<int>? HostPorts { get; init; }
+
     /// <summary>The engine; null uses the shared QEMU engine.</summary>
     internal IVmBackend? Backend { get; init; }
 

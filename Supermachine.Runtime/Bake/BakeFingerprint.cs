@@ -28,6 +28,8 @@ internal static class BakeFingerprint
         Line("command", inputs.Request.Command);
         Line("memory", inputs.MemoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("vcpus", inputs.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // The NIC is part of the snapshot's device set: none and NAT snapshots are not interchangeable.
+        Line("network", inputs.Request.Network ?? "nat");
         // Order matters for the environment (later wins), so it is kept as given.
         foreach (var (key, value) in inputs.Request.Environment)
         {

@@ -228,9 +228,11 @@ internal static class ImageBaker
                     Vcpus = machineRecord.Vcpus,
                     Accelerator = accelerator.Accelerator,
                     Snapshottable = true,
+                    Nat = request.Network is null,
                 };
                 await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.BootTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"agent up after {phase.ElapsedMilliseconds} ms");
+                await using HostPortRelay? hostPorts = request.HostPorts.Count > 0 ? HostPortRelay.Start(guest.Agent, request.HostPorts) : null;
                 progress(request.Port is int p ? $"{request.Name}: waiting for port {p}" : $"{request.Name}: starting the workload");
                 await guest.StartWorkloadAsync(request.Name, workload, request.Port, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"workload ready after {phase.ElapsedMilliseconds} ms");
@@ -302,6 +304,7 @@ internal static class ImageBaker
             LockFile = options.LockFile,
             RefreshLock = options.RefreshLock,
             BootTimeout = options.BootTimeout,
+            Network = request.BuildNetwork is null,
             Progress = line => progress($"{request.Name}: {line}"),
         }, cancellationToken).ConfigureAwait(false);
         foreach (string unused in built.UnusedBuildArgs)

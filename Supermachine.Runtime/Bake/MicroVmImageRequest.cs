@@ -38,6 +38,25 @@ internal sealed record MicroVmImageRequest
 
     public string? Target { get; init; }
 
+    /// <summary>
+    /// The guest network while baking and in the snapshot: null for a NIC behind the user-mode NAT
+    /// (the default), "none" for no NIC. Part of the fingerprint: a snapshot restores only with
+    /// the network it was baked with.
+    /// </summary>
+    public string? Network { get; init; }
+
+    /// <summary>The network of a Dockerfile build's RUN steps: null for the NAT, "none" for none. Not in any cache key.</summary>
+    public string? BuildNetwork { get; init; }
+
+    /// <summary>
+    /// Host ports the guest may reach as host.supermachine.internal:P while it is baked (readiness,
+    /// a warm-up against a host mock). Access, not configuration: not in the fingerprint.
+    /// </summary>
+    public IReadOnlyList<int> HostPorts { get; init; } = [];
+
+    /// <summary>The one network name this slice knows besides the default NAT.</summary>
+    public const string NoNetwork = "none";
+
     /// <summary>Builds a request from item-style metadata (strings as MSBuild gives them), validating each.</summary>
     public static MicroVmImageRequest FromMetadata(string reference, Func<string, string?> metadata)
     {
@@ -61,6 +80,9 @@ internal sealed record MicroVmImageRequest
             Context = Blank(metadata("Context")),
             BuildArgs = Pairs(reference, metadata("BuildArgs"), "BuildArgs"),
             Target = Blank(metadata("BuildTarget")),
+            Network = NetworkMode(reference, "Network", metadata("Network")),
+            BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork")),
+            HostPorts = PortList(reference, "HostPorts", metadata("HostPorts")),
         };
     }
 
@@ -82,6 +104,20 @@ internal sealed record MicroVmImageRequest
             Context = Path.GetFullPath(Context ?? Path.GetDirectoryName(dockerfile)!, baseDirectory),
         };
     }
+
+    /// <summary>Validates a network metadata value: blank (the NAT) or "none" (SM2303 otherwise).</summary>
+    public static string? NetworkMode(string reference, string what, string? value)
+    {
+        string? network = Blank(value);
+        return network is null || string.Equals(network, NoNetwork, StringComparison.OrdinalIgnoreCase)
+            ? network?.ToLowerInvariant()
+            : throw Errors.InvalidImageMetadata(reference, what, network, "\"none\" (leave it out for the default NAT network)");
+    }
+
+    /// <summary>Parses "8080;9000" (SM2303 for anything but ports 1..65535).</summary>
+    public static IReadOnlyList<int> PortList(string reference, string what, string? text) =>
+        (text ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => Integer(reference, what, p, 1, 65535)!.Value).Distinct().ToList();
 
     /// <summary>Throws SM2301 when two requests would write the same artifact folder.</summary>
     public static void EnsureUniqueNames(IEnumerable<MicroVmImageRequest> requests)

@@ -260,6 +260,18 @@ internal static class Errors
     /// <summary>SM3040: Host port {0} is already in use on 127.0.0.1, so guest port {1} cannot be published there. Choose another host port (-p OTHER:{1}), or 0 for any free one.</summary>
     public static SupermachineException HostPortInUse(object? hostPort, object? guestPort, Exception? cause = null) => Diagnostic.Create("SM3040", cause, hostPort, guestPort);
 
+    /// <summary>SM3060: The guest network needs passt, the user-mode NAT, and '{0}' is not it. Install passt (Debian/Ubuntu: apt-get install passt), set SUPERMACHINE_PASST to its fu...</summary>
+    public static SupermachineException PasstMissing(object? passt, Exception? cause = null) => Diagnostic.Create("SM3060", cause, passt);
+
+    /// <summary>SM3061: passt ('{0}') did not start the guest's NAT: {1}. Check that passt runs on this host (passt --version), or run without a network (--network none, Network="no...</summary>
+    public static SupermachineException PasstFailed(object? passt, object? reason, Exception? cause = null) => Diagnostic.Create("SM3061", cause, passt, reason);
+
+    /// <summary>SM3062: The snapshot of '{0}' was baked with {1}, so it cannot restore with {2}: the network device is part of a snapshot. Bake it again with the network you want (t...</summary>
+    public static SupermachineException SnapshotNetworkMismatch(object? name, object? baked, object? requested, Exception? cause = null) => Diagnostic.Create("SM3062", cause, name, baked, requested);
+
+    /// <summary>SM3063: The guest could not offer host port {0} as host.supermachine.internal:{0}: {1}. Another guest process may listen on that port; choose another host port.</summary>
+    public static SupermachineException HostPortNotOffered(object? port, object? reason, Exception? cause = null) => Diagnostic.Create("SM3063", cause, port, reason);
+
     /// <summary>SM3101: QEMU ({0}) was not found on PATH. Install it ({1}), or set SUPERMACHINE_QEMU to the full path of {0}.</summary>
     public static SupermachineException QemuNotFound(object? executable, object? installHint, Exception? cause = null) => Diagnostic.Create("SM3101", cause, executable, installHint);
 
@@ -423,6 +435,10 @@ internal static class Errors
         public const string GuestStoppedReading = "SM3021";
         public const string AgentReaderFailed = "SM3023";
         public const string HostPortInUse = "SM3040";
+        public const string PasstMissing = "SM3060";
+        public const string PasstFailed = "SM3061";
+        public const string SnapshotNetworkMismatch = "SM3062";
+        public const string HostPortNotOffered = "SM3063";
         public const string QemuNotFound = "SM3101";
         public const string QemuPathInvalid = "SM3102";
         public const string InvalidAccelerator = "SM3103";

@@ -183,6 +183,22 @@ internal sealed class AgentConnection : IAsyncDisposable
         return new AgentDuplexStream(call.Stream, inbound: 1, canWrite: true);
     }
 
+    /// <summary>
+    /// The next guest connection to host.supermachine.internal:<paramref name="port"/>, as a duplex
+    /// stream; completes only when a guest client connects (the agent listens on the port from
+    /// this call on). The caller decides which host ports it offers: the guest never names one.
+    /// </summary>
+    public async Task<AgentDuplexStream> AcceptHostConnectionAsync(int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNotEqual(port is > 0 and <= 65535, true, nameof(port));
+        byte[] body = new PayloadWriter().U8((byte)OpenKind.HostAccept).U32((uint)port).ToArray();
+        // No timeout: the stream waits for a guest client, which may never come.
+        await using AgentCall call = await OpenAsync(body, $"offer host port {port}", e => Errors.HostPortNotOffered(port, e.Message, cause: e), cancellationToken, Timeout.InfiniteTimeSpan).ConfigureAwait(false);
+        await call.OpenedAsync().ConfigureAwait(false);
+        call.Complete();
+        return new AgentDuplexStream(call.Stream, inbound: 1, canWrite: true);
+    }
+
     /// <summary>Completes when something listens on guest TCP port <paramref name="port"/> (IPv4 or IPv6, any address).</summary>
     public async Task WaitForPortAsync(int port, TimeSpan timeout, CancellationToken cancellationToken = default)
     {

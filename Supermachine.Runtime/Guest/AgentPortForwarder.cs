@@ -14,7 +14,7 @@ internal sealed class AgentPortForwarder : IAsyncDisposable
     private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _acceptLoop;
-    private readonly HashSet<Task> _connections = [];
+    private readonly ConnectionTasks _connections = new();
 
     private AgentPortForwarder(AgentConnection agent, int guestPort, int hostPort)
     {
@@ -50,18 +50,7 @@ internal sealed class AgentPortForwarder : IAsyncDisposable
             {
                 return;
             }
-            Task t = ForwardAsync(client);
-            lock (_connections)
-            {
-                _connections.Add(t);
-            }
-            _ = t.ContinueWith(done =>
-            {
-                lock (_connections)
-                {
-                    _connections.Remove(done);
-                }
-            }, TaskScheduler.Default);
+            _connections.Add(ForwardAsync(client));
         }
     }
 
@@ -80,34 +69,40 @@ internal sealed class AgentPortForwarder : IAsyncDisposable
                 // Nothing listens in the guest (or the VM is gone): the client sees its connection closed.
                 return;
             }
-            await using (guest.ConfigureAwait(false))
+            await RelayAsync(client, guest, _stop.Token).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Moves bytes both ways between <paramref name="client"/> and <paramref name="guest"/> until both ends close; disposes the stream.</summary>
+    internal static async Task RelayAsync(Socket client, AgentDuplexStream guest, CancellationToken cancellationToken)
+    {
+        await using (guest.ConfigureAwait(false))
+        {
+            var host = new NetworkStream(client, ownsSocket: false);
+            Task up = Task.Run(async () =>
             {
-                var host = new NetworkStream(client, ownsSocket: false);
-                Task up = Task.Run(async () =>
-                {
-                    await host.CopyToAsync(guest, _stop.Token).ConfigureAwait(false);
-                    await guest.CompleteWritesAsync(_stop.Token).ConfigureAwait(false);
-                });
-                Task down = Task.Run(async () =>
-                {
-                    await guest.CopyToAsync(host, _stop.Token).ConfigureAwait(false);
-                    client.Shutdown(SocketShutdown.Send);
-                });
-                Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
-                if (!first.IsCompletedSuccessfully)
-                {
-                    // A reset on either side ends the pair: unblock the other direction.
-                    await guest.AbortAsync().ConfigureAwait(false);
-                    client.Close();
-                }
-                try
-                {
-                    await Task.WhenAll(up, down).ConfigureAwait(false);
-                }
-                catch (Exception)
-                {
-                    await guest.AbortAsync().ConfigureAwait(false);
-                }
+                await host.CopyToAsync(guest, cancellationToken).ConfigureAwait(false);
+                await guest.CompleteWritesAsync(cancellationToken).ConfigureAwait(false);
+            });
+            Task down = Task.Run(async () =>
+            {
+                await guest.CopyToAsync(host, cancellationToken).ConfigureAwait(false);
+                client.Shutdown(SocketShutdown.Send);
+            });
+            Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
+            if (!first.IsCompletedSuccessfully)
+            {
+                // A reset on either side ends the pair: unblock the other direction.
+                await guest.AbortAsync().ConfigureAwait(false);
+                client.Close();
+            }
+            try
+            {
+                await Task.WhenAll(up, down).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                await guest.AbortAsync().ConfigureAwait(false);
             }
         }
     }
@@ -120,19 +115,7 @@ internal sealed class AgentPortForwarder : IAsyncDisposable
         }
         _stop.Cancel();
         _listener.Stop();
-        Task[] open;
-        lock (_connections)
-        {
-            open = [.. _connections];
-        }
-        try
-        {
-            await Task.WhenAll(open.Append(_acceptLoop)).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // Connections end with cancellation errors when stopped; they are gone either way.
-        }
+        await _connections.WaitAllAsync([_acceptLoop]).ConfigureAwait(false);
         _stop.Dispose();
     }
 }

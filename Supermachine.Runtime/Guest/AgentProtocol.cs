@@ -29,6 +29,7 @@ internal enum OpenKind : byte
     WorkloadStart = 7,
     Shutdown = 8,
     ExportChanges = 9,
+    HostAccept = 10,
 }
 
 /// <summary>

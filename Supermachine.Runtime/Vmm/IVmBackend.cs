@@ -101,6 +101,9 @@ internal sealed record VmSnapshotInfo
 
     public required VmSnapshotMode Mode { get; init; }
 
+    /// <summary>The machine had a NIC behind a user-mode NAT; a restore gets one too (the device set must match).</summary>
+    public bool Nat { get; init; }
+
     /// <summary>Files of the snapshot, relative names (e.g. "vmstate", "ram"), the engine's description file included.</summary>
     public required IReadOnlyList<string> Files { get; init; }
 }
@@ -137,6 +140,13 @@ internal sealed record VmMachineSpec
     /// <see cref="VmSnapshotMode.Migration"/> stream.
     /// </summary>
     public bool Snapshottable { get; init; }
+
+    /// <summary>
+    /// A virtio-net NIC behind the engine's own user-mode NAT (outbound TCP/UDP and DNS, the host's
+    /// loopback hidden). The engine adds the guest's network identity to the kernel arguments.
+    /// Without it the guest has no NIC (--network none).
+    /// </summary>
+    public bool Nat { get; init; }
 
     /// <summary>The snapshot layout a <see cref="Snapshottable"/> machine is prepared for.</summary>
     public VmSnapshotMode SnapshotMode { get; init; } = VmSnapshotMode.MappedRam;

@@ -130,8 +130,14 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         Add("--vcpus", "Vcpus");
         Add("--cmd", "Command");
         Add("--target", "BuildTarget");
+        Add("--network", "Network");
+        if (!string.IsNullOrWhiteSpace(dockerfile))
+        {
+            Add("--build-network", "BuildNetwork");
+        }
         AddEach("--env", "Env");
         AddEach("--build-arg", "BuildArgs");
+        AddEach("--host-port", "HostPorts");
         return args;
 
         void AddEach(string option, string metadata)

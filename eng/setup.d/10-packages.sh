@@ -1,4 +1,5 @@
 # Debian packages the project and its tests use. Later steps add their own with ensure_packages.
 ensure_packages ca-certificates curl git xz-utils zstd libzstd1 \
   qemu-system-x86 musl-tools busybox-static squashfs-tools squashfs-tools-ng \
-  docker-registry skopeo umoci redis-tools redis-server cpio attr
+  docker-registry skopeo umoci redis-tools redis-server cpio attr \
+  passt iproute2

@@ -23,6 +23,7 @@
  *   users.c       passwd/group lookup
  *   spawn.c       starting processes (exec, the workload): env, cwd, user; the workload log
  *   export.c      EXPORT_CHANGES: the overlay's upper directory as an OCI layer tar
+ *   network.c     the NIC: address, default route, resolv.conf from the kernel command line
  *   serve.c       the poll loop: producers, consumers, timers
  *   init.c        PID 1: mounts, modules, reaping, signals, power-off; main()
  */
@@ -50,7 +51,7 @@
 #define EXEC_REPLACE_ENV 1u
 
 enum frame_type { F_HELLO = 1, F_OPEN, F_DATA, F_CLOSE, F_WINDOW, F_EXIT, F_SIGNAL, F_ERROR, F_ABORT };
-enum open_kind { K_EXEC = 1, K_WRITE_FILE, K_READ_FILE, K_PORT_FORWARD, K_WAIT_PORT, K_WORKLOAD_LOG, K_WORKLOAD_START, K_SHUTDOWN, K_EXPORT_CHANGES };
+enum open_kind { K_EXEC = 1, K_WRITE_FILE, K_READ_FILE, K_PORT_FORWARD, K_WAIT_PORT, K_WORKLOAD_LOG, K_WORKLOAD_START, K_SHUTDOWN, K_EXPORT_CHANGES, K_HOST_ACCEPT };
 enum exit_flags { X_TIMED_OUT = 1, X_WORKLOAD_RUNNING = 2, X_WORKLOAD_EXITED = 4, X_LOG_TRUNCATED = 8 };
 enum hello_flags { H_PID1 = 1, H_WORKLOAD_RUNNING = 2, H_WORKLOAD_EXITED = 4 };
 
@@ -125,7 +126,7 @@ struct open_request {
     uint32_t mode, uid, gid;                            /* WRITE_FILE */
     uint64_t max_bytes;                                 /* READ_FILE */
     char *path;                                         /* WRITE_FILE, READ_FILE */
-    uint32_t port, timeout_ms;                          /* PORT_FORWARD, WAIT_PORT */
+    uint32_t port, timeout_ms;                          /* PORT_FORWARD, WAIT_PORT, HOST_ACCEPT */
     uint32_t flags;                                     /* EXPORT_CHANGES */
     uint32_t grace_ms;                                  /* SHUTDOWN, at most 60000 */
 };
@@ -173,6 +174,7 @@ struct stream {
     int64_t deadline;       /* exec timeout, wait-port timeout; 0 = none */
     int64_t next_check;     /* wait-port: next look at /proc/net/tcp */
     int connecting, acked;
+    int accepting;          /* host accept: waiting for a guest connection on the port's listener */
     uint32_t port;
     char *tmp_path, *final_path;
     uint32_t mode;
@@ -229,6 +231,25 @@ extern const char default_hosts[];
 extern int hosts_written;
 
 void open_export_changes(uint32_t id, uint32_t flags);
+/* Records that the agent wrote /etc/NAME with TEXT for the running guest, so no export takes it. */
+void note_agent_file(const char *name, const char *text);
+
+/* ---------- network.c ---------- */
+
+/* Configures the NIC the host described on the kernel command line (sm.net=), if any. */
+void network_setup(void);
+
+/* The guest address of host.supermachine.internal: the agent listens there for host ports. */
+#define HOST_ALIAS_ADDR "127.0.0.2"
+
+/* HOST_ACCEPT: a stream that becomes the next guest connection to HOST_ALIAS_ADDR:port. */
+void open_host_accept(uint32_t id, uint32_t port);
+/* The listener of port (made on first use), or -1. */
+int host_listener(uint32_t port);
+/* Closes every listener: a new host decides afresh which host ports it offers. */
+void host_listeners_close(void);
+/* Takes the stream's connection from its listener, if one is waiting; sends the OPEN ack. */
+void host_accept_ready(struct stream *s);
 
 /* ---------- serve.c ---------- */
 

@@ -152,6 +152,10 @@ const char *open_request_decode(const uint8_t *p, size_t n, struct open_request 
         req->port = rd_u32(&r);
         if (r.bad) why = "port-forward: malformed request";
         break;
+    case K_HOST_ACCEPT:
+        req->port = rd_u32(&r);
+        if (r.bad || req->port == 0 || req->port > 65535) why = "host-accept: malformed request";
+        break;
     case K_WAIT_PORT:
         req->port = rd_u32(&r);
         req->timeout_ms = rd_u32(&r);

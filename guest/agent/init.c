@@ -228,6 +228,7 @@ static void init_system(void)
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     if (write_if_missing("/etc/hosts", default_hosts)) hosts_written = 1;
     loopback_up();
+    network_setup();
     sethostname("supermachine", 12);
     logmsg("root filesystem ready at %.3f s", uptime());
 }

@@ -177,6 +177,7 @@ void open_stream(uint32_t id, const uint8_t *p, size_t n)
     case K_WRITE_FILE: open_write_file(id, &req); break;
     case K_READ_FILE: open_read_file(id, req.path, req.max_bytes); req.path = NULL; break;
     case K_PORT_FORWARD: open_port_forward(id, req.port); break;
+    case K_HOST_ACCEPT: open_host_accept(id, req.port); break;
     case K_WAIT_PORT: open_wait_port(id, req.port, req.timeout_ms); break;
     case K_WORKLOAD_LOG: open_workload_log(id); break;
     case K_EXPORT_CHANGES: open_export_changes(id, req.flags); break;

@@ -173,6 +173,7 @@ static void reset_all(void)
 {
     for (int i = 0; i < MAX_STREAMS; i++)
         if (streams[i].used) free_stream(&streams[i]);
+    host_listeners_close();
 }
 
 static void protocol_error(const char *why)

@@ -192,6 +192,14 @@ void serve(void)
                 if (timeout < 0 || due < timeout) timeout = (int)due;
             }
             if ((s->kind == K_READ_FILE || s->kind == K_WORKLOAD_LOG) && s->send_window && producers_ok) timeout = 0;
+            if (s->accepting) {
+                int fd = host_listener(s->port);
+                if (fd >= 0) {
+                    pfs[n] = (struct pollfd){ fd, POLLIN, 0 };
+                    who[n].stream = i; who[n].gen = s->gen; who[n++].ch = 10;
+                }
+                continue;
+            }
             if (s->connecting) {
                 pfs[n] = (struct pollfd){ s->sock, POLLOUT, 0 };
                 who[n].stream = i; who[n].gen = s->gen; who[n++].ch = 9;
@@ -243,6 +251,7 @@ void serve(void)
                 struct stream *s = &streams[w];
                 if (!s->used || s->gen != who[k].gen) continue; /* freed or reused since the poll */
                 int c = who[k].ch;
+                if (c == 10) { if (s->accepting) host_accept_ready(s); continue; }
                 if (c == 9) {
                     int err = 0;
                     socklen_t len = sizeof err;
@@ -263,7 +272,7 @@ void serve(void)
         /* Input queued by DATA frames this round, and half-closes, are written without waiting a round. */
         for (int i = 0; i < MAX_STREAMS; i++) {
             struct stream *s = &streams[i];
-            if (s->used && !s->connecting && (s->kind == K_EXEC || s->kind == K_PORT_FORWARD)) drain_pending(s);
+            if (s->used && !s->connecting && !s->accepting && (s->kind == K_EXEC || s->kind == K_PORT_FORWARD)) drain_pending(s);
         }
         if (chan_fd >= 0 && chan_up && buf_size(&outq)) {
             ssize_t wr = write(chan_fd, outq.p + outq.off, buf_size(&outq));

@@ -58,6 +58,12 @@ internal sealed class DockerfileBuildOptions
 
     public TimeSpan BootTimeout { get; init; } = TimeSpan.FromMinutes(3);
 
+    /// <summary>
+    /// RUN steps have outbound network (a NIC behind the user-mode NAT), as in Docker; false gives
+    /// build VMs no NIC. Like BuildKit's, the step cache key ignores it.
+    /// </summary>
+    public bool Network { get; init; } = true;
+
     /// <summary>Snapshot the target stage's build VM once its last RUN is done and report its size (the density check); off by default.</summary>
     public bool MeasureBuildVmSnapshot { get; init; }
 
@@ -139,7 +145,7 @@ internal static class DockerfileBuilder
         GuestAssets assets = GuestAssets.Locate();
         string initrd = InitramfsBuilder.EnsureCached(store.Layout.Dockerfile("guest"), assets);
         AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
-        return new BuildVmSettings(backend, assets.KernelPath, initrd, options.MemoryMiB, options.Vcpus, accelerator.Accelerator, options.BootTimeout, options.MeasureBuildVmSnapshot);
+        return new BuildVmSettings(backend, assets.KernelPath, initrd, options.MemoryMiB, options.Vcpus, accelerator.Accelerator, options.BootTimeout, options.MeasureBuildVmSnapshot, options.Network);
     }
 
     private static async Task<PulledImage> WriteImageAsync(ContentStore store, LayerChain chain, Planning.ImageConfig config, Platform platform, string dockerfilePath, CancellationToken cancellationToken)

@@ -9,7 +9,7 @@ using Supermachine.Vmm;
 namespace Supermachine.Dockerfile.Building;
 
 /// <summary>How the executor boots build VMs.</summary>
-internal sealed record BuildVmSettings(IVmBackend Backend, string KernelPath, string InitrdPath, int MemoryMiB, int Vcpus, Accelerator Accelerator, TimeSpan BootTimeout, bool Snapshottable);
+internal sealed record BuildVmSettings(IVmBackend Backend, string KernelPath, string InitrdPath, int MemoryMiB, int Vcpus, Accelerator Accelerator, TimeSpan BootTimeout, bool Snapshottable, bool Network);
 
 /// <summary>
 /// The in-VM builder behind <see cref="BuildRunner"/>. A stage's state is a <see cref="LayerChain"/>.
@@ -73,6 +73,7 @@ internal sealed class VmStepExecutor(
                 Vcpus = vm.Vcpus,
                 Accelerator = vm.Accelerator,
                 Snapshottable = vm.Snapshottable,
+                Nat = vm.Network,
             }, _chain, vm.BootTimeout, cancellationToken).ConfigureAwait(false);
             VmBoots++;
         }

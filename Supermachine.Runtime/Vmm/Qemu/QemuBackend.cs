@@ -78,7 +78,8 @@ internal sealed class QemuBackend : IVmBackend
             Spec = machine,
             Accelerator = accelerator.Accelerator,
             RuntimeDirectory = runtimeDirectory,
-            KernelArguments = QemuCommandLine.KernelArguments(machine.KernelArguments),
+            KernelArguments = QemuCommandLine.KernelArguments(machine.Nat ? $"{Network.PasstNat.KernelArgument} {machine.KernelArguments}" : machine.KernelArguments),
+            Nat = machine.Nat,
             MemoryMiB = machine.MemoryMiB,
             Vcpus = machine.Vcpus,
             Ram = mapped ? RamBacking.SharedFile : RamBacking.Anonymous,
@@ -110,17 +111,28 @@ internal sealed class QemuBackend : IVmBackend
                 throw new FileNotFoundException($"The VM input '{input}' does not exist.", input);
             }
         }
+        Network.PasstNat? nat = null;
         Process process;
         try
         {
+            if (launch.Nat)
+            {
+                nat = await Network.PasstNat.StartAsync(cancellationToken).ConfigureAwait(false);
+                launch = launch with { NatSocket = nat.SocketPath };
+            }
             process = OwnerWatch.Start(QemuPath, QemuCommandLine.Build(launch), launch.RuntimeDirectory);
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        catch (Exception e)
         {
+            nat?.Dispose();
             Cleanup(launch.RuntimeDirectory, ownsRuntimeDirectory);
-            throw Errors.QemuPathInvalid(QemuPath, Path.GetFileName(QemuPath), cause: e);
+            if (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                throw Errors.QemuPathInvalid(QemuPath, Path.GetFileName(QemuPath), cause: e);
+            }
+            throw;
         }
-        var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory);
+        var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory, nat);
         vm.Mark("qemu-started", clock.Elapsed);
         try
         {

@@ -33,6 +33,12 @@ internal sealed record QemuLaunch
     /// <summary>The RAM file for <see cref="RamBacking.SharedFile"/> and <see cref="RamBacking.PrivateFile"/>.</summary>
     public string? RamFile { get; init; }
 
+    /// <summary>A virtio-net NIC behind a NAT of its own (started with the VM, <see cref="NatSocket"/>).</summary>
+    public bool Nat { get; init; }
+
+    /// <summary>The running NAT's unix socket, once it is started.</summary>
+    public string? NatSocket { get; init; }
+
     /// <summary>Start paused, waiting for migrate-incoming (a restore).</summary>
     public bool Incoming { get; init; }
 
@@ -41,6 +47,7 @@ internal sealed record QemuLaunch
     public string AgentSocket => Path.Combine(RuntimeDirectory, "agent.sock");
 
     public string ConsoleLog => Path.Combine(RuntimeDirectory, "console.log");
+
 }
 
 /// <summary>
@@ -98,6 +105,13 @@ internal static class QemuCommandLine
             "-device", "virtserialport,bus=vser.0,chardev=agent,name=sm.agent",
             "-qmp", $"unix:{Escape(launch.QmpSocket)},server=on,wait=off",
         };
+        if (launch.Nat)
+        {
+            args.AddRange([
+                "-netdev", $"stream,id=nat,server=off,addr.type=unix,addr.path={Escape(launch.NatSocket ?? throw new InvalidOperationException("The NAT must be started before QEMU."))}",
+                "-device", $"virtio-net-pci,netdev=nat,mac={Network.PasstNat.GuestMac}",
+            ]);
+        }
         if (launch.Incoming)
         {
             args.Add("-incoming");

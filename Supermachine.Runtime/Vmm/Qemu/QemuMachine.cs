@@ -22,11 +22,13 @@ internal sealed class QemuMachine : IVirtualMachine
     private readonly Task<int> _exited;
     private readonly SemaphoreSlim _stopLock = new(1, 1);
     private readonly List<(string Step, TimeSpan At)> _timings = [];
+    private readonly Network.PasstNat? _nat;
     private QmpClient? _qmp;
     private bool _stopped;
 
-    internal QemuMachine(Process process, QemuLaunch launch, AcceleratorChoice accelerator, string engineVersion, bool ownsRuntimeDirectory)
+    internal QemuMachine(Process process, QemuLaunch launch, AcceleratorChoice accelerator, string engineVersion, bool ownsRuntimeDirectory, Network.PasstNat? nat = null)
     {
+        _nat = nat;
         _process = process;
         _launch = launch;
         _ownsRuntimeDirectory = ownsRuntimeDirectory;
@@ -276,6 +278,7 @@ internal sealed class QemuMachine : IVirtualMachine
 
     private async Task CleanUpAsync()
     {
+        _nat?.Dispose();
         if (_qmp is not null)
         {
             await _qmp.DisposeAsync().ConfigureAwait(false);

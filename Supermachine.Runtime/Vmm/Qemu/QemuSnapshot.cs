@@ -88,6 +88,7 @@ internal static class QemuSnapshot
             Vcpus = launch.Vcpus,
             KernelArguments = launch.KernelArguments,
             Mode = mode,
+            Nat = launch.Nat,
             Files = mode == VmSnapshotMode.MappedRam ? [InfoFile, StateFile, RamFile] : [InfoFile, StateFile],
         };
         // Written last: its presence says the snapshot is complete.
@@ -185,6 +186,7 @@ internal static class QemuSnapshot
             Accelerator = accelerator.Accelerator,
             RuntimeDirectory = runtimeDirectory,
             KernelArguments = info.KernelArguments,
+            Nat = info.Nat,
             MemoryMiB = info.MemoryMiB,
             Vcpus = info.Vcpus,
             Ram = mapped ? RamBacking.PrivateFile : RamBacking.Anonymous,

@@ -6,6 +6,15 @@ namespace Supermachine.Tasks.Cli.Commands;
 
 internal static class BakeCommand
 {
+    // Declared before Spec: static fields initialise in order, and Spec uses them.
+    /// <summary>--network none: no NIC (default: a NIC behind the user-mode NAT, host loopback hidden).</summary>
+    public static readonly OptionSpec NetworkOption =
+        new("network", null, "none", "Guest network: 'none' for no network interface (default: outbound NAT).");
+
+    /// <summary>--host-port P: host 127.0.0.1:P reachable in the guest as host.supermachine.internal:P.</summary>
+    public static readonly OptionSpec HostPortOption =
+        new("host-port", null, "PORT", "Let the guest reach host 127.0.0.1:PORT as host.supermachine.internal:PORT (no other host port).", Repeatable: true);
+
     public static readonly CommandSpec Spec = new(
         "bake",
         "IMAGE SNAPSHOT_DIR",
@@ -27,6 +36,8 @@ internal static class BakeCommand
         new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
         new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
         new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),
+        NetworkOption,
+        HostPortOption,
     ];
 
     /// <summary>Bakes <paramref name="request"/> into the directory given as the command's last argument.</summary>

@@ -26,6 +26,8 @@ internal static class ImageRequests
             ["MemoryMiB"] = command.Value("memory"),
             ["Vcpus"] = command.Value("vcpus"),
             ["Platform"] = command.Value("platform"),
+            ["Network"] = command.Value("network"),
+            ["HostPorts"] = string.Join(';', command.Values("host-port")),
         };
         if (buildContext is not null)
         {
@@ -33,6 +35,9 @@ internal static class ImageRequests
             metadata["Context"] = buildContext;
             metadata["BuildArgs"] = string.Join(';', command.Values("build-arg"));
             metadata["BuildTarget"] = command.Value("target");
+            // build --network none: no network for RUN, nor in the VM it bakes; --build-network
+            // (what the SDK passes for BuildNetwork) sets RUN's alone.
+            metadata["BuildNetwork"] = command.Value("build-network") ?? command.Value("network");
         }
         return MicroVmImageRequest.FromMetadata(reference, key => metadata.GetValueOrDefault(key)).WithFullPaths(Environment.CurrentDirectory);
     }

@@ -34,7 +34,13 @@ internal static class ImageStarter
         }
         try
         {
-            MicroVm vm = await MicroVm.StartAsync(image, new MicroVmOptions { Log = HostOutput.Detail }, cancellationToken).ConfigureAwait(false);
+            var options = new MicroVmOptions
+            {
+                Network = MicroVmImageRequest.NetworkMode(target, "--network", command.Value("network")),
+                HostPorts = MicroVmImageRequest.PortList(target, "--host-port", string.Join(';', command.Values("host-port"))),
+                Log = HostOutput.Detail,
+            };
+            MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken).ConfigureAwait(false);
             HostOutput.Detail($"{(vm.Restored ? "restored" : "booted")} {image.Name} in {vm.StartDuration.TotalMilliseconds:F0} ms");
             return (vm, temporary);
         }

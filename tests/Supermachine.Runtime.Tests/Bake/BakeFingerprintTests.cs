@@ -36,6 +36,7 @@ public class BakeFingerprintTests
             BakeFingerprint.Compute(Inputs() with { ImageDigest = "sha256:" + new string('2', 64) }),
             BakeFingerprint.Compute(Inputs() with { EngineVersion = "8.0.0" }),
             BakeFingerprint.Compute(Inputs() with { Accelerator = "kvm" }),
+            BakeFingerprint.Compute(Inputs() with { Request = Inputs().Request with { Network = "none" } }),
         ];
         Assert.All(changed, f => Assert.NotEqual(baseline, f));
         Assert.Equal(changed.Length, changed.Distinct().Count());
@@ -47,5 +48,16 @@ public class BakeFingerprintTests
         // Renaming an item must reuse the cached bake, not redo it.
         BakeInputs renamed = Inputs() with { Request = Inputs().Request with { Name = "cache" } };
         Assert.Equal(BakeFingerprint.Compute(Inputs()), BakeFingerprint.Compute(renamed));
+    }
+
+    [Fact]
+    public void The_build_network_is_not_in_the_fingerprint_and_network_values_other_than_none_are_SM2303()
+    {
+        Assert.Equal(BakeFingerprint.Compute(Inputs()), BakeFingerprint.Compute(Inputs() with { Request = Inputs().Request with { BuildNetwork = "none" } }));
+        MicroVmImageRequest none = MicroVmImageRequest.FromMetadata("redis:7", k => k is "Network" or "BuildNetwork" ? "None" : null);
+        Assert.Equal(("none", "none"), (none.Network, none.BuildNetwork));
+        var e = Assert.Throws<SupermachineException>(() => MicroVmImageRequest.FromMetadata("redis:7", k => k == "Network" ? "bridge" : null));
+        Assert.Equal("SM2303", e.Code);
+        Assert.Contains("bridge", e.Message);
     }
 }

@@ -18,6 +18,8 @@ public class BakeMicroVmImagesTests
         item.SetMetadata("Vcpus", "2");
         item.SetMetadata("Command", "redis-server --appendonly yes");
         item.SetMetadata("Platform", "linux/amd64");
+        item.SetMetadata("Network", "none");
+        item.SetMetadata("HostPorts", "8080; 9000");
 
         IReadOnlyList<string> args = BakeMicroVmImages.BakeArgumentsFor(item);
         ParsedCommand parsed = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(args, CommandTable.All)).Command;
@@ -32,5 +34,7 @@ public class BakeMicroVmImagesTests
         Assert.Equal(2, request.Vcpus);
         Assert.Equal("redis-server --appendonly yes", request.Command);
         Assert.Equal("linux/amd64", request.Platform);
+        Assert.Equal("none", request.Network);
+        Assert.Equal([8080, 9000], request.HostPorts);
     }
 }
