@@ -28,6 +28,7 @@ internal static class BakeFingerprint
         Line("command", inputs.Request.Command);
         Line("memory", inputs.MemoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("vcpus", inputs.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Line("disk", inputs.DiskMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
         // Order matters for the environment (later wins), so it is kept as given.
         foreach (var (key, value) in inputs.Request.Environment)
         {
@@ -56,6 +57,9 @@ internal sealed record BakeInputs
     public required int MemoryMiB { get; init; }
 
     public required int Vcpus { get; init; }
+
+    /// <summary>The writable disk's size: a snapshot carries the disk, so another size is another bake.</summary>
+    public required int DiskMiB { get; init; }
 
     public required string EngineName { get; init; }
 

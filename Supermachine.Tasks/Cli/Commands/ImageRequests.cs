@@ -25,6 +25,7 @@ internal static class ImageRequests
             ["Command"] = cmd,
             ["MemoryMiB"] = command.Value("memory"),
             ["Vcpus"] = command.Value("vcpus"),
+            ["DiskMiB"] = command.Value("disk"),
             ["Platform"] = command.Value("platform"),
         };
         if (buildContext is not null)
