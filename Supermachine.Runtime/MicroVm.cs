@@ -74,6 +74,7 @@ public sealed class MicroVm : IAsyncDisposable
             RootfsPath = image.Stored.RootfsPath,
             MemoryMiB = options.MemoryMiB ?? NonZero(image.Manifest.Machine.MemoryMiB, 256),
             Vcpus = options.Vcpus ?? NonZero(image.Manifest.Machine.Vcpus, 1),
+            DiskMiB = options.DiskMiB ?? NonZero(image.Manifest.Machine.DiskMiB, VmMachineSpec.DefaultDiskMiB),
             Accelerator = options.Accelerator,
             Snapshottable = true,
             Nat = nat,
@@ -210,7 +211,7 @@ public sealed class MicroVm : IAsyncDisposable
             SnapshotManifest manifest = Image.Manifest with
             {
                 HasSnapshot = true,
-                Machine = Image.Manifest.Machine with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus },
+                Machine = Image.Manifest.Machine with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus, DiskMiB = info.DiskMiB },
                 // Its state is its own: no other bake shares this fingerprint.
                 Fingerprint = "snapshot:" + Guid.NewGuid().ToString("N"),
             };

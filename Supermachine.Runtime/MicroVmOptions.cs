@@ -8,6 +8,13 @@ public sealed class MicroVmOptions
     /// <summary>Guest memory for a cold boot; a restore always has its snapshot's. Default: the image's, else 256.</summary>
     public int? MemoryMiB { get; init; }
 
+    /// <summary>
+    /// Size of the writable disk (the overlay upper: every write the guest makes outside volumes)
+    /// for a cold boot; sparse, so it costs host disk only as the guest writes. A restore has its
+    /// snapshot's. Default: the image's, else 8192.
+    /// </summary>
+    public int? DiskMiB { get; init; }
+
     /// <summary>vCPUs for a cold boot; a restore has its snapshot's. Default: the image's, else 1.</summary>
     public int? Vcpus { get; init; }
 

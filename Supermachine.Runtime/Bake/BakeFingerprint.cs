@@ -30,6 +30,7 @@ internal static class BakeFingerprint
         Line("vcpus", inputs.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture));
         // The NIC is part of the snapshot's device set: none and NAT snapshots are not interchangeable.
         Line("network", inputs.Request.Network ?? "nat");
+        Line("disk", inputs.DiskMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
         // Order matters for the environment (later wins), so it is kept as given.
         foreach (var (key, value) in inputs.Request.Environment)
         {
@@ -58,6 +59,9 @@ internal sealed record BakeInputs
     public required int MemoryMiB { get; init; }
 
     public required int Vcpus { get; init; }
+
+    /// <summary>The writable disk's size: a snapshot carries the disk, so another size is another bake.</summary>
+    public required int DiskMiB { get; init; }
 
     public required string EngineName { get; init; }
 

@@ -105,6 +105,7 @@ internal static class ImageBaker
             Platform = pulled.Platform.ToString(),
             MemoryMiB = request.MemoryMiB ?? 256,
             Vcpus = request.Vcpus ?? 1,
+            DiskMiB = request.DiskMiB ?? VmMachineSpec.DefaultDiskMiB,
             EngineName = backend.Name,
             EngineVersion = backend.Version,
             Accelerator = acceleratorName,
@@ -211,6 +212,7 @@ internal static class ImageBaker
             {
                 MemoryMiB = request.MemoryMiB ?? 256,
                 Vcpus = request.Vcpus ?? 1,
+                DiskMiB = request.DiskMiB ?? VmMachineSpec.DefaultDiskMiB,
                 Architecture = pulled.Platform.Architecture,
             };
 
@@ -226,6 +228,7 @@ internal static class ImageBaker
                     RootfsPath = Path.Combine(staging, ArtifactLayout.Rootfs),
                     MemoryMiB = machineRecord.MemoryMiB,
                     Vcpus = machineRecord.Vcpus,
+                    DiskMiB = machineRecord.DiskMiB,
                     Accelerator = accelerator.Accelerator,
                     Snapshottable = true,
                     Nat = request.Network is null,
@@ -238,7 +241,7 @@ internal static class ImageBaker
                 detail($"workload ready after {phase.ElapsedMilliseconds} ms");
                 progress($"{request.Name}: snapshotting");
                 VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
-                machineRecord = machineRecord with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus };
+                machineRecord = machineRecord with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus, DiskMiB = info.DiskMiB };
             }
 
             var manifest = new SnapshotManifest
@@ -305,6 +308,7 @@ internal static class ImageBaker
             RefreshLock = options.RefreshLock,
             BootTimeout = options.BootTimeout,
             Network = request.BuildNetwork is null,
+            DiskMiB = request.DiskMiB ?? VmMachineSpec.DefaultDiskMiB,
             Progress = line => progress($"{request.Name}: {line}"),
         }, cancellationToken).ConfigureAwait(false);
         foreach (string unused in built.UnusedBuildArgs)

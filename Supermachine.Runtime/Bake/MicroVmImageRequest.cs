@@ -27,6 +27,9 @@ internal sealed record MicroVmImageRequest
 
     public int? Vcpus { get; init; }
 
+    /// <summary>Size of the VM's writable disk (sparse); null for the default (8 GiB).</summary>
+    public int? DiskMiB { get; init; }
+
     /// <summary>os/arch[/variant]; null for the host's.</summary>
     public string? Platform { get; init; }
 
@@ -75,6 +78,7 @@ internal sealed record MicroVmImageRequest
             Command = Blank(metadata("Command")),
             MemoryMiB = Integer(reference, "MemoryMiB", metadata("MemoryMiB"), 64, 1024 * 1024),
             Vcpus = Integer(reference, "Vcpus", metadata("Vcpus"), 1, 64),
+            DiskMiB = Integer(reference, "DiskMiB", metadata("DiskMiB"), 64, 16 * 1024 * 1024),
             Platform = Blank(metadata("Platform")),
             Dockerfile = Blank(metadata("Dockerfile")),
             Context = Blank(metadata("Context")),

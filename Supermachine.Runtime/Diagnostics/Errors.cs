@@ -302,6 +302,12 @@ internal static class Errors
     /// <summary>SM3110: The VM runtime directory '{0}' cannot be used: {1}. Give a private directory on a local filesystem with a short path (unix socket paths are limited to about ...</summary>
     public static SupermachineException RuntimeDirectoryUnusable(object? directory, object? reason, Exception? cause = null) => Diagnostic.Create("SM3110", cause, directory, reason);
 
+    /// <summary>SM3120: {0} was not found (looked on PATH and in {1}); the VM's writable disk needs it. Install {2} (Debian/Ubuntu: apt-get install {2}).</summary>
+    public static SupermachineException DiskToolNotFound(object? tool, object? folders, object? package, Exception? cause = null) => Diagnostic.Create("SM3120", cause, tool, folders, package);
+
+    /// <summary>SM3121: Could not {0} for the VM's writable disk '{1}': {2}. Check free disk space in that directory.</summary>
+    public static SupermachineException DiskCreateFailed(object? action, object? path, object? reason, Exception? cause = null) => Diagnostic.Create("SM3121", cause, action, path, reason);
+
     /// <summary>SM3201: '{0}' does not hold a complete engine snapshot: {1}. Re-bake the image (or take the snapshot again).</summary>
     public static SupermachineException SnapshotIncomplete(object? directory, object? reason, Exception? cause = null) => Diagnostic.Create("SM3201", cause, directory, reason);
 
@@ -449,6 +455,8 @@ internal static class Errors
         public const string QemuRefused = "SM3108";
         public const string AgentChannelUnreachable = "SM3109";
         public const string RuntimeDirectoryUnusable = "SM3110";
+        public const string DiskToolNotFound = "SM3120";
+        public const string DiskCreateFailed = "SM3121";
         public const string SnapshotIncomplete = "SM3201";
         public const string SnapshotIncompatible = "SM3202";
         public const string SnapshotSaveFailed = "SM3203";

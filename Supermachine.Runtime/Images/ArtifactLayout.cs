@@ -16,6 +16,12 @@ internal static class ArtifactLayout
     /// <summary>The engine's snapshot files (device state, guest RAM, its own description).</summary>
     public const string SnapshotDirectory = "snapshot";
 
+    /// <summary>
+    /// The snapshot's writable disk (compact qcow2): shared read-only like the RAM file, each restore
+    /// writes to its own overlay of it. A manifest whose machine has a disk must vouch for it.
+    /// </summary>
+    public const string SnapshotDisk = SnapshotDirectory + "/" + Vmm.Qemu.QemuSnapshot.DiskFile;
+
     /// <summary>The folder under an app's output that holds its baked images, one folder per name.</summary>
     public const string OutputFolder = "microvms";
 }

@@ -79,6 +79,9 @@ public sealed record SnapshotManifest
 
         public int Vcpus { get; init; }
 
+        /// <summary>The writable disk's size; 0 in manifests from before disks (the default size then).</summary>
+        public int DiskMiB { get; init; }
+
         public string Architecture { get; init; } = "";
     }
 

@@ -68,6 +68,10 @@ internal static partial class SnapshotManifestRules
             {
                 throw Errors.ImageDamaged(directory, ArtifactLayout.SnapshotDirectory, "is not vouched for by the manifest (it lists no snapshot file)");
             }
+            if (manifest.Machine?.DiskMiB > 0 && !listed.Contains(ArtifactLayout.SnapshotDisk))
+            {
+                throw Errors.ImageDamaged(directory, ArtifactLayout.SnapshotDisk, "is not vouched for by the manifest (its machine has a disk, and the manifest does not list it)");
+            }
             if (present.FirstOrDefault(p => !listed.Contains(p)) is string unlisted)
             {
                 throw Errors.ImageDamaged(directory, unlisted, "is not vouched for by the manifest (it does not list it)");

@@ -104,6 +104,13 @@ internal sealed record VmSnapshotInfo
     /// <summary>The machine had a NIC behind a user-mode NAT; a restore gets one too (the device set must match).</summary>
     public bool Nat { get; init; }
 
+    /// <summary>
+    /// Size of the writable disk the snapshot carries (its overlay upper, /dev/vdb), 0 when it has
+    /// none (a snapshot from before disks, or a machine without one). A restore attaches a
+    /// copy-on-write view of it: the devices must be the ones the state was saved with.
+    /// </summary>
+    public int DiskMiB { get; init; }
+
     /// <summary>Files of the snapshot, relative names (e.g. "vmstate", "ram"), the engine's description file included.</summary>
     public required IReadOnlyList<string> Files { get; init; }
 }
@@ -124,6 +131,16 @@ internal sealed record VmMachineSpec
     public int MemoryMiB { get; init; } = 256;
 
     public int Vcpus { get; init; } = 1;
+
+    /// <summary>
+    /// Size of the writable disk (a sparse ext4 file system attached as the second virtio disk,
+    /// /dev/vdb) that holds the overlay upper; 0 keeps the upper in guest RAM (tmpfs). A restore
+    /// ignores it: the snapshot's disk comes back with its RAM.
+    /// </summary>
+    public int DiskMiB { get; init; } = DefaultDiskMiB;
+
+    /// <summary>The writable disk every VM gets unless told otherwise: 8 GiB, sparse, so it costs nothing until written.</summary>
+    public const int DefaultDiskMiB = 8192;
 
     /// <summary>Accelerator to use; null means measure and pick (SUPERMACHINE_ACCELERATOR overrides).</summary>
     public Accelerator? Accelerator { get; init; }

@@ -128,6 +128,7 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         Add("--platform", "Platform");
         Add("--memory", "MemoryMiB");
         Add("--vcpus", "Vcpus");
+        Add("--disk", "DiskMiB");
         Add("--cmd", "Command");
         Add("--target", "BuildTarget");
         Add("--network", "Network");

@@ -51,8 +51,11 @@ internal sealed class DockerfileBuildOptions
 
     public bool RefreshLock { get; init; }
 
-    /// <summary>RAM of the build VM; its tmpfs upper layer (everything RUN writes) lives in half of it.</summary>
+    /// <summary>RAM of the build VM.</summary>
     public int MemoryMiB { get; init; } = 1024;
+
+    /// <summary>The build VM's writable disk, which holds everything RUN writes (sparse: costs only what is written).</summary>
+    public int DiskMiB { get; init; } = Vmm.VmMachineSpec.DefaultDiskMiB;
 
     public int Vcpus { get; init; } = 2;
 
@@ -145,7 +148,7 @@ internal static class DockerfileBuilder
         GuestAssets assets = GuestAssets.Locate();
         string initrd = InitramfsBuilder.EnsureCached(store.Layout.Dockerfile("guest"), assets);
         AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
-        return new BuildVmSettings(backend, assets.KernelPath, initrd, options.MemoryMiB, options.Vcpus, accelerator.Accelerator, options.BootTimeout, options.MeasureBuildVmSnapshot, options.Network);
+        return new BuildVmSettings(backend, assets.KernelPath, initrd, options.MemoryMiB, options.Vcpus, options.DiskMiB, accelerator.Accelerator, options.BootTimeout, options.MeasureBuildVmSnapshot, options.Network);
     }
 
     private static async Task<PulledImage> WriteImageAsync(ContentStore store, LayerChain chain, Planning.ImageConfig config, Platform platform, string dockerfilePath, CancellationToken cancellationToken)

@@ -9,7 +9,7 @@ using Supermachine.Vmm;
 namespace Supermachine.Dockerfile.Building;
 
 /// <summary>How the executor boots build VMs.</summary>
-internal sealed record BuildVmSettings(IVmBackend Backend, string KernelPath, string InitrdPath, int MemoryMiB, int Vcpus, Accelerator Accelerator, TimeSpan BootTimeout, bool Snapshottable, bool Network);
+internal sealed record BuildVmSettings(IVmBackend Backend, string KernelPath, string InitrdPath, int MemoryMiB, int Vcpus, int DiskMiB, Accelerator Accelerator, TimeSpan BootTimeout, bool Snapshottable, bool Network);
 
 /// <summary>
 /// The in-VM builder behind <see cref="BuildRunner"/>. A stage's state is a <see cref="LayerChain"/>.
@@ -71,6 +71,7 @@ internal sealed class VmStepExecutor(
                 RootfsPath = rootfs,
                 MemoryMiB = vm.MemoryMiB,
                 Vcpus = vm.Vcpus,
+                DiskMiB = vm.DiskMiB,
                 Accelerator = vm.Accelerator,
                 Snapshottable = vm.Snapshottable,
                 Nat = vm.Network,

@@ -84,7 +84,22 @@ internal sealed class QemuBackend : IVmBackend
             Vcpus = machine.Vcpus,
             Ram = mapped ? RamBacking.SharedFile : RamBacking.Anonymous,
             RamFile = mapped ? Path.Combine(runtimeDirectory, "ram") : null,
+            DiskFile = machine.DiskMiB > 0 ? Path.Combine(runtimeDirectory, QemuDisk.RawFile) : null,
+            DiskMiB = machine.DiskMiB,
         };
+        if (launch.DiskFile is string disk)
+        {
+            try
+            {
+                File.Delete(disk); // a caller's runtime directory may hold an earlier VM's
+                QemuDisk.Format(disk, machine.DiskMiB);
+            }
+            catch
+            {
+                Cleanup(runtimeDirectory, owned);
+                throw;
+            }
+        }
         return await LaunchAsync(launch, accelerator, owned, cancellationToken).ConfigureAwait(false);
     }
 
@@ -132,7 +147,7 @@ internal sealed class QemuBackend : IVmBackend
             }
             throw;
         }
-        var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory, nat);
+        var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory, nat) { QemuPath = QemuPath };
         vm.Mark("qemu-started", clock.Elapsed);
         try
         {

@@ -39,6 +39,12 @@ internal sealed record QemuLaunch
     /// <summary>The running NAT's unix socket, once it is started.</summary>
     public string? NatSocket { get; init; }
 
+    /// <summary>The writable disk (/dev/vdb): raw for a cold boot, a qcow2 overlay for a restore; null for none.</summary>
+    public string? DiskFile { get; init; }
+
+    /// <summary>The guest-visible size of <see cref="DiskFile"/>.</summary>
+    public int DiskMiB { get; init; }
+
     /// <summary>Start paused, waiting for migrate-incoming (a restore).</summary>
     public bool Incoming { get; init; }
 
@@ -100,11 +106,15 @@ internal static class QemuCommandLine
             "-serial", "chardev:console",
             "-drive", $"file={Escape(spec.RootfsPath)},if=none,id=rootfs,format=raw,readonly=on",
             "-device", "virtio-blk-pci,drive=rootfs",
+        };
+        AddWritableDisk(args, launch);
+        args.AddRange(
+        [
             "-device", "virtio-serial-pci,id=vser",
             "-chardev", $"socket,id=agent,path={Escape(launch.AgentSocket)},server=on,wait=off",
             "-device", "virtserialport,bus=vser.0,chardev=agent,name=sm.agent",
             "-qmp", $"unix:{Escape(launch.QmpSocket)},server=on,wait=off",
-        };
+        ]);
         if (launch.Nat)
         {
             args.AddRange([
@@ -118,6 +128,20 @@ internal static class QemuCommandLine
             args.Add("defer");
         }
         return args;
+    }
+
+    /// <summary>
+    /// The writable disk, right after the root filesystem so the guest names it vdb. discard=unmap
+    /// lets the guest's trims punch holes in the file.
+    /// </summary>
+    private static void AddWritableDisk(List<string> args, QemuLaunch launch)
+    {
+        if (launch.DiskFile is not string disk)
+        {
+            return;
+        }
+        string format = disk.EndsWith(".qcow2", StringComparison.Ordinal) ? "qcow2" : "raw";
+        args.AddRange(["-drive", $"file={Escape(disk)},if=none,id=disk,format={format},discard=unmap", "-device", "virtio-blk-pci,drive=disk"]);
     }
 
     /// <summary>The full kernel command line for <paramref name="extra"/> caller arguments.</summary>

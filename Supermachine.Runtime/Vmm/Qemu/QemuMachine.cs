@@ -50,6 +50,9 @@ internal sealed class QemuMachine : IVirtualMachine
     /// <summary>QEMU's version, recorded in snapshots.</summary>
     public string EngineVersion { get; }
 
+    /// <summary>The QEMU binary running this VM; its qemu-img sits beside it.</summary>
+    internal required string QemuPath { get; init; }
+
     public string RuntimeDirectory => _launch.RuntimeDirectory;
 
     public string ConsoleLogPath => _launch.ConsoleLog;
@@ -284,16 +287,20 @@ internal sealed class QemuMachine : IVirtualMachine
             await _qmp.DisposeAsync().ConfigureAwait(false);
             _qmp = null;
         }
-        if (_ownsRuntimeDirectory)
+        try
         {
-            try
+            if (_ownsRuntimeDirectory)
             {
                 Directory.Delete(_launch.RuntimeDirectory, recursive: true);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            else if (_launch.DiskFile is string disk)
             {
-                // Best effort: a leftover private temp directory is harmless.
+                File.Delete(disk); // up to its size in the caller's directory; nobody reads it after the VM
             }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: a leftover private temp directory is harmless.
         }
     }
 

@@ -12,6 +12,7 @@ namespace Supermachine.Vmm.Qemu;
 /// <list type="bullet">
 /// <item><c>vmstate</c>: the migration stream (CPU and device state; all of RAM too in <see cref="VmSnapshotMode.Migration"/>).</item>
 /// <item><c>ram</c>: guest RAM as a sparse file, zero pages left as holes (<see cref="VmSnapshotMode.MappedRam"/> only).</item>
+/// <item><c>disk.qcow2</c>: the writable disk, flattened and compact (<see cref="QemuDisk"/>); a restore writes to its own overlay of it.</item>
 /// <item><c>qemu-snapshot.json</c>: <see cref="VmSnapshotInfo"/>, what a restore checks.</item>
 /// </list>
 /// A restore of a mapped-RAM snapshot maps <c>ram</c> privately (copy-on-write) with
@@ -25,6 +26,7 @@ internal static class QemuSnapshot
     public const string InfoFile = "qemu-snapshot.json";
     public const string StateFile = "vmstate";
     public const string RamFile = "ram";
+    public const string DiskFile = "disk.qcow2";
 
     private const int PageSize = 4096;
 
@@ -38,7 +40,7 @@ internal static class QemuSnapshot
     {
         string dir = Path.GetFullPath(directory);
         Directory.CreateDirectory(dir);
-        foreach (string name in new[] { InfoFile, StateFile, RamFile })
+        foreach (string name in new[] { InfoFile, StateFile, RamFile, DiskFile })
         {
             if (File.Exists(Path.Combine(dir, name)))
             {
@@ -63,6 +65,11 @@ internal static class QemuSnapshot
             {
                 CopyWithoutZeroPages(launch.RamFile!, Path.Combine(dir, RamFile));
             }
+            if (launch.DiskFile is string disk)
+            {
+                // The stop above drained and flushed the disk; the paused guest writes nothing more.
+                QemuDisk.Flatten(vm.QemuPath, disk, Path.Combine(dir, DiskFile));
+            }
         }
         catch (Exception e)
         {
@@ -70,7 +77,9 @@ internal static class QemuSnapshot
             File.Delete(state);
             File.Delete(Path.Combine(dir, RamFile));
             File.Delete(Path.Combine(dir, RamFile) + ".tmp");
-            if (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+            File.Delete(Path.Combine(dir, DiskFile));
+            File.Delete(Path.Combine(dir, DiskFile) + ".tmp");
+            if (e is IOException or InvalidOperationException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
             {
                 throw Errors.SnapshotSaveFailed(dir, e.Message, cause: e);
             }
@@ -89,7 +98,8 @@ internal static class QemuSnapshot
             KernelArguments = launch.KernelArguments,
             Mode = mode,
             Nat = launch.Nat,
-            Files = mode == VmSnapshotMode.MappedRam ? [InfoFile, StateFile, RamFile] : [InfoFile, StateFile],
+            DiskMiB = launch.DiskFile is null ? 0 : launch.DiskMiB,
+            Files = [InfoFile, StateFile, .. mode == VmSnapshotMode.MappedRam ? [RamFile] : Array.Empty<string>(), .. launch.DiskFile is null ? Array.Empty<string>() : [DiskFile]],
         };
         // Written last: its presence says the snapshot is complete.
         WriteInfo(dir, info);
@@ -135,6 +145,10 @@ internal static class QemuSnapshot
         if (info.Mode == VmSnapshotMode.MappedRam && new FileInfo(Path.Combine(dir, RamFile)).Length != (long)info.MemoryMiB << 20)
         {
             throw Errors.SnapshotIncomplete(dir, $"'{RamFile}' is not {info.MemoryMiB} MiB long (truncated?)");
+        }
+        if (info.DiskMiB > 0 && (!info.Files.Contains(DiskFile) || QemuDisk.VirtualSize(Path.Combine(dir, DiskFile)) != (long)info.DiskMiB << 20))
+        {
+            throw Errors.SnapshotIncomplete(dir, $"'{DiskFile}' is not a qcow2 disk of {info.DiskMiB} MiB");
         }
         return info;
     }
@@ -191,8 +205,22 @@ internal static class QemuSnapshot
             Vcpus = info.Vcpus,
             Ram = mapped ? RamBacking.PrivateFile : RamBacking.Anonymous,
             RamFile = mapped ? Path.Combine(dir, RamFile) : null,
+            DiskFile = info.DiskMiB > 0 ? Path.Combine(runtimeDirectory, QemuDisk.OverlayFile) : null,
+            DiskMiB = info.DiskMiB,
             Incoming = true,
         };
+        if (launch.DiskFile is string overlay)
+        {
+            try
+            {
+                QemuDisk.CreateOverlay(backend.QemuPath, Path.Combine(dir, DiskFile), overlay);
+            }
+            catch
+            {
+                QemuBackend.Cleanup(runtimeDirectory, owned);
+                throw;
+            }
+        }
         QemuMachine vm = await backend.LaunchAsync(launch, accelerator, owned, cancellationToken, clock).ConfigureAwait(false);
         try
         {

@@ -32,6 +32,7 @@ internal static class BakeCommand
         new OptionSpec("env", "e", "K=V", "Environment variable for the workload.", Repeatable: true),
         new OptionSpec("memory", "m", "MIB", "Guest memory in MiB (default 256)."),
         new OptionSpec("vcpus", null, "N", "Guest vCPUs (default 1)."),
+        new OptionSpec("disk", null, "MIB", "Size of the guest's writable disk in MiB, sparse (default 8192)."),
         new OptionSpec("name", null, "NAME", $"Name recorded in the manifest (default: derived from {what})."),
         new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
         new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),

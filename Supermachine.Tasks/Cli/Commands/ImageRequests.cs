@@ -25,6 +25,7 @@ internal static class ImageRequests
             ["Command"] = cmd,
             ["MemoryMiB"] = command.Value("memory"),
             ["Vcpus"] = command.Value("vcpus"),
+            ["DiskMiB"] = command.Value("disk"),
             ["Platform"] = command.Value("platform"),
             ["Network"] = command.Value("network"),
             ["HostPorts"] = string.Join(';', command.Values("host-port")),

@@ -11,6 +11,7 @@ public class BakeFingerprintTests
         Platform = "linux/amd64",
         MemoryMiB = memory,
         Vcpus = 1,
+        DiskMiB = 8192,
         EngineName = "qemu",
         EngineVersion = "7.2.0",
         Accelerator = "tcg",
@@ -37,6 +38,7 @@ public class BakeFingerprintTests
             BakeFingerprint.Compute(Inputs() with { EngineVersion = "8.0.0" }),
             BakeFingerprint.Compute(Inputs() with { Accelerator = "kvm" }),
             BakeFingerprint.Compute(Inputs() with { Request = Inputs().Request with { Network = "none" } }),
+            BakeFingerprint.Compute(Inputs() with { DiskMiB = 16384 }),
         ];
         Assert.All(changed, f => Assert.NotEqual(baseline, f));
         Assert.Equal(changed.Length, changed.Distinct().Count());

@@ -36,6 +36,9 @@ internal sealed class ThrowawayQemu : IAsyncDisposable
         GuestAssets assets = GuestAssets.Locate() with { AgentPath = AgentBinary.Path };
         string initrd = Path.Combine(dir, "initramfs.cpio");
         InitramfsBuilder.Write(initrd, assets);
+        // The writable disk every engine VM gets: the agent puts the overlay upper on it.
+        string disk = Path.Combine(dir, Supermachine.Vmm.Qemu.QemuDisk.RawFile);
+        Supermachine.Vmm.Qemu.QemuDisk.Format(disk, Supermachine.Vmm.VmMachineSpec.DefaultDiskMiB);
         var psi = new ProcessStartInfo("qemu-system-x86_64")
         {
             RedirectStandardError = true,
@@ -55,6 +58,8 @@ internal sealed class ThrowawayQemu : IAsyncDisposable
             "-device", "virtserialport,chardev=agent,name=sm.agent",
             "-drive", $"file={rootfs},if=none,id=root,format=raw,readonly=on",
             "-device", "virtio-blk-pci,drive=root",
+            "-drive", $"file={disk},if=none,id=disk,format=raw",
+            "-device", "virtio-blk-pci,drive=disk",
         })
         {
             psi.ArgumentList.Add(a);
