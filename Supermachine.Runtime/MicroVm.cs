@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
+using Supermachine.Guest.Staging;
 using Supermachine.Vmm;
 using Supermachine.Vmm.Qemu;
 using Supermachine.Images;
@@ -71,19 +72,31 @@ public sealed class MicroVm : IAsyncDisposable
             Vcpus = options.Vcpus ?? NonZero(image.Manifest.Machine.Vcpus, 1),
             Accelerator = options.Accelerator,
             Snapshottable = true,
+            KernelArguments = image.Manifest.Machine.KernelArguments ?? "",
         };
+        IReadOnlyList<GuestFile> files = options.Files.Select(MicroVmFiles.ToGuestFile).ToArray();
 
         GuestInstance guest;
         if (restore)
         {
             guest = await GuestInstance.RestoreAsync(backend, spec, image.Stored.SnapshotPath, options.StartTimeout, timeout.Token).ConfigureAwait(false);
+            try
+            {
+                await GuestFiles.WriteAsync(guest.Agent, files, timeout.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await guest.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
         else
         {
             guest = await GuestInstance.BootAsync(backend, spec, options.StartTimeout, timeout.Token).ConfigureAwait(false);
             try
             {
-                await guest.StartWorkloadAsync(image.Name, image.Manifest.Workload.ToSpec(), image.Manifest.Workload.Port, options.StartTimeout, timeout.Token).ConfigureAwait(false);
+                WorkloadStart start = image.Manifest.Workload.ToStart(image.Directory);
+                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Log, timeout.Token).ConfigureAwait(false);
             }
             catch
             {

@@ -23,6 +23,9 @@ public sealed class MicroVmOptions
     /// <summary>Hash the image's files against its manifest before the first start in this process.</summary>
     public bool VerifyIntegrity { get; init; } = true;
 
+    /// <summary>Host files to put into the guest: before the workload starts on a cold boot, right after a restore otherwise.</summary>
+    public IReadOnlyList<MicroVmFile> Files { get; init; } = [];
+
     /// <summary>The engine; null uses the shared QEMU engine.</summary>
     internal IVmBackend? Backend { get; init; }
 

@@ -16,6 +16,9 @@ internal static class ArtifactLayout
     /// <summary>The engine's snapshot files (device state, guest RAM, its own description).</summary>
     public const string SnapshotDirectory = "snapshot";
 
+    /// <summary>Host files put into the guest before its workload starts (files/0, files/1, ...).</summary>
+    public const string StagedFiles = "files";
+
     /// <summary>The folder under an app's output that holds its baked images, one folder per name.</summary>
     public const string OutputFolder = "microvms";
 }
