@@ -27,6 +27,7 @@ internal static class BakeCommand
         new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
         new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
         new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),
+        .. ReadinessOptions.Options,
     ];
 
     /// <summary>Bakes <paramref name="request"/> into the directory given as the command's last argument.</summary>

@@ -27,6 +27,7 @@ internal static class ImageRequests
             ["Vcpus"] = command.Value("vcpus"),
             ["Platform"] = command.Value("platform"),
         };
+        ReadinessOptions.AddMetadata(command, metadata);
         if (buildContext is not null)
         {
             metadata["Dockerfile"] = command.Value("file") ?? Path.Combine(buildContext, "Dockerfile");
