@@ -74,7 +74,7 @@ public sealed class MicroVm : IAsyncDisposable
             Snapshottable = true,
             KernelArguments = image.Manifest.Machine.KernelArguments ?? "",
         };
-        IReadOnlyList<GuestFile> files = options.Files.Select(MicroVmFiles.ToGuestFile).ToArray();
+        IReadOnlyList<GuestFile> files = options.Files.Select(f => f.ToGuestFile()).ToArray();
 
         GuestInstance guest;
         if (restore)

@@ -1,3 +1,6 @@
+using Supermachine.Diagnostics;
+using Supermachine.Guest.Staging;
+
 namespace Supermachine;
 
 /// <summary>
@@ -15,4 +18,15 @@ public sealed record MicroVmFile(string HostPath, string GuestPath)
 
     /// <summary>"uid[:gid]" or "user[:group]" as the image's /etc/passwd and /etc/group name them; null is root.</summary>
     public string? Owner { get; init; }
+
+    /// <summary>Checked (an absolute guest path, an existing host file) and made what the agent writes.</summary>
+    internal GuestFile ToGuestFile()
+    {
+        string host = Path.GetFullPath(HostPath);
+        if (!GuestPath.StartsWith('/') || GuestPath.EndsWith('/'))
+        {
+            throw Errors.InvalidFileSpec(host, GuestPath, "an absolute guest file path");
+        }
+        return File.Exists(host) ? new GuestFile(host, GuestPath, Mode, Owner) : throw Errors.FileToStageNotFound(host, host, GuestPath);
+    }
 }
