@@ -14,6 +14,8 @@ internal sealed class PortCondition(int port, Action<string>? notice) : Readines
 
     public override string Describe() => $"port {port} listening";
 
+    public override string TimedOut(TimeSpan timeout) => $"port {port} never listened within {timeout.TotalSeconds:F0} s ({Status}).";
+
     public override async Task<string?> CheckAsync(AgentConnection agent, WorkloadLog log, TimeSpan elapsed, CancellationToken cancellationToken)
     {
         IReadOnlyList<int>? listening = await ListeningPorts.ReadAsync(agent, cancellationToken).ConfigureAwait(false);

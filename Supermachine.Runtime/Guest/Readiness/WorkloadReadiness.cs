@@ -60,7 +60,7 @@ internal static class WorkloadReadiness
             }
             if (clock.Elapsed > timeout)
             {
-                throw Errors.WorkloadNotReady(name, $"{unmet.Describe()} did not hold within {timeout.TotalSeconds:F0} s ({unmet.Status}).", await describe().ConfigureAwait(false));
+                throw Errors.WorkloadNotReady(name, unmet.TimedOut(timeout), await describe().ConfigureAwait(false));
             }
             await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
         }
@@ -104,6 +104,9 @@ internal abstract class ReadinessCondition
 
     /// <summary>The condition as a failure names it, e.g. "port 6379 listening".</summary>
     public abstract string Describe();
+
+    /// <summary>The failure when the wait ran out.</summary>
+    public virtual string TimedOut(TimeSpan timeout) => $"{Describe()} did not hold within {timeout.TotalSeconds:F0} s ({Status}).";
 
     /// <summary>Checks once; returns a reason to fail at once (before the timeout), else null.</summary>
     public abstract Task<string?> CheckAsync(AgentConnection agent, WorkloadLog log, TimeSpan elapsed, CancellationToken cancellationToken);
