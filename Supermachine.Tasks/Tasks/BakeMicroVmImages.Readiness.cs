@@ -25,9 +25,10 @@ public sealed partial class BakeMicroVmImages
         Add("--warmup-tag", "WarmupTag");
         Add("--kernel-args", "KernelArgs");
         // Files: set by ResolveMicroVmImages from the MicroVmFile items (absolute host paths), one spec each.
+        string fileOption = "--" + Cli.Commands.ReadinessOptions.FileOption(build: !string.IsNullOrWhiteSpace(image.GetMetadata("Dockerfile")));
         foreach (string spec in image.GetMetadata("Files").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            args.Add("--file");
+            args.Add(fileOption);
             args.Add(spec);
         }
     }

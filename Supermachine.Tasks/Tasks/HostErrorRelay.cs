@@ -30,8 +30,8 @@ internal sealed class HostErrorRelay(BakeMicroVmImages task)
                 return;
             }
             FlushLocked();
-            int colon = line.IndexOf(": ", ErrorPrefix.Length, StringComparison.Ordinal);
-            if (line.StartsWith(ErrorPrefix, StringComparison.Ordinal) && colon > ErrorPrefix.Length)
+            int colon = line.StartsWith(ErrorPrefix, StringComparison.Ordinal) ? line.IndexOf(": ", ErrorPrefix.Length, StringComparison.Ordinal) : -1;
+            if (colon > ErrorPrefix.Length)
             {
                 _code = line[ErrorPrefix.Length..colon];
                 _text = new System.Text.StringBuilder(line[(colon + 2)..]);

@@ -12,7 +12,7 @@ internal static class BakeCommand
         "Pull, flatten, boot once, wait until ready and snapshot IMAGE into SNAPSHOT_DIR.",
         MinArguments: 2,
         MaxArguments: 2,
-        Options: Options("IMAGE"),
+        Options: [.. Options("IMAGE"), .. ReadinessOptions.Options(build: false)],
         Run: (command, cancellationToken) => BakeAsync(command, ImageRequests.FromCommandLine(command, command.Arguments[0]), cancellationToken),
         AcceptsTrailingArguments: true);
 
@@ -27,7 +27,6 @@ internal static class BakeCommand
         new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
         new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
         new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),
-        .. ReadinessOptions.Options,
     ];
 
     /// <summary>Bakes <paramref name="request"/> into the directory given as the command's last argument.</summary>

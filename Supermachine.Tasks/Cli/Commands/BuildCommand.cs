@@ -12,7 +12,8 @@ internal static class BuildCommand
             new OptionSpec("file", "f", "DOCKERFILE", "Dockerfile path (default CONTEXT/Dockerfile)."),
             new OptionSpec("build-arg", null, "K=V", "Build argument.", Repeatable: true),
             new OptionSpec("target", null, "STAGE", "Stage to build."),
-            .. BakeCommand.Options("CONTEXT")],
+            .. BakeCommand.Options("CONTEXT"),
+            .. ReadinessOptions.Options(build: true)],
         Run: (command, cancellationToken) => BakeCommand.BakeAsync(command, ImageRequests.FromCommandLine(command, BuildContextName(command.Arguments[0]), command.Arguments[0]), cancellationToken),
         AcceptsTrailingArguments: true);
 

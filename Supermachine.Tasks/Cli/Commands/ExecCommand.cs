@@ -15,7 +15,7 @@ internal static class ExecCommand
             new OptionSpec("workdir", "w", "DIR", "Working directory in the guest."),
             new OptionSpec("user", "u", "USER", "User name or uid[:gid] in the guest."),
             new OptionSpec("timeout", null, "SECONDS", "Kill the command after this long."),
-            .. ReadinessOptions.Options],
+            .. ReadinessOptions.Options(build: false)],
         Run: RunAsync,
         AcceptsTrailingArguments: true);
 

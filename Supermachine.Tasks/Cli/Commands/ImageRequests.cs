@@ -27,7 +27,7 @@ internal static class ImageRequests
             ["Vcpus"] = command.Value("vcpus"),
             ["Platform"] = command.Value("platform"),
         };
-        ReadinessOptions.AddMetadata(command, metadata);
+        ReadinessOptions.AddMetadata(command, metadata, build: buildContext is not null);
         if (buildContext is not null)
         {
             metadata["Dockerfile"] = command.Value("file") ?? Path.Combine(buildContext, "Dockerfile");

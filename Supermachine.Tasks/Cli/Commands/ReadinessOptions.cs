@@ -7,7 +7,13 @@ namespace Supermachine.Tasks.Cli.Commands;
 /// </summary>
 internal static class ReadinessOptions
 {
-    public static readonly OptionSpec[] Options =
+    /// <summary>
+    /// The option that puts a host file into the guest: --file, except on build, where -f/--file is
+    /// the Dockerfile (as in docker build), so there it is --add-file.
+    /// </summary>
+    public static string FileOption(bool build) => build ? "add-file" : "file";
+
+    public static OptionSpec[] Options(bool build) =>
     [
         new OptionSpec("wait-log", null, "REGEX", "Ready when a workload log line matches REGEX (see --wait-log-times)."),
         new OptionSpec("wait-log-times", null, "N", "Ready at the Nth line matching --wait-log (default 1)."),
@@ -15,12 +21,12 @@ internal static class ReadinessOptions
         new OptionSpec("wait-cmd", null, "COMMAND", "Ready when COMMAND (sh -c, in the guest) exits 0."),
         new OptionSpec("warmup", null, "COMMAND", "Run COMMAND (sh -c, in the guest) once ready, before the snapshot."),
         new OptionSpec("warmup-tag", null, "TAG", "Label of the warmup's state; a new tag re-bakes."),
-        new OptionSpec("file", null, "HOST:GUEST[:MODE[:OWNER]]", "Put a host file into the guest before the workload starts.", Repeatable: true),
+        new OptionSpec(FileOption(build), null, "HOST:GUEST[:MODE[:OWNER]]", "Put a host file into the guest before the workload starts.", Repeatable: true),
         new OptionSpec("kernel-args", null, "ARGS", "Extra guest kernel command-line arguments."),
     ];
 
     /// <summary>Adds the options given to <paramref name="metadata"/> under their MSBuild metadata names.</summary>
-    public static void AddMetadata(ParsedCommand command, IDictionary<string, string?> metadata)
+    public static void AddMetadata(ParsedCommand command, IDictionary<string, string?> metadata, bool build)
     {
         metadata["WaitForLog"] = command.Value("wait-log");
         metadata["WaitForLogTimes"] = command.Value("wait-log-times");
@@ -28,7 +34,7 @@ internal static class ReadinessOptions
         metadata["WaitForCommand"] = command.Value("wait-cmd");
         metadata["Warmup"] = command.Value("warmup");
         metadata["WarmupTag"] = command.Value("warmup-tag");
-        metadata["Files"] = string.Join(';', command.Values("file"));
+        metadata["Files"] = string.Join(';', command.Values(FileOption(build)));
         metadata["KernelArgs"] = command.Value("kernel-args");
     }
 }

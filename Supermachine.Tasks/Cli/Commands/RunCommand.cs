@@ -15,7 +15,7 @@ internal static class RunCommand
             new OptionSpec("publish", "p", "HOST:GUEST", "Forward host 127.0.0.1:HOST to guest port GUEST (GUEST alone: any free host port).", Repeatable: true),
             new OptionSpec("port", null, "PORT", "For IMAGE: guest port to wait for before serving."),
             new OptionSpec("env", "e", "K=V", "For IMAGE: environment variable for the workload.", Repeatable: true),
-            .. ReadinessOptions.Options],
+            .. ReadinessOptions.Options(build: false)],
         Run: RunAsync);
 
     private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
