@@ -101,17 +101,15 @@ internal sealed class LogCondition(string pattern, int times) : ReadinessConditi
 internal sealed class HttpCondition(HttpProbe probe) : ReadinessCondition
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
-    private TimeSpan _next;
 
     public override string Describe() => $"HTTP GET {probe.Path} on port {probe.Port} answering 2xx";
 
     public override async Task<string?> CheckAsync(AgentConnection agent, WorkloadLog log, TimeSpan elapsed, CancellationToken cancellationToken)
     {
-        if (elapsed < _next)
+        if (!Due(elapsed, TimeSpan.FromSeconds(1)))
         {
             return null;
         }
-        _next = elapsed + TimeSpan.FromSeconds(1);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(RequestTimeout);
         try
@@ -164,17 +162,15 @@ internal sealed class HttpCondition(HttpProbe probe) : ReadinessCondition
 /// <summary>A shell command exiting 0 in the guest (with the workload's environment, user and directory).</summary>
 internal sealed class CommandCondition(string command) : ReadinessCondition
 {
-    private TimeSpan _next;
 
     public override string Describe() => $"the command '{command}' exiting 0";
 
     public override async Task<string?> CheckAsync(AgentConnection agent, WorkloadLog log, TimeSpan elapsed, CancellationToken cancellationToken)
     {
-        if (elapsed < _next)
+        if (!Due(elapsed, TimeSpan.FromSeconds(1)))
         {
             return null;
         }
-        _next = elapsed + TimeSpan.FromSeconds(1);
         ExecResult result = await GuestProbe.RunAsync(agent, ["/bin/sh", "-c", command], TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
         Met = result.ExitCode == 0 && result.Signal is null && !result.TimedOut;
         Status = GuestProbe.Outcome(result);
@@ -189,7 +185,6 @@ internal sealed class CommandCondition(string command) : ReadinessCondition
 /// </summary>
 internal sealed class HealthcheckCondition(HealthcheckProbe probe) : ReadinessCondition
 {
-    private TimeSpan _next;
     private TimeSpan? _failingSince;
     private int _failures;
 
@@ -198,11 +193,10 @@ internal sealed class HealthcheckCondition(HealthcheckProbe probe) : ReadinessCo
     public override async Task<string?> CheckAsync(AgentConnection agent, WorkloadLog log, TimeSpan elapsed, CancellationToken cancellationToken)
     {
         TimeSpan interval = probe.Interval > TimeSpan.Zero ? probe.Interval : HealthcheckProbe.DefaultInterval;
-        if (elapsed < _next)
+        if (!Due(elapsed, interval < TimeSpan.FromSeconds(1) ? interval : TimeSpan.FromSeconds(1)))
         {
             return null;
         }
-        _next = elapsed + (interval < TimeSpan.FromSeconds(1) ? interval : TimeSpan.FromSeconds(1));
         TimeSpan timeout = probe.Timeout > TimeSpan.Zero ? probe.Timeout : HealthcheckProbe.DefaultTimeout;
         ExecResult result = await GuestProbe.RunAsync(agent, probe.Argv!, timeout, cancellationToken).ConfigureAwait(false);
         Met = result.ExitCode == 0 && result.Signal is null && !result.TimedOut;

@@ -105,6 +105,19 @@ internal abstract class ReadinessCondition
     /// <summary>The condition as a failure names it, e.g. "port 6379 listening".</summary>
     public abstract string Describe();
 
+    private TimeSpan _next;
+
+    /// <summary>True at most once per <paramref name="period"/>: probes that run something in the guest are not run at every poll.</summary>
+    protected bool Due(TimeSpan elapsed, TimeSpan period)
+    {
+        if (elapsed < _next)
+        {
+            return false;
+        }
+        _next = elapsed + period;
+        return true;
+    }
+
     /// <summary>The failure when the wait ran out.</summary>
     public virtual string TimedOut(TimeSpan timeout) => $"{Describe()} did not hold within {timeout.TotalSeconds:F0} s ({Status}).";
 

@@ -95,12 +95,22 @@ public sealed class ReadinessVmTests(ITestOutputHelper output) : IDisposable
             Assert.Equal("warmed-after-ready", await ShAsync(vm, "cat /tmp/warm"));
             Assert.Contains("sm.readiness=42", await ShAsync(vm, "cat /proc/cmdline"));
         }
-        // A cold boot repeats the recorded start: readiness, then the warmup, once.
-        await using (MicroVm cold = await MicroVm.StartAsync(image, new MicroVmOptions { ColdBoot = true }))
+        // A cold boot repeats the recorded start: readiness, then the warmup, once. MicroVmOptions.Files
+        // go in before its workload starts (and right after a restore).
+        string config = Path.Combine(_root, "app.conf");
+        await File.WriteAllTextAsync(config, "mode=test\n");
+        var files = new MicroVmOptions { ColdBoot = true, Files = [new MicroVmFile(config, "/etc/app/app.conf") { Mode = 0x180 }] };
+        await using (MicroVm cold = await MicroVm.StartAsync(image, files))
         {
             Assert.False(cold.Restored);
             Assert.Equal("warmed-after-ready", await ShAsync(cold, "cat /tmp/warm"));
             Assert.Contains("sm.readiness=42", await ShAsync(cold, "cat /proc/cmdline"));
+            Assert.Equal("600 mode=test", await ShAsync(cold, "echo $(stat -c %a /etc/app/app.conf) $(cat /etc/app/app.conf)"));
+        }
+        await using (MicroVm restored = await MicroVm.StartAsync(image, new MicroVmOptions { Files = files.Files }))
+        {
+            Assert.True(restored.Restored);
+            Assert.Equal("mode=test", await ShAsync(restored, "cat /etc/app/app.conf"));
         }
     }
 
