@@ -4,6 +4,7 @@ using System.Net;
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
+using Supermachine.Guest.Staging;
 using Supermachine.Vmm;
 using Supermachine.Vmm.Qemu;
 using Supermachine.Images;
@@ -78,19 +79,31 @@ public sealed class MicroVm : IAsyncDisposable
             Accelerator = options.Accelerator,
             Snapshottable = true,
             Nat = nat,
+            KernelArguments = image.Manifest.Machine.KernelArguments ?? "",
         };
+        IReadOnlyList<GuestFile> files = options.Files.Select(f => f.ToGuestFile()).ToArray();
 
         GuestInstance guest;
         if (snapshot is not null)
         {
             guest = await GuestInstance.RestoreAsync(backend, spec, image.Stored.SnapshotPath, options.StartTimeout, timeout.Token).ConfigureAwait(false);
+            try
+            {
+                await GuestFiles.WriteAsync(guest.Agent, files, timeout.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await guest.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
         else
         {
             guest = await GuestInstance.BootAsync(backend, spec, options.StartTimeout, timeout.Token).ConfigureAwait(false);
             try
             {
-                await guest.StartWorkloadAsync(image.Name, image.Manifest.Workload.ToSpec(), image.Manifest.Workload.Port, options.StartTimeout, timeout.Token).ConfigureAwait(false);
+                WorkloadStart start = image.Manifest.Workload.ToStart(image.Directory);
+                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Log, timeout.Token).ConfigureAwait(false);
             }
             catch
             {

@@ -43,6 +43,9 @@ public sealed class MicroVmOptions
     /// </summary>
     public IReadOnlyList<int>? HostPorts { get; init; }
 
+    /// <summary>Host files to put into the guest: before the workload starts on a cold boot, right after a restore otherwise.</summary>
+    public IReadOnlyList<MicroVmFile> Files { get; init; } = [];
+
     /// <summary>The engine; null uses the shared QEMU engine.</summary>
     internal IVmBackend? Backend { get; init; }
 

@@ -36,6 +36,26 @@ internal static class BakeFingerprint
         {
             Line("env", key + "=" + value);
         }
+        // Readiness, warmup, files in and kernel arguments change what the snapshot holds (issue #19).
+        // Each line is written only when set, so older fingerprints of bakes without them still hit.
+        void Optional(string key, string? value)
+        {
+            if (value is not null)
+            {
+                Line(key, value);
+            }
+        }
+        Optional("wait.log", inputs.Request.WaitForLog);
+        Optional("wait.log.times", inputs.Request.WaitForLogTimes?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Optional("wait.http", inputs.Request.WaitForHttp);
+        Optional("wait.cmd", inputs.Request.WaitForCommand);
+        Optional("warmup", inputs.Request.Warmup);
+        Optional("warmup.tag", inputs.Request.WarmupTag);
+        Optional("kernel.args", inputs.Request.KernelArgs);
+        foreach (Guest.Staging.GuestFile file in inputs.Request.Files)
+        {
+            Line("file", StagedFileSpec.Identity(file));
+        }
         Line("engine", inputs.EngineName + " " + inputs.EngineVersion);
         Line("accelerator", inputs.Accelerator);
         foreach (var (name, hash) in inputs.AssetHashes.OrderBy(p => p.Key, StringComparer.Ordinal))

@@ -208,12 +208,14 @@ internal static class ImageBaker
                 User = workload.User ?? "",
                 Port = request.Port,
             };
+            workloadRecord = await BakeWorkloadSettings.RecordAsync(workloadRecord, request, pulled.Config.Config, staging, cancellationToken).ConfigureAwait(false);
             var machineRecord = new SnapshotManifest.MachineRecord
             {
                 MemoryMiB = request.MemoryMiB ?? 256,
                 Vcpus = request.Vcpus ?? 1,
                 DiskMiB = request.DiskMiB ?? VmMachineSpec.DefaultDiskMiB,
                 Architecture = pulled.Platform.Architecture,
+                KernelArguments = request.KernelArgs,
             };
 
             // Boot once, start the workload, wait until it is ready, snapshot.
@@ -232,13 +234,14 @@ internal static class ImageBaker
                     Accelerator = accelerator.Accelerator,
                     Snapshottable = true,
                     Nat = request.Network is null,
+                    KernelArguments = request.KernelArgs ?? "",
                 };
                 await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.BootTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"agent up after {phase.ElapsedMilliseconds} ms");
                 await using HostPortRelay? hostPorts = request.HostPorts.Count > 0 ? HostPortRelay.Start(guest.Agent, request.HostPorts) : null;
-                progress(request.Port is int p ? $"{request.Name}: waiting for port {p}" : $"{request.Name}: starting the workload");
-                await guest.StartWorkloadAsync(request.Name, workload, request.Port, options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
-                detail($"workload ready after {phase.ElapsedMilliseconds} ms");
+                progress($"{request.Name}: {BakeWorkloadSettings.DescribeWait(workloadRecord)}");
+                await guest.StartWorkloadAsync(request.Name, workloadRecord.ToStart(staging), options.ReadyTimeout, line => progress($"{request.Name}: {line}"), cancellationToken).ConfigureAwait(false);
+                detail($"workload ready{(workloadRecord.Warmup is null ? "" : " and warm")} after {phase.ElapsedMilliseconds} ms");
                 progress($"{request.Name}: snapshotting");
                 VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
                 machineRecord = machineRecord with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus, DiskMiB = info.DiskMiB };

@@ -1,4 +1,5 @@
 using Supermachine.Diagnostics;
+using Supermachine.Guest.Staging;
 using Supermachine.Images;
 
 namespace Supermachine.Bake;
@@ -8,7 +9,7 @@ namespace Supermachine.Bake;
 /// build) plus the metadata that shape the bake. Validation lives here so the MSBuild task and the
 /// command line report the same SM23xx errors.
 /// </summary>
-internal sealed record MicroVmImageRequest
+internal sealed partial record MicroVmImageRequest
 {
     /// <summary>A registry reference, an oci-layout:/oci-archive:/docker-archive: source, or for a Dockerfile build a plain name.</summary>
     public required string Reference { get; init; }
@@ -60,6 +61,31 @@ internal sealed record MicroVmImageRequest
     /// <summary>The one network name this slice knows besides the default NAT.</summary>
     public const string NoNetwork = "none";
 
+    // Readiness, warmup, files in, kernel arguments (issue #19; parsed in MicroVmImageRequest.Readiness.cs).
+
+    /// <summary>A regular expression a workload log line must match (WaitForLog), <see cref="WaitForLogTimes"/> times.</summary>
+    public string? WaitForLog { get; init; }
+
+    public int? WaitForLogTimes { get; init; }
+
+    /// <summary>PORT/PATH a GET must answer with 2xx (WaitForHttp).</summary>
+    public string? WaitForHttp { get; init; }
+
+    /// <summary>A shell command that must exit 0 in the guest (WaitForCommand).</summary>
+    public string? WaitForCommand { get; init; }
+
+    /// <summary>A shell command run after readiness and before the snapshot (Warmup).</summary>
+    public string? Warmup { get; init; }
+
+    /// <summary>A label of the warmup's state; changing it re-bakes (WarmupTag).</summary>
+    public string? WarmupTag { get; init; }
+
+    /// <summary>Host files put into the guest before the workload starts (--file, MicroVmFile, Files).</summary>
+    public IReadOnlyList<GuestFile> Files { get; init; } = [];
+
+    /// <summary>Extra kernel command-line arguments (KernelArgs).</summary>
+    public string? KernelArgs { get; init; }
+
     /// <summary>Builds a request from item-style metadata (strings as MSBuild gives them), validating each.</summary>
     public static MicroVmImageRequest FromMetadata(string reference, Func<string, string?> metadata)
     {
@@ -87,7 +113,7 @@ internal sealed record MicroVmImageRequest
             Network = NetworkMode(reference, "Network", metadata("Network")),
             BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork")),
             HostPorts = PortList(reference, "HostPorts", metadata("HostPorts")),
-        };
+        }.WithReadinessMetadata(metadata);
     }
 
     /// <summary>
@@ -95,7 +121,10 @@ internal sealed record MicroVmImageRequest
     /// <paramref name="baseDirectory"/> (the project's directory, or the command line's working
     /// directory), and a missing Context is the Dockerfile's directory.
     /// </summary>
-    public MicroVmImageRequest WithFullPaths(string baseDirectory)
+    public MicroVmImageRequest WithFullPaths(string baseDirectory) =>
+        (Files.Count == 0 ? this : this with { Files = StagedFileSpec.WithFullPaths(Reference, Files, baseDirectory) }).WithFullBuildPaths(baseDirectory);
+
+    private MicroVmImageRequest WithFullBuildPaths(string baseDirectory)
     {
         if (Dockerfile is null)
         {
@@ -137,9 +166,9 @@ internal sealed record MicroVmImageRequest
         }
     }
 
-    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    internal static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
-    private static int? Integer(string reference, string what, string? text, int min, int max)
+    internal static int? Integer(string reference, string what, string? text, int min, int max)
     {
         if (Blank(text) is not { } value)
         {

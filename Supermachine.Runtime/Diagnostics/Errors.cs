@@ -212,6 +212,21 @@ internal static class Errors
     /// <summary>SM2324: The image entry '{0}' cannot be written under '{1}': {2}; Linux allows at most 255 bytes per name and 4095 per path. Write to a shorter directory path, or us...</summary>
     public static SupermachineException RootfsPathTooLong(object? entry, object? root, object? problem, Exception? cause = null) => Diagnostic.Create("SM2324", cause, entry, root, problem);
 
+    /// <summary>SM2350: MicroVmImage '{0}': the file '{1}' is not {2}. Write HOST_PATH:GUEST_PATH[:MODE[:OWNER]] with an absolute guest path, an octal mode such as 0644 and an owner...</summary>
+    public static SupermachineException InvalidFileSpec(object? reference, object? spec, object? expectation, Exception? cause = null) => Diagnostic.Create("SM2350", cause, reference, spec, expectation);
+
+    /// <summary>SM2351: MicroVmImage '{0}': the file to put into the guest at '{2}' does not exist on the host at '{1}'. Fix the path (a relative one is taken from the project or th...</summary>
+    public static SupermachineException FileToStageNotFound(object? reference, object? hostPath, object? guestPath, Exception? cause = null) => Diagnostic.Create("SM2351", cause, reference, hostPath, guestPath);
+
+    /// <summary>SM2352: MicroVmImage '{0}': WaitForHttp="{1}" is not PORT/PATH (for example 8080/health or 80/). Give the guest port and the path a GET must answer with 2xx.</summary>
+    public static SupermachineException InvalidWaitForHttp(object? reference, object? value, Exception? cause = null) => Diagnostic.Create("SM2352", cause, reference, value);
+
+    /// <summary>SM2353: MicroVmImage '{0}': WaitForLog="{1}" is not a valid regular expression: {2}. Fix the pattern (it is .NET regex syntax, matched against each line of the workl...</summary>
+    public static SupermachineException InvalidWaitForLog(object? reference, object? pattern, object? problem, Exception? cause = null) => Diagnostic.Create("SM2353", cause, reference, pattern, problem);
+
+    /// <summary>SM2354: MicroVmFile '{0}' names the image '{1}', which no MicroVmImage item has as its Name. Set Image= to one of: {2}.</summary>
+    public static SupermachineException FileForUnknownImage(object? file, object? image, object? known, Exception? cause = null) => Diagnostic.Create("SM2354", cause, file, image, known);
+
     /// <summary>SM3001: The guest asset '{0}' was not found (looked in: {1}). In a checkout run eng/setup.sh; otherwise install the Supermachine.Runtime package for linux-x64, or se...</summary>
     public static SupermachineException GuestAssetMissing(object? asset, object? lookedIn, Exception? cause = null) => Diagnostic.Create("SM3001", cause, asset, lookedIn);
 
@@ -271,6 +286,12 @@ internal static class Errors
 
     /// <summary>SM3063: The guest could not offer host port {0} as host.supermachine.internal:{0}: {1}. Another guest process may listen on that port; choose another host port.</summary>
     public static SupermachineException HostPortNotOffered(object? port, object? reason, Exception? cause = null) => Diagnostic.Create("SM3063", cause, port, reason);
+
+    /// <summary>SM3090: The warmup of '{0}' ('{1}') failed with {2}. Its output ends with: {3} Fix the warmup command (it runs with sh -c in the guest after the workload is ready), ...</summary>
+    public static SupermachineException WarmupFailed(object? name, object? command, object? outcome, object? output, Exception? cause = null) => Diagnostic.Create("SM3090", cause, name, command, outcome, output);
+
+    /// <summary>SM3091: The owner '{1}' of the guest file '{0}' is not a user (or group) of the image: {2}. Use a numeric uid[:gid], or a name from the image's /etc/passwd and /etc/...</summary>
+    public static SupermachineException FileOwnerUnknown(object? guestPath, object? owner, object? problem, Exception? cause = null) => Diagnostic.Create("SM3091", cause, guestPath, owner, problem);
 
     /// <summary>SM3101: QEMU ({0}) was not found on PATH. Install it ({1}), or set SUPERMACHINE_QEMU to the full path of {0}.</summary>
     public static SupermachineException QemuNotFound(object? executable, object? installHint, Exception? cause = null) => Diagnostic.Create("SM3101", cause, executable, installHint);
@@ -425,6 +446,11 @@ internal static class Errors
         public const string RootfsDirectoryNotEmpty = "SM2322";
         public const string RootfsTargetIsAFile = "SM2323";
         public const string RootfsPathTooLong = "SM2324";
+        public const string InvalidFileSpec = "SM2350";
+        public const string FileToStageNotFound = "SM2351";
+        public const string InvalidWaitForHttp = "SM2352";
+        public const string InvalidWaitForLog = "SM2353";
+        public const string FileForUnknownImage = "SM2354";
         public const string GuestAssetMissing = "SM3001";
         public const string AgentProtocolViolation = "SM3002";
         public const string AgentChannelClosed = "SM3003";
@@ -445,6 +471,8 @@ internal static class Errors
         public const string PasstFailed = "SM3061";
         public const string SnapshotNetworkMismatch = "SM3062";
         public const string HostPortNotOffered = "SM3063";
+        public const string WarmupFailed = "SM3090";
+        public const string FileOwnerUnknown = "SM3091";
         public const string QemuNotFound = "SM3101";
         public const string QemuPathInvalid = "SM3102";
         public const string InvalidAccelerator = "SM3103";

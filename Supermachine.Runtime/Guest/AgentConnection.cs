@@ -135,11 +135,15 @@ internal sealed class AgentConnection : IAsyncDisposable
     }
 
     /// <summary>Writes a file in the guest from <paramref name="content"/>, streaming it.</summary>
-    public async Task WriteFileAsync(string path, Stream content, int mode = 0x1A4, CancellationToken cancellationToken = default)
+    public Task WriteFileAsync(string path, Stream content, int mode = 0x1A4, CancellationToken cancellationToken = default) =>
+        WriteFileAsync(path, content, mode, uid: null, gid: null, cancellationToken);
+
+    /// <summary>Writes a file in the guest owned by <paramref name="uid"/>:<paramref name="gid"/> (null keeps root's).</summary>
+    public async Task WriteFileAsync(string path, Stream content, int mode, int? uid, int? gid, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(content);
         RequireAbsolute(path);
-        byte[] body = new PayloadWriter().U8((byte)OpenKind.WriteFile).U32((uint)mode).U32(uint.MaxValue).U32(uint.MaxValue).String(path).ToArray();
+        byte[] body = new PayloadWriter().U8((byte)OpenKind.WriteFile).U32((uint)mode).U32(uid is >= 0 ? (uint)uid : uint.MaxValue).U32(gid is >= 0 ? (uint)gid : uint.MaxValue).String(path).ToArray();
         await using AgentCall call = await OpenAsync(body, $"write {path}", e => Errors.GuestOperationFailed($"write {path}", e.Message, cause: e), cancellationToken).ConfigureAwait(false);
         await call.OpenedAsync().ConfigureAwait(false);
         byte[] buffer = new byte[AgentProtocol.MaxPayload];

@@ -1,4 +1,6 @@
 using Supermachine.Diagnostics;
+using Supermachine.Guest.Readiness;
+using Supermachine.Guest.Staging;
 using Supermachine.Vmm;
 
 namespace Supermachine.Guest;
@@ -56,43 +58,20 @@ internal sealed class GuestInstance : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts the workload (the bake and a cold start alike) and waits until it is ready: its port listens, or for a workload without
-    /// a port, it has started. A workload that exits or never listens is SM3256 with its log.
+    /// Brings the workload up (the bake and a cold start alike): puts its files in, starts it, waits
+    /// until it is ready by every condition of its readiness (<see cref="WorkloadReadiness"/>), then
+    /// runs its warmup. A workload that exits or never gets ready is SM3256 with its log; a failing
+    /// warmup is SM3090 with its output. <paramref name="notice"/> hears early hints (a wrong port).
     /// </summary>
-    public async Task StartWorkloadAsync(string name, WorkloadSpec workload, int? port, TimeSpan readyTimeout, CancellationToken cancellationToken)
+    public async Task StartWorkloadAsync(string name, WorkloadStart start, TimeSpan readyTimeout, Action<string>? notice, CancellationToken cancellationToken)
     {
-        await Agent.StartWorkloadAsync(workload, cancellationToken).ConfigureAwait(false);
-        if (port is int listenPort)
+        await GuestFiles.WriteAsync(Agent, start.Files, cancellationToken).ConfigureAwait(false);
+        await Agent.StartWorkloadAsync(start.Workload, cancellationToken).ConfigureAwait(false);
+        await WorkloadReadiness.WaitAsync(Agent, name, start.Workload.Arguments.Count > 0, start.Readiness, readyTimeout,
+            () => DescribeWorkloadAsync(CancellationToken.None), notice, cancellationToken).ConfigureAwait(false);
+        if (start.Warmup is string warmup)
         {
-            // Watch the workload while waiting: one that dies fails now, not when the wait times out.
-            using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            Task listening = Agent.WaitForPortAsync(listenPort, readyTimeout, waiting.Token);
-            while (!listening.IsCompleted)
-            {
-                await Task.WhenAny(listening, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
-                if (!listening.IsCompleted && !(await Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false)).Running)
-                {
-                    await waiting.CancelAsync().ConfigureAwait(false);
-                    throw Errors.WorkloadNotReady(name, $"it exited before listening on port {listenPort}.", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
-                }
-            }
-            try
-            {
-                await listening.ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is SupermachineException or TimeoutException)
-            {
-                throw Errors.WorkloadNotReady(name, $"port {listenPort} never listened ({e.Message}).", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false), cause: e);
-            }
-        }
-        if (workload.Arguments.Count > 0)
-        {
-            WorkloadLog log = await Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false);
-            if (!log.Running)
-            {
-                throw Errors.WorkloadNotReady(name, "it is not running.", await DescribeWorkloadAsync(CancellationToken.None).ConfigureAwait(false));
-            }
+            await Warmup.RunAsync(Agent, name, warmup, readyTimeout, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -103,8 +82,10 @@ internal sealed class GuestInstance : IAsyncDisposable
         {
             WorkloadLog log = await Agent.GetWorkloadLogAsync(cancellationToken).ConfigureAwait(false);
             string state = log.Running ? "still running" : log.Exited ? $"exited with code {log.ExitCode}" : log.Signal is int s ? $"killed by signal {s}" : "not running";
-            string text = log.Text;
-            return $"The workload is {state}. Its log ends with:\n{(text.Length > 4000 ? text[^4000..] : text)}";
+            string text = log.Text.TrimEnd();
+            return text.Length == 0
+                ? $"The workload is {state}. Its log is empty."
+                : $"The workload is {state}. Its log ends with:\n{(text.Length > 4000 ? text[^4000..] : text)}";
         }
         catch (Exception e) when (e is SupermachineException or IOException or TimeoutException)
         {

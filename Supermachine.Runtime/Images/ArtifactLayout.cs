@@ -22,6 +22,9 @@ internal static class ArtifactLayout
     /// </summary>
     public const string SnapshotDisk = SnapshotDirectory + "/" + Vmm.Qemu.QemuSnapshot.DiskFile;
 
+    /// <summary>Host files put into the guest before its workload starts (files/0, files/1, ...).</summary>
+    public const string StagedFiles = "files";
+
     /// <summary>The folder under an app's output that holds its baked images, one folder per name.</summary>
     public const string OutputFolder = "microvms";
 }

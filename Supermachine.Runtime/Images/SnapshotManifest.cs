@@ -1,4 +1,6 @@
 using Supermachine.Guest;
+using Supermachine.Guest.Readiness;
+using Supermachine.Guest.Staging;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -63,6 +65,32 @@ public sealed record SnapshotManifest
 
         public int? Port { get; init; }
 
+        // Readiness, warmup and files in (issue #19): what a cold start repeats exactly as the bake did.
+
+        /// <summary>A regular expression a workload log line must match before the workload is ready.</summary>
+        public string? WaitForLog { get; init; }
+
+        /// <summary>How many lines must match <see cref="WaitForLog"/> (the Nth is the ready signal); null is 1.</summary>
+        public int? WaitForLogTimes { get; init; }
+
+        /// <summary>PORT/PATH a GET must answer with 2xx.</summary>
+        public string? WaitForHttp { get; init; }
+
+        /// <summary>A shell command that must exit 0 in the guest.</summary>
+        public string? WaitForCommand { get; init; }
+
+        /// <summary>The image's HEALTHCHECK, the readiness when nothing else is given.</summary>
+        public HealthcheckRecord? Healthcheck { get; init; }
+
+        /// <summary>A shell command run once the workload is ready, before the snapshot.</summary>
+        public string? Warmup { get; init; }
+
+        /// <summary>What <see cref="Warmup"/> is tagged with; a new tag re-bakes on purpose.</summary>
+        public string? WarmupTag { get; init; }
+
+        /// <summary>Host files put into the guest before the workload starts, kept in this directory.</summary>
+        public IReadOnlyList<StagedFileRecord> StagedFiles { get; init; } = [];
+
         /// <summary>What the agent is asked to start.</summary>
         internal WorkloadSpec ToSpec() => new()
         {
@@ -71,6 +99,51 @@ public sealed record SnapshotManifest
             WorkingDirectory = WorkingDirectory,
             User = User.Length == 0 ? null : User,
         };
+
+        /// <summary>The whole start (files from <paramref name="directory"/>, workload, readiness, warmup) as it was baked.</summary>
+        internal WorkloadStart ToStart(string directory) => new()
+        {
+            Workload = ToSpec(),
+            Readiness = new ReadinessSpec
+            {
+                Port = Port,
+                LogPattern = WaitForLog,
+                LogTimes = WaitForLogTimes ?? 1,
+                Http = WaitForHttp is null ? null : ReadinessText.ParseHttp(WaitForHttp),
+                Command = WaitForCommand,
+                Healthcheck = Healthcheck is { } h ? new HealthcheckProbe(h.Test, h.Interval, h.Timeout, h.StartPeriod, h.Retries) : null,
+            },
+            Files = StagedFiles.Select(f => new GuestFile(System.IO.Path.Combine(directory, f.Path), f.GuestPath, f.Mode, f.Owner)).ToArray(),
+            Warmup = Warmup,
+        };
+    }
+
+    /// <summary>An OCI HEALTHCHECK as the image config gives it.</summary>
+    public sealed record HealthcheckRecord
+    {
+        /// <summary>["CMD", argv...] or ["CMD-SHELL", command].</summary>
+        public IReadOnlyList<string> Test { get; init; } = [];
+
+        public TimeSpan Interval { get; init; }
+
+        public TimeSpan Timeout { get; init; }
+
+        public TimeSpan StartPeriod { get; init; }
+
+        public int Retries { get; init; }
+    }
+
+    /// <summary>A file put into the guest: its content at <see cref="Path"/> in this directory.</summary>
+    public sealed record StagedFileRecord
+    {
+        /// <summary>Relative to the image directory (listed in <see cref="SnapshotManifest.Files"/>, so hashed).</summary>
+        public required string Path { get; init; }
+
+        public required string GuestPath { get; init; }
+
+        public int? Mode { get; init; }
+
+        public string? Owner { get; init; }
     }
 
     public sealed record MachineRecord
@@ -83,6 +156,9 @@ public sealed record SnapshotManifest
         public int DiskMiB { get; init; }
 
         public string Architecture { get; init; } = "";
+
+        /// <summary>Extra kernel command-line arguments the guest boots with.</summary>
+        public string? KernelArguments { get; init; }
     }
 
     public sealed record FileRecord

@@ -47,6 +47,18 @@ internal static partial class SnapshotManifestRules
                 throw Malformed(directory, $"'{file.Path}' is listed twice");
             }
         }
+        // Files put into the guest are read at a cold start: vouched for like the boot files.
+        foreach (SnapshotManifest.StagedFileRecord? staged in manifest.Workload.StagedFiles ?? [])
+        {
+            if (staged is null || staged.Path is null || !listed.Contains(staged.Path) || staged.GuestPath is null || !staged.GuestPath.StartsWith('/'))
+            {
+                throw Malformed(directory, $"the staged file '{staged?.Path}' is not a listed file with an absolute guest path");
+            }
+        }
+        if (manifest.Workload.WaitForHttp is string http && Guest.Readiness.ReadinessText.ParseHttp(http) is null)
+        {
+            throw Malformed(directory, $"waitForHttp '{http}' is not PORT/PATH");
+        }
         foreach (string required in BootFiles)
         {
             if (!listed.Contains(required))

@@ -12,6 +12,20 @@ internal static class HostOutput
 
     public static void Detail(string message) => Console.Error.WriteLine(DetailPrefix + message);
 
+    /// <summary>Marks the second and later lines of a multi-line error (a workload's log tail), which MSBuild would otherwise show apart from it, or not at all.</summary>
+    public const string ContinuationPrefix = "supermachine :   | ";
+
+    /// <summary>A coded error in MSBuild's canonical form, its further lines marked as its continuation.</summary>
+    public static void Error(TextWriter stderr, string codedMessage)
+    {
+        string[] lines = codedMessage.ReplaceLineEndings("\n").Split('\n');
+        stderr.WriteLine("supermachine : error " + lines[0]);
+        foreach (string line in lines.Skip(1))
+        {
+            stderr.WriteLine(ContinuationPrefix + line);
+        }
+    }
+
     /// <summary>A coded warning ("SM4001: ...") in MSBuild's canonical form, so the SDK shows it as a warning.</summary>
     public static void Warning(string codedMessage) => Console.Error.WriteLine("supermachine : warning " + codedMessage);
 }

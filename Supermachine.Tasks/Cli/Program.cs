@@ -92,7 +92,7 @@ internal static class Program
         }
         catch (SupermachineException e)
         {
-            stderr.WriteLine($"supermachine : error {e.Message}");
+            HostOutput.Error(stderr, e.Message);
             if (verbose)
             {
                 stderr.WriteLine(e);

@@ -55,6 +55,7 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         foreach (var (image, process) in hosts)
         {
             process.WaitForExit();
+            FlushErrors(process);
             if (process.ExitCode != 0 && !Log.HasLoggedErrors)
             {
                 SupermachineException failure = Errors.BakeHostFailed(image.ItemSpec, process.ExitCode);
@@ -139,6 +140,7 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         AddEach("--env", "Env");
         AddEach("--build-arg", "BuildArgs");
         AddEach("--host-port", "HostPorts");
+        AddReadinessArguments(image, args);
         return args;
 
         void AddEach(string option, string metadata)
@@ -175,15 +177,37 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
 
         Log.LogMessage(MessageImportance.Low, "supermachine {0}", string.Join(' ', args));
         var process = new Process { StartInfo = psi };
+        var errors = new HostErrorRelay(this);
         process.OutputDataReceived += (_, e) => Relay(e.Data);
-        process.ErrorDataReceived += (_, e) => Relay(e.Data);
+        process.ErrorDataReceived += (_, e) => errors.Line(e.Data);
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        lock (_relays)
+        {
+            _relays[process] = errors;
+        }
         return process;
     }
 
-    private void Relay(string? line)
+    private readonly Dictionary<Process, HostErrorRelay> _relays = [];
+
+    /// <summary>Logs what is still held of <paramref name="process"/>'s last error (call once its output has ended).</summary>
+    private void FlushErrors(Process process)
+    {
+        lock (_relays)
+        {
+            if (_relays.Remove(process, out HostErrorRelay? relay))
+            {
+                relay.Flush();
+            }
+        }
+    }
+
+    /// <summary>An error the host reported, whole (code and all its lines).</summary>
+    internal void LogHostError(string code, string text) => Log.LogError(null, code, null, ProjectFile, 0, 0, 0, 0, text);
+
+    internal void Relay(string? line)
     {
         if (string.IsNullOrEmpty(line))
         {

@@ -23,6 +23,9 @@ public sealed class ResolveMicroVmImages : Microsoft.Build.Utilities.Task
     /// <summary>Directories whose files never count as build inputs (the project's bin and obj: they change with every build).</summary>
     public string[] ExcludedInputDirectories { get; set; } = [];
 
+    /// <summary>The MicroVmFile items: host files put into an image's guest before its workload starts.</summary>
+    public ITaskItem[] Files { get; set; } = [];
+
     [Output]
     public ITaskItem[] ResolvedImages { get; private set; } = [];
 
@@ -41,11 +44,14 @@ public sealed class ResolveMicroVmImages : Microsoft.Build.Utilities.Task
             string projectDirectory = Path.GetDirectoryName(Path.GetFullPath(ProjectFile.Length == 0 ? "." : ProjectFile))!;
             var requests = Images.Select(i => MicroVmImageRequest.FromMetadata(i.ItemSpec, i.GetMetadata).WithFullPaths(projectDirectory)).ToList();
             MicroVmImageRequest.EnsureUniqueNames(requests);
+            requests = [.. MicroVmFileItems.Attach(requests, Files, projectDirectory)];
             ResolvedImages = Images.Zip(requests, (item, request) =>
             {
                 var resolved = new TaskItem(item);
                 resolved.SetMetadata("Name", request.Name);
                 resolved.SetMetadata("ArtifactDirectory", Path.Combine(ArtifactsDirectory, request.Name) + Path.DirectorySeparatorChar);
+                // Absolute paths, the item's own Files metadata and the MicroVmFile items together: what the host is given.
+                resolved.SetMetadata("Files", string.Join(';', request.Files.Select(StagedFileSpec.Format)));
                 if (request.Dockerfile is not null)
                 {
                     // Paths relative to the project, made absolute here so the host (another working directory) reads the same files.
@@ -59,6 +65,7 @@ public sealed class ResolveMicroVmImages : Microsoft.Build.Utilities.Task
             InputFiles = requests
                 .Where(r => r.Dockerfile is not null)
                 .SelectMany(r => BuildContextDirectory.Open(r.Context!, r.Dockerfile).ListInputFiles().Append(r.Dockerfile!))
+                .Concat(requests.SelectMany(r => r.Files.Select(f => f.HostPath)))
                 .Where(f => !excluded.Any(d => f.StartsWith(d, StringComparison.Ordinal)))
                 .Distinct(StringComparer.Ordinal)
                 .Select(f => (ITaskItem)new TaskItem(f))

@@ -48,6 +48,10 @@ internal sealed class BaseImages(ImagePuller puller, Func<string?, PullOptions> 
         Labels = new SortedDictionary<string, string>(config.Labels?.ToDictionary() ?? [], StringComparer.Ordinal),
         Volumes = new SortedSet<string>(config.Volumes?.Keys ?? [], StringComparer.Ordinal),
         StopSignal = config.StopSignal,
+        Healthcheck = config.Healthcheck is { Test: { } test } h
+            ? new Planning.HealthcheckConfig(test, OciImageConfig.HealthcheckSection.FromNanoseconds(h.Interval), OciImageConfig.HealthcheckSection.FromNanoseconds(h.Timeout),
+                OciImageConfig.HealthcheckSection.FromNanoseconds(h.StartPeriod), OciImageConfig.HealthcheckSection.FromNanoseconds(h.StartInterval), h.Retries)
+            : null,
     };
 
     public static OciImageConfig ToOci(Planning.ImageConfig config)
@@ -64,6 +68,15 @@ internal sealed class BaseImages(ImagePuller puller, Func<string?, PullOptions> 
             Labels = config.Labels.Count == 0 ? null : config.Labels,
             Volumes = config.Volumes.Count == 0 ? null : config.Volumes.ToDictionary(v => v, _ => empty),
             StopSignal = config.StopSignal,
+            Healthcheck = config.Healthcheck is { } h ? new OciImageConfig.HealthcheckSection
+            {
+                Test = h.Test,
+                Interval = OciImageConfig.HealthcheckSection.ToNanoseconds(h.Interval),
+                Timeout = OciImageConfig.HealthcheckSection.ToNanoseconds(h.Timeout),
+                StartPeriod = OciImageConfig.HealthcheckSection.ToNanoseconds(h.StartPeriod),
+                StartInterval = OciImageConfig.HealthcheckSection.ToNanoseconds(h.StartInterval),
+                Retries = h.Retries,
+            } : null,
         };
     }
 }

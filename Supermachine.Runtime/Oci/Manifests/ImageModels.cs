@@ -62,6 +62,22 @@ internal sealed record ImageConfig
     [JsonPropertyName("Labels")] public IReadOnlyDictionary<string, string>? Labels { get; init; }
     [JsonPropertyName("StopSignal")] public string? StopSignal { get; init; }
     [JsonPropertyName("Volumes")] public IReadOnlyDictionary<string, JsonElement>? Volumes { get; init; }
+    [JsonPropertyName("Healthcheck")] public HealthcheckSection? Healthcheck { get; init; }
+
+    /// <summary>Docker's HEALTHCHECK in the config (durations in nanoseconds; zero means Docker's default).</summary>
+    public sealed record HealthcheckSection
+    {
+        [JsonPropertyName("Test")] public IReadOnlyList<string>? Test { get; init; }
+        [JsonPropertyName("Interval")] public long Interval { get; init; }
+        [JsonPropertyName("Timeout")] public long Timeout { get; init; }
+        [JsonPropertyName("StartPeriod")] public long StartPeriod { get; init; }
+        [JsonPropertyName("StartInterval")] public long StartInterval { get; init; }
+        [JsonPropertyName("Retries")] public int Retries { get; init; }
+
+        public static TimeSpan FromNanoseconds(long ns) => TimeSpan.FromTicks(ns / 100);
+
+        public static long ToNanoseconds(TimeSpan span) => span.Ticks * 100;
+    }
 
     /// <summary>Env as name → value (later duplicates win, as in Docker).</summary>
     [JsonIgnore]

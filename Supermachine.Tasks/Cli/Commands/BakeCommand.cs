@@ -21,7 +21,7 @@ internal static class BakeCommand
         "Pull, flatten, boot once, wait until ready and snapshot IMAGE into SNAPSHOT_DIR.",
         MinArguments: 2,
         MaxArguments: 2,
-        Options: Options("IMAGE"),
+        Options: [.. Options("IMAGE"), .. ReadinessOptions.Options(build: false)],
         Run: (command, cancellationToken) => BakeAsync(command, ImageRequests.FromCommandLine(command, command.Arguments[0]), cancellationToken),
         AcceptsTrailingArguments: true);
 

@@ -13,7 +13,8 @@ internal static class BuildCommand
             new OptionSpec("build-arg", null, "K=V", "Build argument.", Repeatable: true),
             new OptionSpec("target", null, "STAGE", "Stage to build."),
             new OptionSpec("build-network", null, "none", "Network of RUN steps alone: 'none' for none (default: as --network)."),
-            .. BakeCommand.Options("CONTEXT")],
+            .. BakeCommand.Options("CONTEXT"),
+            .. ReadinessOptions.Options(build: true)],
         Run: (command, cancellationToken) => BakeCommand.BakeAsync(command, ImageRequests.FromCommandLine(command, BuildContextName(command.Arguments[0]), command.Arguments[0]), cancellationToken),
         AcceptsTrailingArguments: true);
 

@@ -51,6 +51,7 @@ internal static class CacheKeyCommand
                 }
             }
         }
+        buildInputs.AddRange(StagedFileInputs(evaluated, requests, Path.GetDirectoryName(project)!));
         string lockPath = evaluated.GetProperty("Properties").GetProperty("SupermachineLockFile").GetString() ?? "";
         // Line endings differ between checkouts of the same commit; the content does not.
         string lockText = File.Exists(lockPath) ? File.ReadAllText(lockPath).Replace("\r\n", "\n") : "";
@@ -58,6 +59,27 @@ internal static class CacheKeyCommand
         string os = OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "osx" : "win";
         Console.WriteLine($"supermachine-{os}-{RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant()}-{hash[..20]}");
         return Program.Success;
+    }
+
+    /// <summary>Files put into guests (Files metadata and MicroVmFile items): where they go and their content, never their checkout path.</summary>
+    private static IEnumerable<string> StagedFileInputs(JsonElement evaluated, List<MicroVmImageRequest> requests, string projectDirectory)
+    {
+        string Content(string hostPath) => Path.GetFullPath(hostPath, projectDirectory) is var full && File.Exists(full) ? OciDigest.Compute(File.ReadAllBytes(full)) : "";
+        foreach (MicroVmImageRequest request in requests)
+        {
+            foreach (Guest.Staging.GuestFile file in request.Files)
+            {
+                yield return $"{request.Name} {file.GuestPath} {Content(file.HostPath)}";
+            }
+        }
+        if (evaluated.GetProperty("Items").TryGetProperty("MicroVmFile", out JsonElement files))
+        {
+            foreach (JsonElement item in files.EnumerateArray())
+            {
+                string Meta(string key) => item.TryGetProperty(key, out JsonElement v) ? v.GetString() ?? "" : "";
+                yield return $"{Meta("Image")} {Meta("GuestPath")} {Meta("Mode")} {Meta("Owner")} {Content(Meta("Identity"))}";
+            }
+        }
     }
 
     private static async Task<JsonElement> EvaluateAsync(string project, CancellationToken cancellationToken)
@@ -68,7 +90,7 @@ internal static class CacheKeyCommand
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string arg in new[] { "msbuild", project, "-nologo", "-getItem:MicroVmImage", "-getProperty:SupermachineLockFile" })
+        foreach (string arg in new[] { "msbuild", project, "-nologo", "-getItem:MicroVmImage", "-getItem:MicroVmFile", "-getProperty:SupermachineLockFile" })
         {
             psi.ArgumentList.Add(arg);
         }

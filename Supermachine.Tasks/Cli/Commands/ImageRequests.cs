@@ -30,6 +30,7 @@ internal static class ImageRequests
             ["Network"] = command.Value("network"),
             ["HostPorts"] = string.Join(';', command.Values("host-port")),
         };
+        ReadinessOptions.AddMetadata(command, metadata, build: buildContext is not null);
         if (buildContext is not null)
         {
             metadata["Dockerfile"] = command.Value("file") ?? Path.Combine(buildContext, "Dockerfile");

@@ -17,7 +17,8 @@ internal static class RunCommand
             new OptionSpec("env", "e", "K=V", "For IMAGE: environment variable for the workload.", Repeatable: true),
             BakeCommand.NetworkOption,
             BakeCommand.HostPortOption,
-            new OptionSpec("disk", null, "MIB", "For IMAGE: size of the guest's writable disk in MiB, sparse (default 8192).")],
+            new OptionSpec("disk", null, "MIB", "For IMAGE: size of the guest's writable disk in MiB, sparse (default 8192)."),
+            .. ReadinessOptions.Options(build: false)],
         Run: RunAsync);
 
     private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
