@@ -206,6 +206,10 @@ internal static class ImageBaker
                 WorkingDirectory = workload.WorkingDirectory ?? "/",
                 User = workload.User ?? "",
                 Port = request.Port,
+                Hostname = workload.Hostname,
+                ShmMiB = workload.ShmMiB,
+                StopSignal = WorkloadResolver.StopSignal(pulled.Config.Config, request),
+                StopTimeout = request.StopTimeout ?? 10,
             };
             var machineRecord = new SnapshotManifest.MachineRecord
             {

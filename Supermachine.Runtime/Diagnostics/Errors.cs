@@ -212,6 +212,9 @@ internal static class Errors
     /// <summary>SM2324: The image entry '{0}' cannot be written under '{1}': {2}; Linux allows at most 255 bytes per name and 4095 per path. Write to a shorter directory path, or us...</summary>
     public static SupermachineException RootfsPathTooLong(object? entry, object? root, object? problem, Exception? cause = null) => Diagnostic.Create("SM2324", cause, entry, root, problem);
 
+    /// <summary>SM2340: Image '{0}' has STOPSIGNAL '{1}', which is not a signal name (SIGTERM, SIGINT, SIGQUIT, SIGRTMIN+3, ...) or a number from 1 to 64. Rebuild the image with a valid...</summary>
+    public static SupermachineException InvalidStopSignal(object? reference, object? signal, Exception? cause = null) => Diagnostic.Create("SM2340", cause, reference, signal);
+
     /// <summary>SM3001: The guest asset '{0}' was not found (looked in: {1}). In a checkout run eng/setup.sh; otherwise install the Supermachine.Runtime package for linux-x64, or se...</summary>
     public static SupermachineException GuestAssetMissing(object? asset, object? lookedIn, Exception? cause = null) => Diagnostic.Create("SM3001", cause, asset, lookedIn);
 
@@ -407,6 +410,7 @@ internal static class Errors
         public const string RootfsDirectoryNotEmpty = "SM2322";
         public const string RootfsTargetIsAFile = "SM2323";
         public const string RootfsPathTooLong = "SM2324";
+        public const string InvalidStopSignal = "SM2340";
         public const string GuestAssetMissing = "SM3001";
         public const string AgentProtocolViolation = "SM3002";
         public const string AgentChannelClosed = "SM3003";

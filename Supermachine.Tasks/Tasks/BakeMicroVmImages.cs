@@ -129,6 +129,12 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         Add("--memory", "MemoryMiB");
         Add("--vcpus", "Vcpus");
         Add("--cmd", "Command");
+        Add("--entrypoint", "Entrypoint");
+        Add("--user", "User");
+        Add("--workdir", "WorkingDir");
+        Add("--hostname", "Hostname");
+        Add("--shm", "ShmMiB");
+        Add("--stop-timeout", "StopTimeout");
         Add("--target", "BuildTarget");
         AddEach("--env", "Env");
         AddEach("--build-arg", "BuildArgs");

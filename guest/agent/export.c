@@ -27,25 +27,6 @@
  */
 int upper_fd = -1;
 
-/*
- * The /etc/hosts the agent writes into an image that has none. Like Docker's, it belongs to the
- * running guest, not to the image: the export leaves it out while it still holds exactly this.
- */
-const char default_hosts[] = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-int hosts_written;
-
-static int is_agent_hosts(int dfd, const char *prefix, const char *name, const struct stat *st)
-{
-    if (!hosts_written || strcmp(prefix, "etc/") != 0 || strcmp(name, "hosts") != 0 || !S_ISREG(st->st_mode)
-        || st->st_size != (off_t)(sizeof default_hosts - 1)) return 0;
-    char text[sizeof default_hosts];
-    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, text, sizeof text);
-    close(fd);
-    return n == (ssize_t)(sizeof default_hosts - 1) && memcmp(text, default_hosts, (size_t)n) == 0;
-}
-
 /* The export child's state. It never returns to the agent's loop: it _exit()s. */
 static struct {
     int out, err;
@@ -365,7 +346,7 @@ static void ex_dir(int dfd, const char *prefix)
             ex_fail(errno, "/%s: %s", path, strerror(errno));
         }
         struct tar_entry e = { .path = path, .mode = st.st_mode & 07777, .uid = st.st_uid, .gid = st.st_gid, .mtime = st.st_mtim.tv_sec };
-        if (S_ISSOCK(st.st_mode) || is_agent_hosts(fd, prefix, name, &st)) { free(path); continue; }
+        if (S_ISSOCK(st.st_mode) || runtime_owns(fd, prefix, name, &st)) { free(path); continue; }
         if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
             /* An overlay whiteout: the OCI form is an empty file .wh.NAME next to it. */
             char *wh = xrealloc(NULL, plen + nlen + 8);

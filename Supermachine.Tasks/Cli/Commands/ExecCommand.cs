@@ -14,7 +14,8 @@ internal static class ExecCommand
             new OptionSpec("env", "e", "K=V", "Environment variable for the command.", Repeatable: true),
             new OptionSpec("workdir", "w", "DIR", "Working directory in the guest."),
             new OptionSpec("user", "u", "USER", "User name or uid[:gid] in the guest."),
-            new OptionSpec("timeout", null, "SECONDS", "Kill the command after this long.")],
+            new OptionSpec("timeout", null, "SECONDS", "Kill the command after this long."),
+            .. BakeCommand.WorkloadOptions.Where(o => o.Name is not ("user" or "workdir"))],
         Run: RunAsync,
         AcceptsTrailingArguments: true);
 

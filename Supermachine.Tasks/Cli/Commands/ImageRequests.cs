@@ -26,7 +26,17 @@ internal static class ImageRequests
             ["MemoryMiB"] = command.Value("memory"),
             ["Vcpus"] = command.Value("vcpus"),
             ["Platform"] = command.Value("platform"),
+            ["Entrypoint"] = command.Value("entrypoint"),
+            ["Hostname"] = command.Value("hostname"),
+            ["ShmMiB"] = command.Value("shm"),
+            ["StopTimeout"] = command.Value("stop-timeout"),
         };
+        // exec's --user and --workdir are the command's, not the workload's.
+        if (command.Spec.Name != "exec")
+        {
+            metadata["User"] = command.Value("user");
+            metadata["WorkingDir"] = command.Value("workdir");
+        }
         if (buildContext is not null)
         {
             metadata["Dockerfile"] = command.Value("file") ?? Path.Combine(buildContext, "Dockerfile");

@@ -14,7 +14,8 @@ internal static class RunCommand
         Options: [
             new OptionSpec("publish", "p", "HOST:GUEST", "Forward host 127.0.0.1:HOST to guest port GUEST (GUEST alone: any free host port).", Repeatable: true),
             new OptionSpec("port", null, "PORT", "For IMAGE: guest port to wait for before serving."),
-            new OptionSpec("env", "e", "K=V", "For IMAGE: environment variable for the workload.", Repeatable: true)],
+            new OptionSpec("env", "e", "K=V", "For IMAGE: environment variable for the workload.", Repeatable: true),
+            .. BakeCommand.WorkloadOptions],
         Run: RunAsync);
 
     private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
@@ -52,6 +53,9 @@ internal static class RunCommand
                 catch (OperationCanceledException)
                 {
                 }
+                // As docker stop: the image's STOPSIGNAL, its StopTimeout, then kill.
+                WorkloadLog? last = await vm.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                HostOutput.Detail(last is null ? "stopped" : last.Running ? "stopped (the workload outlived its stop timeout and was killed)" : "stopped (the workload exited)");
                 return Program.Success;
             }
         }
