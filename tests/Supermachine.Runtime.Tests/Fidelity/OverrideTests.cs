@@ -31,7 +31,7 @@ public class OverrideTests : IDisposable
         {
             await using MicroVm vm = await MicroVm.StartAsync(image, new MicroVmOptions { ColdBoot = coldBoot });
             Assert.Equal(!coldBoot, vm.Restored);
-            Assert.Contains("as=65534:65534 in=/tmp host=db.example env=db.example", (await vm.GetWorkloadLogAsync()).Text);
+            await WorkloadLogWait.UntilContainsAsync(vm, "as=65534:65534 in=/tmp host=db.example env=db.example");
             ExecResult result = await vm.ExecAsync(["sh", "-c", "id -u; pwd; hostname -i; grep ' /dev/shm ' /proc/mounts"]);
             Assert.Equal(0, result.ExitCode);
             string[] lines = result.StandardOutput.Split('\n');

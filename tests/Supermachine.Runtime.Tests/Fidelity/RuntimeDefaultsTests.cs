@@ -27,14 +27,15 @@ public class RuntimeDefaultsTests(BakedBusybox box) : IClassFixture<BakedBusybox
         Assert.Contains("127.0.0.1\tfidelity-box-1\n", await Shell("cat /etc/hosts"));
         Assert.Contains("127.0.0.1\tlocalhost", await Shell("cat /etc/hosts"));
         Assert.Equal("fidelity-box-1\n", await Shell("echo $HOSTNAME"));
-        Assert.Contains("workload-hostname=fidelity-box-1", (await box.Vm.GetWorkloadLogAsync()).Text);
+        await WorkloadLogWait.UntilContainsAsync(box.Vm, "workload-hostname=fidelity-box-1");
     }
 
     [RequiresToolFact("qemu-system-x86_64")]
     public async Task Open_files_are_limited_as_in_Docker()
     {
         Assert.Equal("1048576\n1048576\nunlimited\n", await Shell("ulimit -n; ulimit -Hn; ulimit -u"));
-        // The workload has them too, not only execs.
+        // The workload has them too, not only execs (its shell has exec'd sleep once it printed).
+        await WorkloadLogWait.UntilContainsAsync(box.Vm, "workload-hostname=");
         string limits = await Shell("cat /proc/$(pidof sleep)/limits");
         Assert.Matches(@"Max open files\s+1048576\s+1048576", limits);
     }

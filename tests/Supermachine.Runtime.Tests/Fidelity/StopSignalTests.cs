@@ -38,6 +38,7 @@ public class StopSignalTests : IDisposable
         Assert.Equal(2, image.Manifest.Workload.StopSignal);
         Assert.Equal(10, image.Manifest.Workload.StopTimeout);
         MicroVm vm = await MicroVm.StartAsync(image);
+        await WorkloadLogWait.UntilContainsAsync(vm, "ready");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         WorkloadLog? last = await vm.StopAsync();
         Assert.NotNull(last);
@@ -55,6 +56,7 @@ public class StopSignalTests : IDisposable
     {
         MicroVmImage image = await BakeAsync("stubborn", "trap 'echo ignoring SIGINT' INT;", "2");
         MicroVm vm = await MicroVm.StartAsync(image);
+        await WorkloadLogWait.UntilContainsAsync(vm, "ready");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         WorkloadLog? last = await vm.StopAsync();
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(2), $"waited the grace period ({clock.Elapsed})");
