@@ -14,7 +14,8 @@ internal static class ImageRequests
     /// <summary>The request of `bake IMAGE` or, with <paramref name="buildContext"/>, of `build CONTEXT` (-f, --build-arg, --target).</summary>
     public static MicroVmImageRequest FromCommandLine(ParsedCommand command, string reference, string? buildContext = null)
     {
-        string? cmd = command.Trailing.Count > 0
+        // exec's words after "--" are its command's; the image it starts keeps its own workload.
+        string? cmd = command.Trailing.Count > 0 && command.Spec.Name != "exec"
             ? string.Join(' ', command.Trailing.Select(Quote))
             : command.Value("cmd");
         var metadata = new Dictionary<string, string?>(StringComparer.Ordinal)

@@ -53,6 +53,6 @@ public class BakeMicroVmImagesTests
         ParsedCommand exec = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(
             ["exec", "redis:7", "--user", "1000", "--workdir", "/srv", "--hostname", "h2", "--", "id"], CommandTable.All)).Command;
         Bake.MicroVmImageRequest fromExec = ImageRequests.FromCommandLine(exec, exec.Arguments[0]);
-        Assert.Equal(("h2", null, null), (fromExec.Hostname, fromExec.User, fromExec.WorkingDir));
+        Assert.Equal(("h2", null, null, null), (fromExec.Hostname, fromExec.User, fromExec.WorkingDir, fromExec.Command));
     }
 }
