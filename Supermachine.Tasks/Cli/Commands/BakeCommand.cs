@@ -6,6 +6,18 @@ namespace Supermachine.Tasks.Cli.Commands;
 
 internal static class BakeCommand
 {
+    // First: Spec below is initialised from it, and static fields initialise in textual order.
+    /// <summary>How the workload runs, as docker run's flags of the same names; also on run and exec when they start an IMAGE (exec's --user and --workdir are its command's).</summary>
+    public static readonly OptionSpec[] WorkloadOptions =
+    [
+        new OptionSpec("entrypoint", null, "COMMAND", "Override the image's ENTRYPOINT (drops its CMD unless a command is given)."),
+        new OptionSpec("user", "u", "USER", "Run the workload as USER (name, uid, name:group or uid:gid)."),
+        new OptionSpec("workdir", "w", "DIR", "The workload's working directory (absolute)."),
+        new OptionSpec("hostname", null, "NAME", "The guest's hostname (default: the image name)."),
+        new OptionSpec("shm", null, "MIB", "Size of /dev/shm in MiB (default 64)."),
+        new OptionSpec("stop-timeout", null, "SECONDS", "Seconds from STOPSIGNAL to SIGKILL on stop (default 10)."),
+    ];
+
     public static readonly CommandSpec Spec = new(
         "bake",
         "IMAGE SNAPSHOT_DIR",
@@ -28,17 +40,6 @@ internal static class BakeCommand
         new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
         .. WorkloadOptions,
         new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),
-    ];
-
-    /// <summary>How the workload runs, as docker run's flags of the same names; also on run and exec when they start an IMAGE (exec's --user and --workdir are its command's).</summary>
-    public static readonly OptionSpec[] WorkloadOptions =
-    [
-        new OptionSpec("entrypoint", null, "COMMAND", "Override the image's ENTRYPOINT (drops its CMD unless a command is given)."),
-        new OptionSpec("user", "u", "USER", "Run the workload as USER (name, uid, name:group or uid:gid)."),
-        new OptionSpec("workdir", "w", "DIR", "The workload's working directory (absolute)."),
-        new OptionSpec("hostname", null, "NAME", "The guest's hostname (default: the image name)."),
-        new OptionSpec("shm", null, "MIB", "Size of /dev/shm in MiB (default 64)."),
-        new OptionSpec("stop-timeout", null, "SECONDS", "Seconds from STOPSIGNAL to SIGKILL on stop (default 10)."),
     ];
 
     /// <summary>Bakes <paramref name="request"/> into the directory given as the command's last argument.</summary>
