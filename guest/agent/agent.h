@@ -221,9 +221,6 @@ extern uint8_t *logring;
 extern uint64_t log_total;      /* bytes ever written; ring holds the last LOG_CAPACITY */
 
 void log_append(const uint8_t *p, size_t n);
-/* Moves what the workload's pipes already hold into the log (before its exit note, so a host that
- * sees it exited also sees its last words). Children that keep the pipes open are not waited for. */
-void workload_drain(void);
 uint32_t workload_flags(void);
 void open_exec(uint32_t id, struct exec_spec *e);
 void start_workload(uint32_t id, struct exec_spec *e);

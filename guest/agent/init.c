@@ -40,7 +40,6 @@ void reap(void)
             wl.exited = 1;
             wl.code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
             wl.sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-            workload_drain();
             char note[96];
             int k = snprintf(note, sizeof note, "[sm-agent] workload exited: code %d, signal %d\n", wl.code, wl.sig);
             log_append((const uint8_t *)note, (size_t)k);

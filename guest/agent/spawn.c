@@ -32,20 +32,6 @@ void log_append(const uint8_t *p, size_t n)
     log_total += n;
 }
 
-void workload_drain(void)
-{
-    static uint8_t chunk[4096];
-    size_t moved = 0;
-    for (int c = 0; c < 2; c++) {
-        while (wl.out_fd[c] >= 0 && moved < LOG_CAPACITY) {
-            ssize_t r = read(wl.out_fd[c], chunk, sizeof chunk);
-            if (r > 0) { log_append(chunk, (size_t)r); moved += (size_t)r; continue; }
-            if (r == 0 || (errno != EAGAIN && errno != EINTR)) close_fd(&wl.out_fd[c]);
-            break;
-        }
-    }
-}
-
 uint32_t workload_flags(void)
 {
     return (wl.running ? X_WORKLOAD_RUNNING : 0) | (wl.exited ? X_WORKLOAD_EXITED : 0);
