@@ -221,6 +221,7 @@ extern uint8_t *logring;
 extern uint64_t log_total;      /* bytes ever written; ring holds the last LOG_CAPACITY */
 
 void log_append(const uint8_t *p, size_t n);
+void drain_workload_output(void);
 uint32_t workload_flags(void);
 void open_exec(uint32_t id, struct exec_spec *e);
 void start_workload(uint32_t id, struct exec_spec *e);

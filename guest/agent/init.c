@@ -36,6 +36,7 @@ void reap(void)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         if (wl.running && pid == wl.pid) {
+            drain_workload_output();
             wl.running = 0;
             wl.exited = 1;
             wl.code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;

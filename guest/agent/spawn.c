@@ -32,6 +32,22 @@ void log_append(const uint8_t *p, size_t n)
     log_total += n;
 }
 
+/* Takes what the workload wrote before it exited into the log, so "exited" is never reported
+ * ahead of its last words (a log read between the reap and the next poll would miss them).
+ * Bounded: a pipe holds at most its buffer, and an orphan still writing is left to the poll. */
+void drain_workload_output(void)
+{
+    uint8_t buf[16384];
+    for (int c = 0; c < 2; c++) {
+        for (int rounds = 0; wl.out_fd[c] >= 0 && rounds < 64; rounds++) {
+            ssize_t r = read(wl.out_fd[c], buf, sizeof buf);
+            if (r > 0) { log_append(buf, (size_t)r); continue; }
+            if (r == 0 || (errno != EAGAIN && errno != EINTR)) close_fd(&wl.out_fd[c]);
+            break;
+        }
+    }
+}
+
 uint32_t workload_flags(void)
 {
     return (wl.running ? X_WORKLOAD_RUNNING : 0) | (wl.exited ? X_WORKLOAD_EXITED : 0);

@@ -1,5 +1,4 @@
 using Supermachine.Tests.Infrastructure;
-using Supermachine.Images;
 
 namespace Supermachine.Tasks.Tests.Sdk;
 
@@ -50,7 +49,7 @@ public class SdkImportTests
     {
         using var project = new ThrowawayProject(ConsoleProject.Replace("ITEMS", ""));
         File.WriteAllText(Path.Combine(project.Directory, "Program.cs"),
-            "Console.WriteLine(\"runtime:\" + typeof(Supermachine.Bake.ArtifactName).Assembly.GetName().Name);");
+            "Console.WriteLine(\"runtime:\" + typeof(Supermachine.MicroVm).Assembly.GetName().Name);");
 
         ProcessResult run = await project.DotnetAsync("run", "-nologo");
 
