@@ -2,8 +2,8 @@
  * Docker's runtime defaults, so an image runs as it does in a container: the hostname and the
  * files that name it (/etc/hostname, an /etc/hosts line that resolves it to the guest), rlimits
  * (nofile 1048576 soft and hard, nproc and core unlimited, as dockerd's systemd unit gives every
- * container), /dev/shm as a 64 MiB tmpfs, a read-only cgroup2 tree at /sys/fs/cgroup, and /run as
- * a tmpfs when the image has none (or an empty one).
+ * container), /dev/shm as a 64 MiB tmpfs, a read-only cgroup2 tree at /sys/fs/cgroup whose limits
+ * are the VM's, and /run as a tmpfs when the image has none (or an empty one).
  *
  * runtime_boot() runs once as PID 1, after the chroot; runtime_apply() when the workload starts,
  * with the host's settings (the optional trailing list of WORKLOAD_START: "hostname=NAME",
@@ -20,8 +20,10 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/mount.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 const char default_hosts[] = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
@@ -140,6 +142,54 @@ static void mount_shm(uint32_t mib, int remount)
         logmsg("/dev/shm (%s): %s", data, strerror(errno));
 }
 
+static int write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int err = n == (ssize_t)strlen(text) ? 0 : -1;
+    close(fd);
+    return err;
+}
+
+/*
+ * cgroup2 as a Docker container sees it (cgroupns=private, read-only): the agent moves itself, and
+ * so everything it starts, into a child group whose memory.max is the VM's memory and whose cpu.max
+ * is its vCPUs, enters a cgroup namespace rooted there, and mounts that read-only. JVMs and .NET
+ * then read the VM's size from memory.max and cpu.max as they would a container's limits. When a
+ * step fails the tree is still mounted read-only, at the VM's root.
+ */
+static void mount_cgroup(void)
+{
+    const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    mkdir("/sys/fs/cgroup", 0755);
+    if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+        logmsg("cgroup2 on /sys/fs/cgroup: %s", strerror(errno));
+        return;
+    }
+    struct sysinfo si;
+    char text[64];
+    int ok = write_text("/sys/fs/cgroup/cgroup.subtree_control", "+memory +cpu +pids") == 0
+             && (mkdir("/sys/fs/cgroup/guest", 0755) == 0 || errno == EEXIST) && sysinfo(&si) == 0;
+    if (ok) {
+        snprintf(text, sizeof text, "%llu", (unsigned long long)si.totalram * si.mem_unit);
+        ok = write_text("/sys/fs/cgroup/guest/memory.max", text) == 0;
+    }
+    if (ok) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        snprintf(text, sizeof text, "%ld 100000", (cpus > 0 ? cpus : 1) * 100000);
+        ok = write_text("/sys/fs/cgroup/guest/cpu.max", text) == 0;
+    }
+    if (ok) {
+        snprintf(text, sizeof text, "%d", getpid());
+        ok = write_text("/sys/fs/cgroup/guest/cgroup.procs", text) == 0 && unshare(CLONE_NEWCGROUP) == 0;
+    }
+    if (!ok) logmsg("cgroup for the guest: %s; the tree shows the VM's root", strerror(errno));
+    /* Mounted again from inside the namespace, its root is the guest group. */
+    if (umount2("/sys/fs/cgroup", MNT_DETACH) < 0 || mount("cgroup2", "/sys/fs/cgroup", "cgroup2", ro, NULL) < 0)
+        logmsg("cgroup2 read-only on /sys/fs/cgroup: %s", strerror(errno));
+}
+
 static int empty_dir(const char *path)
 {
     DIR *d = opendir(path);
@@ -162,11 +212,7 @@ void runtime_boot(void)
     mkdir("/dev/shm", 01777);
     mount_shm(64, 0);
 
-    /* Read-only, as Docker mounts it for an unprivileged container; at the root it shows the whole
-     * VM (cpuset.cpus.effective, memory.stat), which is what the workload has. */
-    mkdir("/sys/fs/cgroup", 0755);
-    if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        logmsg("cgroup2 on /sys/fs/cgroup: %s", strerror(errno));
+    mount_cgroup();
 
     struct stat st;
     if (lstat("/run", &st) < 0) mkdir("/run", 0755);

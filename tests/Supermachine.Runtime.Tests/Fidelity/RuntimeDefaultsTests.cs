@@ -61,7 +61,7 @@ public class RuntimeDefaultsTests(BakedBusybox box) : IClassFixture<BakedBusybox
     }
 
     [RequiresToolFact("qemu-system-x86_64")]
-    public async Task Cgroup2_is_mounted_read_only_and_shows_the_VMs_controllers()
+    public async Task Cgroup2_is_mounted_read_only_with_the_VMs_memory_and_CPUs_as_its_limits()
     {
         string mounts = await Shell("cat /proc/mounts");
         Assert.Matches(@"(?m)^cgroup2 /sys/fs/cgroup cgroup2 ro,", mounts);
@@ -69,6 +69,10 @@ public class RuntimeDefaultsTests(BakedBusybox box) : IClassFixture<BakedBusybox
         Assert.Contains("memory", controllers);
         Assert.Contains("cpu", controllers);
         Assert.Equal("0::/\n", await Shell("cat /proc/self/cgroup"));
+        // Its limits are the VM's: what a JVM or .NET reads as the container's size.
+        long memTotalKiB = long.Parse((await Shell("awk '/^MemTotal:/ {print $2}' /proc/meminfo")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(memTotalKiB * 1024, long.Parse((await Shell("cat /sys/fs/cgroup/memory.max")).Trim(), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal($"{box.Vm.Image.Manifest.Machine.Vcpus * 100000} 100000\n", await Shell("cat /sys/fs/cgroup/cpu.max"));
         ExecResult write = await box.Vm.ExecAsync(["sh", "-c", "mkdir /sys/fs/cgroup/escape"]);
         Assert.NotEqual(0, write.ExitCode);
         Assert.Contains("Read-only", write.StandardError);
