@@ -237,11 +237,31 @@ public sealed class MicroVm : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Stops the VM as `docker stop` does: the workload gets the image's STOPSIGNAL (SIGTERM when it
+    /// has none), up to the image's StopTimeout (10 s by default) to exit, then the VM is killed.
+    /// Returns the workload's log and state as last seen (null when the guest no longer answered).
+    /// </summary>
+    public Task<WorkloadLog?> StopAsync(CancellationToken cancellationToken = default) =>
+        ShutDownAsync(StopTimeout, cancellationToken);
+
+    /// <summary>Stops the VM gracefully as <see cref="StopAsync"/> does, but waits at most 2 s for the workload.</summary>
+    public async ValueTask DisposeAsync() =>
+        await ShutDownAsync(StopTimeout < DisposeGrace ? StopTimeout : DisposeGrace, CancellationToken.None).ConfigureAwait(false);
+
+    /// <summary>Tears the VM down at once, without signalling the workload (a pool's release).</summary>
+    internal async ValueTask TerminateAsync() =>
+        await ShutDownAsync(TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
+
+    private static readonly TimeSpan DisposeGrace = TimeSpan.FromSeconds(2);
+
+    private TimeSpan StopTimeout => TimeSpan.FromSeconds(Image.Manifest.Workload.StopTimeout ?? 10);
+
+    private async Task<WorkloadLog?> ShutDownAsync(TimeSpan grace, CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            return;
+            return null;
         }
         foreach (AgentPortForwarder forwarder in _forwarders.Values.Concat(_published))
         {
@@ -251,7 +271,7 @@ public sealed class MicroVm : IAsyncDisposable
         {
             await _hostPorts.DisposeAsync().ConfigureAwait(false);
         }
-        await _guest.DisposeAsync().ConfigureAwait(false);
+        return await _guest.StopAsync(Image.Manifest.Workload.StopSignal ?? SignalNumbers.Terminate, grace, cancellationToken).ConfigureAwait(false);
     }
 
     private static int NonZero(int value, int fallback) => value > 0 ? value : fallback;

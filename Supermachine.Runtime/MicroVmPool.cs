@@ -186,7 +186,7 @@ public sealed class MicroVmPool : IAsyncDisposable
             ours = _leased.Remove(vm);
         }
         // Stopped before its slot is given back, so Max bounds engine processes, not just leases.
-        await vm.DisposeAsync().ConfigureAwait(false);
+        await vm.TerminateAsync().ConfigureAwait(false);
         if (ours)
         {
             lock (_gate)
@@ -226,7 +226,7 @@ public sealed class MicroVmPool : IAsyncDisposable
         {
             waiter.TrySetException(new ObjectDisposedException(nameof(MicroVmPool)));
         }
-        await Task.WhenAll(vms.Select(vm => vm.DisposeAsync().AsTask())).ConfigureAwait(false);
+        await Task.WhenAll(vms.Select(vm => vm.TerminateAsync().AsTask())).ConfigureAwait(false);
         // A start in flight sees the pool disposed and stops its VM before it completes.
         await Task.WhenAll(starting).ConfigureAwait(false);
         _shutdown.Dispose();
@@ -265,7 +265,7 @@ public sealed class MicroVmPool : IAsyncDisposable
                     return vm;
                 }
             }
-            await vm.DisposeAsync().ConfigureAwait(false);
+            await vm.TerminateAsync().ConfigureAwait(false);
             throw new ObjectDisposedException(nameof(MicroVmPool));
         }
         finally
@@ -387,7 +387,7 @@ public sealed class MicroVmPool : IAsyncDisposable
         {
             foreach (MicroVm vm in retired)
             {
-                await vm.DisposeAsync().ConfigureAwait(false);
+                await vm.TerminateAsync().ConfigureAwait(false);
                 lock (_gate)
                 {
                     _count--;

@@ -26,6 +26,12 @@ internal static class BakeFingerprint
         Line("platform", inputs.Platform);
         Line("port", inputs.Request.Port?.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("command", inputs.Request.Command);
+        Line("entrypoint", inputs.Request.Entrypoint);
+        Line("user", inputs.Request.User);
+        Line("workdir", inputs.Request.WorkingDir);
+        Line("hostname", inputs.Request.Hostname);
+        Line("shm", inputs.Request.ShmMiB?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Line("stop-timeout", inputs.Request.StopTimeout?.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("memory", inputs.MemoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("vcpus", inputs.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture));
         // The NIC is part of the snapshot's device set: none and NAT snapshots are not interchangeable.

@@ -207,6 +207,10 @@ internal static class ImageBaker
                 WorkingDirectory = workload.WorkingDirectory ?? "/",
                 User = workload.User ?? "",
                 Port = request.Port,
+                Hostname = workload.Hostname,
+                ShmMiB = workload.ShmMiB,
+                StopSignal = WorkloadResolver.StopSignal(pulled.Config.Config, request),
+                StopTimeout = request.StopTimeout ?? 10,
             };
             workloadRecord = await BakeWorkloadSettings.RecordAsync(workloadRecord, request, pulled.Config.Config, staging, cancellationToken).ConfigureAwait(false);
             var machineRecord = new SnapshotManifest.MachineRecord

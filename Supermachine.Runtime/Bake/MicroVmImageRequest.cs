@@ -24,6 +24,24 @@ internal sealed partial record MicroVmImageRequest
     /// <summary>Overrides the image's command (a shell-style string), or null for the image's own.</summary>
     public string? Command { get; init; }
 
+    /// <summary>Replaces the image's ENTRYPOINT (a shell-style string) and, as in Docker, drops its CMD unless <see cref="Command"/> is given.</summary>
+    public string? Entrypoint { get; init; }
+
+    /// <summary>Replaces the image's USER: "name", "uid", "name:group" or "uid:gid".</summary>
+    public string? User { get; init; }
+
+    /// <summary>Replaces the image's WORKDIR (an absolute guest path).</summary>
+    public string? WorkingDir { get; init; }
+
+    /// <summary>The guest's hostname; null is the artifact name made a valid hostname (<see cref="DefaultHostname"/>).</summary>
+    public string? Hostname { get; init; }
+
+    /// <summary>Size of the /dev/shm tmpfs; null is Docker's 64 MiB.</summary>
+    public int? ShmMiB { get; init; }
+
+    /// <summary>Seconds between the image's STOPSIGNAL and SIGKILL on a graceful stop; null is Docker's 10.</summary>
+    public int? StopTimeout { get; init; }
+
     public int? MemoryMiB { get; init; }
 
     public int? Vcpus { get; init; }
@@ -102,6 +120,12 @@ internal sealed partial record MicroVmImageRequest
             Port = Integer(reference, "Port", metadata("Port"), 1, 65535),
             Environment = Pairs(reference, metadata("Env"), "Env"),
             Command = Blank(metadata("Command")),
+            Entrypoint = Blank(metadata("Entrypoint")),
+            User = UserSpec(reference, metadata("User")),
+            WorkingDir = AbsolutePath(reference, "WorkingDir", metadata("WorkingDir")),
+            Hostname = HostnameValue(reference, metadata("Hostname")),
+            ShmMiB = Integer(reference, "ShmMiB", metadata("ShmMiB"), 1, 1024 * 1024),
+            StopTimeout = Integer(reference, "StopTimeout", metadata("StopTimeout"), 0, 3600),
             MemoryMiB = Integer(reference, "MemoryMiB", metadata("MemoryMiB"), 64, 1024 * 1024),
             Vcpus = Integer(reference, "Vcpus", metadata("Vcpus"), 1, 64),
             DiskMiB = Integer(reference, "DiskMiB", metadata("DiskMiB"), 64, 16 * 1024 * 1024),
@@ -165,6 +189,42 @@ internal sealed partial record MicroVmImageRequest
             seen[request.Name] = request;
         }
     }
+
+    /// <summary>The artifact name as a hostname: lower case, one label, every other character a '-' (at most 63).</summary>
+    public static string DefaultHostname(string name)
+    {
+        var chars = name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray();
+        string label = new string(chars).Trim('-');
+        label = label.Length > 63 ? label[..63].TrimEnd('-') : label;
+        return label.Length == 0 ? "supermachine" : label;
+    }
+
+    /// <summary>RFC 1123: dot-separated labels of letters, digits and inner '-', at most 63 each and 64 in all (Linux's limit).</summary>
+    public static bool IsValidHostname(string name) =>
+        name.Length is > 0 and <= 64
+        && name.Split('.').All(label => label.Length is > 0 and <= 63 && label[0] != '-' && label[^1] != '-' && label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'));
+
+    private static string? HostnameValue(string reference, string? text) =>
+        Blank(text) is not { } value ? null
+        : IsValidHostname(value) ? value
+        : throw Errors.InvalidImageMetadata(reference, "Hostname", value, "a hostname (letters, digits and '-' in dot-separated labels, at most 64 characters)");
+
+    private static string? UserSpec(string reference, string? text)
+    {
+        if (Blank(text) is not { } value)
+        {
+            return null;
+        }
+        string[] parts = value.Split(':');
+        return parts.Length <= 2 && parts.All(p => p.Length > 0 && p.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
+            ? value
+            : throw Errors.InvalidImageMetadata(reference, "User", value, "a user as 'name', 'uid', 'name:group' or 'uid:gid'");
+    }
+
+    private static string? AbsolutePath(string reference, string what, string? text) =>
+        Blank(text) is not { } value ? null
+        : value.StartsWith('/') && !value.Contains('\0') ? value
+        : throw Errors.InvalidImageMetadata(reference, what, value, "an absolute guest path (starting with '/')");
 
     internal static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 

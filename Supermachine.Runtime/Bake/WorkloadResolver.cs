@@ -7,16 +7,21 @@ namespace Supermachine.Bake;
 
 /// <summary>
 /// Turns an image's config plus the request's overrides into the process the agent starts, the
-/// way `docker run IMAGE [COMMAND]` does: a Command replaces Cmd and keeps Entrypoint; Env
-/// entries are added to the image's, later ones winning.
+/// way `docker run [--entrypoint E] [--user U] [--workdir W] [--hostname H] IMAGE [COMMAND]` does:
+/// a Command replaces Cmd and keeps Entrypoint; an Entrypoint replaces the image's and drops its
+/// Cmd; Env entries are added to the image's, later ones winning; HOSTNAME is the hostname.
 /// </summary>
 internal static class WorkloadResolver
 {
     public static WorkloadSpec Resolve(ImageConfig config, MicroVmImageRequest request)
     {
-        IReadOnlyList<string> cmd = request.Command is { } command ? SplitCommand(command, request.Reference) : config.Cmd ?? [];
-        var argv = new List<string>(config.Entrypoint ?? []);
+        IReadOnlyList<string> entrypoint = request.Entrypoint is { } e ? SplitCommand(e, request.Reference, "Entrypoint") : config.Entrypoint ?? [];
+        IReadOnlyList<string> cmd = request.Command is { } command ? SplitCommand(command, request.Reference)
+            : request.Entrypoint is not null ? []
+            : config.Cmd ?? [];
+        var argv = new List<string>(entrypoint);
         argv.AddRange(cmd);
+        string hostname = request.Hostname ?? MicroVmImageRequest.DefaultHostname(request.Name);
 
         var env = new List<string>();
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -42,6 +47,7 @@ internal static class WorkloadResolver
         {
             Set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         }
+        Set("HOSTNAME", hostname);
         foreach (var (key, value) in request.Environment)
         {
             Set(key, value);
@@ -51,13 +57,20 @@ internal static class WorkloadResolver
         {
             Arguments = argv,
             Environment = env,
-            WorkingDirectory = string.IsNullOrEmpty(config.WorkingDir) ? "/" : config.WorkingDir,
-            User = string.IsNullOrEmpty(config.User) ? null : config.User,
+            WorkingDirectory = request.WorkingDir ?? (string.IsNullOrEmpty(config.WorkingDir) ? "/" : config.WorkingDir),
+            User = request.User ?? (string.IsNullOrEmpty(config.User) ? null : config.User),
+            Hostname = hostname,
+            ShmMiB = request.ShmMiB ?? 64,
         };
     }
 
+    /// <summary>The image's STOPSIGNAL as a number (SIGTERM when it has none); SM2340 when it names no signal.</summary>
+    public static int StopSignal(ImageConfig config, MicroVmImageRequest request) =>
+        string.IsNullOrWhiteSpace(config.StopSignal) ? SignalNumbers.Terminate
+        : SignalNumbers.Parse(config.StopSignal) ?? throw Errors.InvalidStopSignal(request.Reference, config.StopSignal);
+
     /// <summary>Splits a command line as a POSIX shell would for words and quotes (no expansion).</summary>
-    public static IReadOnlyList<string> SplitCommand(string command, string image)
+    public static IReadOnlyList<string> SplitCommand(string command, string image, string metadataName = "Command")
     {
         var words = new List<string>();
         var word = new StringBuilder();
@@ -103,7 +116,7 @@ internal static class WorkloadResolver
         }
         if (quote != '\0')
         {
-            throw Errors.InvalidImageMetadata(image, "Command", command, "a complete command line (a quote is not closed)");
+            throw Errors.InvalidImageMetadata(image, metadataName, command, "a complete command line (a quote is not closed)");
         }
         if (inWord)
         {

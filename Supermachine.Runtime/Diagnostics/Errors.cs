@@ -212,6 +212,9 @@ internal static class Errors
     /// <summary>SM2324: The image entry '{0}' cannot be written under '{1}': {2}; Linux allows at most 255 bytes per name and 4095 per path. Write to a shorter directory path, or us...</summary>
     public static SupermachineException RootfsPathTooLong(object? entry, object? root, object? problem, Exception? cause = null) => Diagnostic.Create("SM2324", cause, entry, root, problem);
 
+    /// <summary>SM2340: Image '{0}' has STOPSIGNAL '{1}', which is not a signal name (SIGTERM, SIGINT, SIGQUIT, SIGRTMIN+3, ...) or a number from 1 to 64. Rebuild the image with a v...</summary>
+    public static SupermachineException InvalidStopSignal(object? reference, object? signal, Exception? cause = null) => Diagnostic.Create("SM2340", cause, reference, signal);
+
     /// <summary>SM2350: MicroVmImage '{0}': the file '{1}' is not {2}. Write HOST_PATH:GUEST_PATH[:MODE[:OWNER]] with an absolute guest path, an octal mode such as 0644 and an owner...</summary>
     public static SupermachineException InvalidFileSpec(object? reference, object? spec, object? expectation, Exception? cause = null) => Diagnostic.Create("SM2350", cause, reference, spec, expectation);
 
@@ -446,6 +449,7 @@ internal static class Errors
         public const string RootfsDirectoryNotEmpty = "SM2322";
         public const string RootfsTargetIsAFile = "SM2323";
         public const string RootfsPathTooLong = "SM2324";
+        public const string InvalidStopSignal = "SM2340";
         public const string InvalidFileSpec = "SM2350";
         public const string FileToStageNotFound = "SM2351";
         public const string InvalidWaitForHttp = "SM2352";

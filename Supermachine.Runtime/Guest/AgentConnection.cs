@@ -270,6 +270,12 @@ internal sealed class AgentConnection : IAsyncDisposable
     public async Task<int> StartWorkloadAsync(WorkloadSpec workload, CancellationToken cancellationToken = default)
     {
         byte[] body = ExecPayload(OpenKind.WorkloadStart, workload.Arguments, workload.Environment, workload.WorkingDirectory, workload.User, 0, 0);
+        IReadOnlyList<string> settings = workload.Settings();
+        if (settings.Count > 0)
+        {
+            // Optional trailing list: an agent from before it sees the same request as ever.
+            body = [.. body, .. new PayloadWriter().List(settings.ToList()).ToArray()];
+        }
         await using AgentCall call = await OpenAsync(body, "start the workload", e => Errors.WorkloadCouldNotStart(e.Message, cause: e), cancellationToken).ConfigureAwait(false);
         byte[] ack = await call.OpenedAsync().ConfigureAwait(false);
         await call.ExitedAsync().ConfigureAwait(false);

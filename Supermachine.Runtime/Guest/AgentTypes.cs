@@ -15,6 +15,27 @@ internal sealed record WorkloadSpec
 
     /// <summary>The image's User: "name", "uid", "name:group" or "uid:gid"; null is root.</summary>
     public string? User { get; init; }
+
+    /// <summary>The guest's hostname, also in /etc/hostname and resolvable through /etc/hosts; null keeps the agent's.</summary>
+    public string? Hostname { get; init; }
+
+    /// <summary>Size of the /dev/shm tmpfs in MiB; null keeps the agent's 64.</summary>
+    public int? ShmMiB { get; init; }
+
+    /// <summary>The runtime settings WORKLOAD_START carries after the environment (guest/agent/runtime.c).</summary>
+    public IReadOnlyList<string> Settings()
+    {
+        var settings = new List<string>();
+        if (Hostname is not null)
+        {
+            settings.Add("hostname=" + Hostname);
+        }
+        if (ShmMiB is int shm)
+        {
+            settings.Add("shm_mib=" + shm.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        return settings;
+    }
 }
 
 /// <summary>What the agent said in its hello.</summary>

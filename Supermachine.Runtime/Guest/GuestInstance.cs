@@ -93,6 +93,46 @@ internal sealed class GuestInstance : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops the guest as `docker stop` does: the workload gets <paramref name="signal"/> (the image's
+    /// STOPSIGNAL), up to <paramref name="grace"/> to exit, and then the VM is killed. Returns the
+    /// workload's log and state as last seen (null when the agent no longer answered).
+    /// </summary>
+    public async Task<WorkloadLog?> StopAsync(int signal, TimeSpan grace, CancellationToken cancellationToken = default)
+    {
+        WorkloadLog? last = null;
+        // A guest that hangs must not hold the stop beyond its grace: the agent gets a little more to answer, then it is killed.
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(grace + StopAnswerAllowance);
+        try
+        {
+            last = grace > TimeSpan.Zero ? await Agent.GetWorkloadLogAsync(bounded.Token).ConfigureAwait(false) : null;
+            if (last is { Running: true })
+            {
+                await Agent.SignalWorkloadAsync(signal, bounded.Token).ConfigureAwait(false);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                // Short polls first: most workloads exit within a few hundred milliseconds of the signal.
+                for (int delayMs = 20; last.Running && clock.Elapsed < grace; delayMs = Math.Min(delayMs * 2, 500))
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(delayMs, Math.Max(1, (grace - clock.Elapsed).TotalMilliseconds))), bounded.Token).ConfigureAwait(false);
+                    last = await Agent.GetWorkloadLogAsync(bounded.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception e) when (e is SupermachineException or IOException or TimeoutException or ObjectDisposedException
+                                  || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // A guest that no longer answers is killed like one that outlived its grace.
+        }
+        finally
+        {
+            await DisposeAsync().ConfigureAwait(false);
+        }
+        return last;
+    }
+
+    private static readonly TimeSpan StopAnswerAllowance = TimeSpan.FromSeconds(3);
+
     public async ValueTask DisposeAsync()
     {
         await Agent.DisposeAsync().ConfigureAwait(false);

@@ -91,6 +91,18 @@ public sealed record SnapshotManifest
         /// <summary>Host files put into the guest before the workload starts, kept in this directory.</summary>
         public IReadOnlyList<StagedFileRecord> StagedFiles { get; init; } = [];
 
+        /// <summary>The guest's hostname (null: the agent's own, "supermachine").</summary>
+        public string? Hostname { get; init; }
+
+        /// <summary>Size of /dev/shm in MiB (null: 64).</summary>
+        public int? ShmMiB { get; init; }
+
+        /// <summary>The signal a graceful stop sends the workload: the image's STOPSIGNAL (null: SIGTERM).</summary>
+        public int? StopSignal { get; init; }
+
+        /// <summary>Seconds a graceful stop waits after <see cref="StopSignal"/> before it kills (null: 10).</summary>
+        public int? StopTimeout { get; init; }
+
         /// <summary>What the agent is asked to start.</summary>
         internal WorkloadSpec ToSpec() => new()
         {
@@ -98,6 +110,8 @@ public sealed record SnapshotManifest
             Environment = Environment,
             WorkingDirectory = WorkingDirectory,
             User = User.Length == 0 ? null : User,
+            Hostname = Hostname,
+            ShmMiB = ShmMiB,
         };
 
         /// <summary>The whole start (files from <paramref name="directory"/>, workload, readiness, warmup) as it was baked.</summary>

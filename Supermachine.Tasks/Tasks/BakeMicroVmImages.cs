@@ -131,6 +131,12 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         Add("--vcpus", "Vcpus");
         Add("--disk", "DiskMiB");
         Add("--cmd", "Command");
+        Add("--entrypoint", "Entrypoint");
+        Add("--user", "User");
+        Add("--workdir", "WorkingDir");
+        Add("--hostname", "Hostname");
+        Add("--shm", "ShmMiB");
+        Add("--stop-timeout", "StopTimeout");
         Add("--target", "BuildTarget");
         Add("--network", "Network");
         if (!string.IsNullOrWhiteSpace(dockerfile))

@@ -24,6 +24,7 @@
  *   spawn.c       starting processes (exec, the workload): env, cwd, user; the workload log
  *   export.c      EXPORT_CHANGES: the overlay's upper directory as an OCI layer tar
  *   network.c     the NIC: address, default route, resolv.conf from the kernel command line
+ *   runtime.c     Docker's runtime defaults: hostname and hosts, rlimits, /dev/shm, cgroup2, /run
  *   serve.c       the poll loop: producers, consumers, timers
  *   init.c        PID 1: mounts, modules, reaping, signals, power-off; main()
  */
@@ -117,7 +118,10 @@ uint64_t rd_u64(struct rd *r);
 char *rd_str(struct rd *r);
 char **rd_list(struct rd *r);
 
-struct exec_spec { uint32_t flags, timeout_ms; char *cwd, *user; char **argv, **env; };
+struct exec_spec {
+    uint32_t flags, timeout_ms; char *cwd, *user; char **argv, **env;
+    char **settings; /* WORKLOAD_START only, optional: runtime settings (runtime.c) */
+};
 
 /* An OPEN request, decoded; strings are owned (open_request_free). */
 struct open_request {
@@ -227,12 +231,7 @@ void start_workload(uint32_t id, struct exec_spec *e);
 /* ---------- export.c ---------- */
 
 extern int upper_fd;            /* the overlay's upper directory, or -1 */
-extern const char default_hosts[];
-extern int hosts_written;
-
 void open_export_changes(uint32_t id, uint32_t flags);
-/* Records that the agent wrote /etc/NAME with TEXT for the running guest, so no export takes it. */
-void note_agent_file(const char *name, const char *text);
 
 /* ---------- network.c ---------- */
 
@@ -250,6 +249,18 @@ int host_listener(uint32_t port);
 void host_listeners_close(void);
 /* Takes the stream's connection from its listener, if one is waiting; sends the OPEN ack. */
 void host_accept_ready(struct stream *s);
+
+/* ---------- runtime.c ---------- */
+
+/* As PID 1 after the chroot: rlimits, /dev/shm (64 MiB), cgroup2 (read-only), /run, the hostname. */
+void runtime_boot(void);
+/* The host's workload settings ("hostname=NAME", "shm_mib=N"); NULL, or why one is refused. */
+const char *runtime_apply(char **settings);
+/* Is upper entry prefix+name a file the agent wrote for the running guest, unchanged since? */
+struct stat;
+int runtime_owns(int dfd, const char *prefix, const char *name, const struct stat *st);
+/* Records that the agent wrote /etc/NAME (resolv.conf, ...) with TEXT, so no export takes it while unchanged. */
+void note_agent_file(const char *name, const char *text);
 
 /* ---------- serve.c ---------- */
 

@@ -27,49 +27,6 @@
  */
 int upper_fd = -1;
 
-/*
- * The /etc/hosts the agent writes into an image that has none. Like Docker's, it belongs to the
- * running guest, not to the image: the export leaves it out while it still holds exactly this.
- */
-const char default_hosts[] = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" HOST_ALIAS_ADDR "\thost.supermachine.internal\n";
-int hosts_written;
-
-/* Files under /etc the agent wrote for the running guest (resolv.conf, ...): never exported. */
-static struct { const char *name; char *text; } agent_files[4];
-
-void note_agent_file(const char *name, const char *text)
-{
-    for (size_t i = 0; i < sizeof agent_files / sizeof *agent_files; i++) {
-        if (agent_files[i].name && strcmp(agent_files[i].name, name) != 0) continue;
-        free(agent_files[i].text);
-        agent_files[i].name = name;
-        agent_files[i].text = xstrdup(text);
-        return;
-    }
-}
-
-static int same_content(int dfd, const char *name, const struct stat *st, const char *want)
-{
-    size_t len = strlen(want);
-    if (!S_ISREG(st->st_mode) || st->st_size != (off_t)len || len > 4096) return 0;
-    char text[4096];
-    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, text, sizeof text);
-    close(fd);
-    return n == (ssize_t)len && memcmp(text, want, len) == 0;
-}
-
-/* True for a file under etc/ that still holds exactly what the agent wrote there. */
-static int is_agent_file(int dfd, const char *prefix, const char *name, const struct stat *st)
-{
-    if (strcmp(prefix, "etc/") != 0) return 0;
-    if (hosts_written && strcmp(name, "hosts") == 0 && same_content(dfd, name, st, default_hosts)) return 1;
-    for (size_t i = 0; i < sizeof agent_files / sizeof *agent_files; i++)
-        if (agent_files[i].name && strcmp(agent_files[i].name, name) == 0) return same_content(dfd, name, st, agent_files[i].text);
-    return 0;
-}
-
 /* The export child's state. It never returns to the agent's loop: it _exit()s. */
 static struct {
     int out, err;
@@ -389,7 +346,7 @@ static void ex_dir(int dfd, const char *prefix)
             ex_fail(errno, "/%s: %s", path, strerror(errno));
         }
         struct tar_entry e = { .path = path, .mode = st.st_mode & 07777, .uid = st.st_uid, .gid = st.st_gid, .mtime = st.st_mtim.tv_sec };
-        if (S_ISSOCK(st.st_mode) || is_agent_file(fd, prefix, name, &st)) { free(path); continue; }
+        if (S_ISSOCK(st.st_mode) || runtime_owns(fd, prefix, name, &st)) { free(path); continue; }
         if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
             /* An overlay whiteout: the OCI form is an empty file .wh.NAME next to it. */
             char *wh = xrealloc(NULL, plen + nlen + 8);

@@ -135,6 +135,8 @@ const char *open_request_decode(const uint8_t *p, size_t n, struct open_request 
     case K_EXEC:
     case K_WORKLOAD_START:
         if (!read_exec_spec(&r, &req->exec)) why = "exec: malformed request";
+        /* A newer host appends the workload's runtime settings; an older one sends none. */
+        else if (req->kind == K_WORKLOAD_START && r.i < r.n && !(req->exec.settings = rd_list(&r))) why = "exec: malformed request";
         break;
     case K_WRITE_FILE:
         req->mode = rd_u32(&r);
@@ -182,6 +184,7 @@ void open_request_free(struct open_request *req)
 {
     free(req->exec.cwd);
     free(req->exec.user);
+    free_list(req->exec.settings);
     free_list(req->exec.argv);
     free_list(req->exec.env);
     free(req->path);

@@ -145,19 +145,6 @@ static void loopback_up(void)
     close(s);
 }
 
-/* Returns 1 when it wrote the file. */
-static int write_if_missing(const char *path, const char *text)
-{
-    struct stat st;
-    if (lstat(path, &st) == 0) return 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return 0;
-    ssize_t ignored = write(fd, text, strlen(text));
-    (void)ignored;
-    close(fd);
-    return 1;
-}
-
 static int open_agent_port(void)
 {
     for (int waited = 0; waited < 10000; waited += 10) {
@@ -240,13 +227,10 @@ static void init_system(void)
     }
     if (chdir("/mnt-root") < 0 || chroot(".") < 0 || chdir("/") < 0) fatal("chroot: %s", strerror(errno));
     ensure_dir("/dev/pts", 0755);
-    ensure_dir("/dev/shm", 01777);
     mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-    if (write_if_missing("/etc/hosts", default_hosts)) hosts_written = 1;
     loopback_up();
     network_setup();
-    sethostname("supermachine", 12);
+    runtime_boot();
     logmsg("root filesystem ready at %.3f s", uptime());
 }
 

@@ -187,6 +187,8 @@ void start_workload(uint32_t id, struct exec_spec *e)
     struct ids ids;
     int err = resolve_user(e->user, &ids);
     if (err) { send_error(id, err, "workload: user '%s' not found in /etc/passwd or /etc/group", e->user); return; }
+    const char *why = runtime_apply(e->settings);
+    if (why) { send_error(id, EINVAL, "workload: %s", why); return; }
     free_list(wl.env);
     free(wl.user);
     free(wl.cwd);

@@ -6,7 +6,18 @@ namespace Supermachine.Tasks.Cli.Commands;
 
 internal static class BakeCommand
 {
-    // Declared before Spec: static fields initialise in order, and Spec uses them.
+    // First: Spec below is initialised from it, and static fields initialise in textual order.
+    /// <summary>How the workload runs, as docker run's flags of the same names; also on run and exec when they start an IMAGE (exec's --user and --workdir are its command's).</summary>
+    public static readonly OptionSpec[] WorkloadOptions =
+    [
+        new OptionSpec("entrypoint", null, "COMMAND", "Override the image's ENTRYPOINT (drops its CMD unless a command is given)."),
+        new OptionSpec("user", "u", "USER", "Run the workload as USER (name, uid, name:group or uid:gid)."),
+        new OptionSpec("workdir", "w", "DIR", "The workload's working directory (absolute)."),
+        new OptionSpec("hostname", null, "NAME", "The guest's hostname (default: the image name)."),
+        new OptionSpec("shm", null, "MIB", "Size of /dev/shm in MiB (default 64)."),
+        new OptionSpec("stop-timeout", null, "SECONDS", "Seconds from STOPSIGNAL to SIGKILL on stop (default 10)."),
+    ];
+
     /// <summary>--network none: no NIC (default: a NIC behind the user-mode NAT, host loopback hidden).</summary>
     public static readonly OptionSpec NetworkOption =
         new("network", null, "none", "Guest network: 'none' for no network interface (default: outbound NAT).");
@@ -36,6 +47,7 @@ internal static class BakeCommand
         new OptionSpec("name", null, "NAME", $"Name recorded in the manifest (default: derived from {what})."),
         new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
         new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
+        .. WorkloadOptions,
         new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),
         NetworkOption,
         HostPortOption,

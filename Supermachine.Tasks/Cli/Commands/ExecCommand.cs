@@ -18,7 +18,8 @@ internal static class ExecCommand
             BakeCommand.NetworkOption,
             BakeCommand.HostPortOption,
             new OptionSpec("disk", null, "MIB", "For IMAGE: size of the guest's writable disk in MiB, sparse (default 8192)."),
-            .. ReadinessOptions.Options(build: false)],
+            .. ReadinessOptions.Options(build: false),
+            .. BakeCommand.WorkloadOptions.Where(o => o.Name is not ("user" or "workdir"))],
         Run: RunAsync,
         AcceptsTrailingArguments: true);
 

@@ -14,7 +14,8 @@ internal static class ImageRequests
     /// <summary>The request of `bake IMAGE` or, with <paramref name="buildContext"/>, of `build CONTEXT` (-f, --build-arg, --target).</summary>
     public static MicroVmImageRequest FromCommandLine(ParsedCommand command, string reference, string? buildContext = null)
     {
-        string? cmd = command.Trailing.Count > 0
+        // exec's words after "--" are its command's; the image it starts keeps its own workload.
+        string? cmd = command.Trailing.Count > 0 && command.Spec.Name != "exec"
             ? string.Join(' ', command.Trailing.Select(Quote))
             : command.Value("cmd");
         var metadata = new Dictionary<string, string?>(StringComparer.Ordinal)
@@ -29,7 +30,17 @@ internal static class ImageRequests
             ["Platform"] = command.Value("platform"),
             ["Network"] = command.Value("network"),
             ["HostPorts"] = string.Join(';', command.Values("host-port")),
+            ["Entrypoint"] = command.Value("entrypoint"),
+            ["Hostname"] = command.Value("hostname"),
+            ["ShmMiB"] = command.Value("shm"),
+            ["StopTimeout"] = command.Value("stop-timeout"),
         };
+        // exec's --user and --workdir are the command's, not the workload's.
+        if (command.Spec.Name != "exec")
+        {
+            metadata["User"] = command.Value("user");
+            metadata["WorkingDir"] = command.Value("workdir");
+        }
         ReadinessOptions.AddMetadata(command, metadata, build: buildContext is not null);
         if (buildContext is not null)
         {

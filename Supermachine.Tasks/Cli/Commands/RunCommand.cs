@@ -18,7 +18,8 @@ internal static class RunCommand
             BakeCommand.NetworkOption,
             BakeCommand.HostPortOption,
             new OptionSpec("disk", null, "MIB", "For IMAGE: size of the guest's writable disk in MiB, sparse (default 8192)."),
-            .. ReadinessOptions.Options(build: false)],
+            .. ReadinessOptions.Options(build: false),
+            .. BakeCommand.WorkloadOptions],
         Run: RunAsync);
 
     private static async Task<int> RunAsync(ParsedCommand command, CancellationToken cancellationToken)
@@ -56,6 +57,9 @@ internal static class RunCommand
                 catch (OperationCanceledException)
                 {
                 }
+                // As docker stop: the image's STOPSIGNAL, its StopTimeout, then kill.
+                WorkloadLog? last = await vm.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                HostOutput.Detail(last is null ? "stopped" : last.Running ? "stopped (the workload outlived its stop timeout and was killed)" : "stopped (the workload exited)");
                 return Program.Success;
             }
         }

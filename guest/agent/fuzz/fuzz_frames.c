@@ -59,6 +59,7 @@ static void check_request(const struct open_request *q)
         check_string(q->exec.user);
         check_list(q->exec.argv);
         check_list(q->exec.env);
+        if (q->exec.settings) { CHECK(q->kind == K_WORKLOAD_START); check_list(q->exec.settings); }
         break;
     case K_WRITE_FILE:
     case K_READ_FILE: check_string(q->path); break;
@@ -93,7 +94,7 @@ static void on_frame(const struct frame *f, void *ctx)
     why = open_request_decode(f->payload, f->len, &q);
     if (why) {
         mix(r, why, strlen(why));
-        CHECK(q.exec.argv == NULL && q.exec.env == NULL && q.path == NULL);
+        CHECK(q.exec.argv == NULL && q.exec.env == NULL && q.exec.settings == NULL && q.path == NULL);
         return;
     }
     check_request(&q);

@@ -169,6 +169,7 @@ public class DockerfileBuilderTests
         Assert.Contains("bin/sh", image.Files.Keys);
         // The /etc/hosts the agent gives a running guest is not part of the image (as with Docker).
         Assert.DoesNotContain("etc/hosts", image.Files.Keys);
+        Assert.DoesNotContain("etc/hostname", image.Files.Keys);
         // rm -r + mkdir of a base directory hides everything it had (an opaque directory).
         Assert.Equal("fresh\n", Text(image, "var/lib/only"));
         Assert.Single(image.Files.Keys, k => k.StartsWith("var/lib/", StringComparison.Ordinal));

@@ -40,7 +40,7 @@ public class QemuBootTests(BootedVmFixture fixture) : IClassFixture<BootedVmFixt
         string console = fixture.Vm.ReadConsoleTail(64 * 1024);
         Assert.Contains(VmTestAssets.RootfsMarker, console);
         Assert.Contains(VmTestAssets.BootMarker + " /dev/vport", console);
-        Assert.Equal("Nehalem-v1", fixture.Vm.CpuModel);
+        Assert.Equal("Haswell-v2,-pcid,-x2apic,-tsc-deadline,-invpcid", fixture.Vm.CpuModel);
         Assert.False(string.IsNullOrWhiteSpace(fixture.Vm.AcceleratorReason));
         if (Directory.Exists("/sys/module/kvm_pvm"))
         {

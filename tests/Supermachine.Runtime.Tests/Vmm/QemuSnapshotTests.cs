@@ -102,7 +102,7 @@ public class QemuSnapshotTests(SnapshotFixture fixture) : IClassFixture<Snapshot
         Assert.Equal(VmSnapshotMode.MappedRam, info.Mode);
         Assert.Equal("qemu", info.Engine);
         Assert.Equal(fixture.Backend.Version, info.EngineVersion);
-        Assert.Equal("Nehalem-v1", info.CpuModel);
+        Assert.Equal("Haswell-v2,-pcid,-x2apic,-tsc-deadline,-invpcid", info.CpuModel);
         Assert.All(info.Files, f => Assert.False(Path.IsPathRooted(f) || f.Contains('/')));
         string ram = Path.Combine(fixture.MappedDirectory, "ram");
         Assert.Equal(256L << 20, new FileInfo(ram).Length);

@@ -20,6 +20,12 @@ public class BakeMicroVmImagesTests
         item.SetMetadata("Platform", "linux/amd64");
         item.SetMetadata("Network", "none");
         item.SetMetadata("HostPorts", "8080; 9000");
+        item.SetMetadata("Entrypoint", "/entry.sh --flag");
+        item.SetMetadata("User", "redis:redis");
+        item.SetMetadata("WorkingDir", "/data");
+        item.SetMetadata("Hostname", "cache.local");
+        item.SetMetadata("ShmMiB", "128");
+        item.SetMetadata("StopTimeout", "30");
 
         IReadOnlyList<string> args = BakeMicroVmImages.BakeArgumentsFor(item);
         ParsedCommand parsed = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(args, CommandTable.All)).Command;
@@ -36,5 +42,21 @@ public class BakeMicroVmImagesTests
         Assert.Equal("linux/amd64", request.Platform);
         Assert.Equal("none", request.Network);
         Assert.Equal([8080, 9000], request.HostPorts);
+        Assert.Equal(("/entry.sh --flag", "redis:redis", "/data"), (request.Entrypoint, request.User, request.WorkingDir));
+        Assert.Equal(("cache.local", 128, 30), (request.Hostname, request.ShmMiB, request.StopTimeout));
+    }
+
+    [Fact]
+    public void Run_takes_the_workload_options_for_an_IMAGE_and_exec_keeps_user_and_workdir_for_its_command()
+    {
+        ParsedCommand run = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(
+            ["run", "redis:7", "--entrypoint", "sh", "--user", "1000", "--workdir", "/srv", "--hostname", "h1", "--shm", "16", "--stop-timeout", "3"], CommandTable.All)).Command;
+        Bake.MicroVmImageRequest fromRun = ImageRequests.FromCommandLine(run, run.Arguments[0]);
+        Assert.Equal(("sh", "1000", "/srv", "h1", 16, 3), (fromRun.Entrypoint, fromRun.User, fromRun.WorkingDir, fromRun.Hostname, fromRun.ShmMiB, fromRun.StopTimeout));
+
+        ParsedCommand exec = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(
+            ["exec", "redis:7", "--user", "1000", "--workdir", "/srv", "--hostname", "h2", "--", "id"], CommandTable.All)).Command;
+        Bake.MicroVmImageRequest fromExec = ImageRequests.FromCommandLine(exec, exec.Arguments[0]);
+        Assert.Equal(("h2", null, null, null), (fromExec.Hostname, fromExec.User, fromExec.WorkingDir, fromExec.Command));
     }
 }
