@@ -4,19 +4,8 @@ namespace Supermachine.Tests.Bake;
 
 public class BakeFingerprintTests
 {
-    private static BakeInputs Inputs(string env = "A=1", int memory = 256, string kernel = "sha256:k") => new()
-    {
-        Request = MicroVmImageRequest.FromMetadata("redis:7", k => k switch { "Env" => env, "Port" => "6379", _ => null }),
-        ImageDigest = "sha256:" + new string('1', 64),
-        Platform = "linux/amd64",
-        MemoryMiB = memory,
-        Vcpus = 1,
-        DiskMiB = 8192,
-        EngineName = "qemu",
-        EngineVersion = "7.2.0",
-        Accelerator = "tcg",
-        AssetHashes = new Dictionary<string, string> { ["kernel"] = kernel, ["agent"] = "sha256:a" },
-    };
+    private static BakeInputs Inputs(string env = "A=1", int memory = 256, string kernel = "sha256:k") =>
+        SampleBakeInputs.For(MicroVmImageRequest.FromMetadata("redis:7", k => k switch { "Env" => env, "Port" => "6379", _ => null }), memory, kernel);
 
     [Fact]
     public void Same_inputs_give_the_same_fingerprint()

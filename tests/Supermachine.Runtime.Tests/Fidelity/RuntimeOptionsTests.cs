@@ -1,3 +1,4 @@
+using Supermachine.Tests.Bake;
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
@@ -84,19 +85,6 @@ public class RuntimeOptionsTests
     [InlineData("StopTimeout", "30")]
     public void Each_runtime_option_is_a_bake_input(string key, string value)
     {
-        static string Fingerprint(MicroVmImageRequest request) => BakeFingerprint.Compute(new BakeInputs
-        {
-            Request = request,
-            ImageDigest = "sha256:" + new string('a', 64),
-            Platform = "linux/amd64",
-            MemoryMiB = 256,
-            Vcpus = 1,
-            DiskMiB = 8192,
-            EngineName = "qemu",
-            EngineVersion = "7.2",
-            Accelerator = "tcg",
-            AssetHashes = new Dictionary<string, string>(),
-        });
-        Assert.NotEqual(Fingerprint(Request()), Fingerprint(Request((key, value))));
+        Assert.NotEqual(SampleBakeInputs.Fingerprint(Request()), SampleBakeInputs.Fingerprint(Request((key, value))));
     }
 }

@@ -1,3 +1,4 @@
+using Supermachine.Tests.Bake;
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest.Readiness;
@@ -14,19 +15,7 @@ public sealed class ReadinessInputTests : IDisposable
     private static MicroVmImageRequest Request(params (string Key, string Value)[] metadata) =>
         MicroVmImageRequest.FromMetadata("busybox", k => metadata.FirstOrDefault(m => m.Key == k).Value);
 
-    private static string Fingerprint(MicroVmImageRequest request) => BakeFingerprint.Compute(new BakeInputs
-    {
-        Request = request,
-        ImageDigest = "sha256:" + new string('1', 64),
-        Platform = "linux/amd64",
-        MemoryMiB = 256,
-        Vcpus = 1,
-        DiskMiB = 8192,
-        EngineName = "qemu",
-        EngineVersion = "7.2.0",
-        Accelerator = "tcg",
-        AssetHashes = new Dictionary<string, string> { ["kernel"] = "sha256:k" },
-    });
+    private static string Fingerprint(MicroVmImageRequest request) => SampleBakeInputs.Fingerprint(request);
 
     [Fact]
     public void Metadata_is_parsed_into_the_request()
