@@ -63,7 +63,8 @@ static void check_request(const struct open_request *q)
         break;
     case K_WRITE_FILE:
     case K_READ_FILE: check_string(q->path); break;
-    case K_WAIT_PORT: CHECK(q->port >= 1 && q->port <= 65535); break;
+    case K_WAIT_PORT:
+    case K_HOST_ACCEPT: CHECK(q->port >= 1 && q->port <= 65535); break;
     case K_SHUTDOWN: CHECK(q->grace_ms <= 60000); break;
     case K_PORT_FORWARD:
     case K_WORKLOAD_LOG:
