@@ -168,6 +168,8 @@ struct stream {
     int file_fd;
     struct buf pending;     /* host data not yet written to in_fd; bounded by recv_window */
     struct buf source;      /* in-memory data to send (workload log) */
+    uint32_t log_state;     /* workload log: the workload's flags when source was taken */
+    int log_code, log_sig;  /* ... and its exit code and signal then, sent with them */
     int host_closed;        /* CLOSE channel 0 received */
     int in_shut;            /* in_fd closed / shut down */
     uint32_t recv_window;   /* bytes the host may still send */

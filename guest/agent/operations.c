@@ -147,6 +147,11 @@ static void open_workload_log(uint32_t id)
         buf_append(&s->source, logring + at, (size_t)run);
         i += run;
     }
+    /* The state goes with the text taken now, not with whatever holds once the text is sent: a
+     * reader never sees "exited" without the lines written before the exit. */
+    s->log_state = workload_flags() | (log_total > LOG_CAPACITY ? X_LOG_TRUNCATED : 0);
+    s->log_code = wl.code;
+    s->log_sig = wl.sig;
     uint8_t a[8];
     put64(a, log_total);
     send_frame(F_OPEN, 0, id, a, 8);

@@ -111,7 +111,7 @@ static void pump_memory_and_files(void)
                 s->send_window -= n;
             } else {
                 send_frame(F_CLOSE, 1, s->id, NULL, 0);
-                send_exit(s->id, wl.code, wl.sig, workload_flags() | (log_total > LOG_CAPACITY ? X_LOG_TRUNCATED : 0));
+                send_exit(s->id, s->log_code, s->log_sig, s->log_state);
                 free_stream(s);
             }
         }
