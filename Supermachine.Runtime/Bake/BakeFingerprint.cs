@@ -43,7 +43,7 @@ internal static class BakeFingerprint
             Line("env", key + "=" + value);
         }
         // Readiness, warmup, files in and kernel arguments change what the snapshot holds (issue #19).
-        // Each line is written only when set, so older fingerprints of bakes without them still hit.
+        // Each line is written only when set: an image that uses none of them hashes as it would without them.
         void Optional(string key, string? value)
         {
             if (value is not null)
