@@ -17,8 +17,12 @@ internal sealed partial class DirectiveParser
     private int _line;
     private bool _done;
 
-    [GeneratedRegex(@"^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\z", RegexOptions.CultureInvariant)]
+    // Trailing space is trimmed before matching: a lazy value group followed by a space run made
+    // the engine backtrack quadratically on a long line of trailing spaces.
+    [GeneratedRegex(@"^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+)\z", RegexOptions.CultureInvariant)]
     private static partial Regex DirectivePattern();
+
+    private static readonly char[] TrailingSpace = ['\t', '\n', '\f', '\r', ' '];
 
     /// <summary>The directive on <paramref name="line"/> (line ending already removed), or null.</summary>
     /// <exception cref="DockerfileSyntaxException">A directive repeated.</exception>
@@ -34,7 +38,7 @@ internal sealed partial class DirectiveParser
             _done = true;
             return null;
         }
-        Match match = DirectivePattern().Match(GoQuote.TrimLeftSpace(line[1..]));
+        Match match = DirectivePattern().Match(GoQuote.TrimLeftSpace(line[1..]).TrimEnd(TrailingSpace));
         if (!match.Success)
         {
             _done = true;

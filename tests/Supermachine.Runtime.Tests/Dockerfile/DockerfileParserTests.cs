@@ -208,6 +208,15 @@ public class DockerfileParserTests
         Assert.Equal("(from \"a\")\n(run \"dir c:\\\\   /w\")", syntax.Dump());
     }
 
+    [Fact]
+    public void A_directive_with_a_long_run_of_trailing_space_keeps_its_value_without_the_space()
+    {
+        // 200,000 trailing spaces took the old lazy pattern tens of seconds (quadratic backtracking).
+        DockerfileSyntax syntax = DockerfileParser.Parse("# syntax=docker/dockerfile:1" + new string(' ', 200_000) + "\t\nFROM a\n");
+        ParserDirective directive = Assert.Single(syntax.Directives);
+        Assert.Equal("docker/dockerfile:1", directive.Value);
+    }
+
     [Theory]
     [InlineData("# escape=x\nFROM a\n", 1)]
     [InlineData("# escape=`\n# escape=\\\nFROM a\n", 2)]
