@@ -28,11 +28,23 @@ internal static class AcceleratorProbe
     private static readonly ConcurrentCache<string, AcceleratorChoice> Measured = new();
 
     /// <summary>
-    /// The accelerator for <paramref name="qemuPath"/>: <paramref name="requested"/> if given, else
-    /// SUPERMACHINE_ACCELERATOR if set, else the measured choice.
+    /// The accelerator for <paramref name="qemuPath"/> running an <paramref name="architecture"/>
+    /// guest (null: the host's): <paramref name="requested"/> if given, else
+    /// SUPERMACHINE_ACCELERATOR if set, else the measured choice. A foreign guest is emulated
+    /// whatever the setting says (a hypervisor runs only its own instruction set); asking for
+    /// anything but TCG for one explicitly is SM3111.
     /// </summary>
-    public static AcceleratorChoice Choose(string qemuPath, Accelerator? requested = null)
+    public static AcceleratorChoice Choose(string qemuPath, Accelerator? requested = null, GuestArchitecture? architecture = null)
     {
+        GuestArchitecture guest = architecture ?? GuestArchitecture.Host;
+        if (!guest.IsHost)
+        {
+            if (requested is Accelerator asked and not Accelerator.Tcg)
+            {
+                throw Errors.ForeignGuestAccelerator(guest.Platform, QemuName(asked), GuestArchitecture.Host.Platform);
+            }
+            return Foreign(guest);
+        }
         if (requested is Accelerator explicitChoice)
         {
             return new AcceleratorChoice(explicitChoice, "requested by the caller");
@@ -42,8 +54,12 @@ internal static class AcceleratorProbe
         {
             return new AcceleratorChoice(Parse(configured), $"{EnvironmentVariable}={configured.Trim()}");
         }
-        return Measured.GetOrAdd(qemuPath, Measure);
+        return Measured.GetOrAdd(qemuPath, path => Measure(path, HostFacts.Read()));
     }
+
+    /// <summary>The choice for a guest of another instruction set than the host's: emulation, and why.</summary>
+    public static AcceleratorChoice Foreign(GuestArchitecture guest) => new(Accelerator.Tcg,
+        $"a {guest.Platform} guest on a {GuestArchitecture.Host.Platform} host: no hypervisor runs a foreign instruction set, so every guest instruction is emulated");
 
     /// <summary>Parses kvm, hvf, whpx or tcg (any case); anything else is SM3103.</summary>
     public static Accelerator Parse(string value) => value.Trim().ToLowerInvariant() switch
@@ -58,49 +74,58 @@ internal static class AcceleratorProbe
     /// <summary>QEMU's -accel name.</summary>
     public static string QemuName(Accelerator accelerator) => accelerator.ToString().ToLowerInvariant();
 
-    private static AcceleratorChoice Measure(string qemuPath)
+    /// <summary>
+    /// The choice on a host with <paramref name="facts"/>: the OS's hypervisor when it is there and
+    /// usable, confirmed by a probe guest where one exists for the host's instruction set (x86-64),
+    /// else TCG with the reason.
+    /// </summary>
+    internal static AcceleratorChoice Measure(string qemuPath, HostFacts facts, Func<string, Accelerator, TimeSpan?>? runProbe = null)
     {
         Accelerator candidate;
-        if (OperatingSystem.IsLinux())
+        switch (facts.OS)
         {
-            if (!File.Exists("/dev/kvm"))
-            {
-                return new AcceleratorChoice(Accelerator.Tcg, "no /dev/kvm on this host; software emulation");
-            }
-            if (Directory.Exists("/sys/module/kvm_pvm"))
-            {
-                return new AcceleratorChoice(Accelerator.Tcg, "/dev/kvm is kvm_pvm (pagetable virtualization without hardware support, about 1 MIPS); software emulation is faster");
-            }
-            try
-            {
-                using FileStream probe = new("/dev/kvm", FileMode.Open, FileAccess.ReadWrite);
-            }
-            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
-            {
-                return new AcceleratorChoice(Accelerator.Tcg, $"/dev/kvm is not usable by this user ({e.Message}); add the user to the kvm group for hardware acceleration");
-            }
-            candidate = Accelerator.Kvm;
-        }
-        else if (OperatingSystem.IsMacOS())
-        {
-            candidate = Accelerator.Hvf;
-        }
-        else if (OperatingSystem.IsWindows())
-        {
-            candidate = Accelerator.Whpx;
-        }
-        else
-        {
-            return new AcceleratorChoice(Accelerator.Tcg, "no hardware accelerator known on this OS");
+            case HostOS.Linux:
+                if (!facts.DevKvmExists)
+                {
+                    return new AcceleratorChoice(Accelerator.Tcg, "no /dev/kvm on this host; software emulation");
+                }
+                if (facts.KvmPvm)
+                {
+                    return new AcceleratorChoice(Accelerator.Tcg, "/dev/kvm is kvm_pvm (pagetable virtualization without hardware support, about 1 MIPS); software emulation is faster");
+                }
+                if (facts.DevKvmError is string error)
+                {
+                    return new AcceleratorChoice(Accelerator.Tcg, $"/dev/kvm is not usable by this user ({error}); add the user to the kvm group for hardware acceleration");
+                }
+                candidate = Accelerator.Kvm;
+                break;
+            case HostOS.MacOS:
+                // Hypervisor.framework exists on every Mac since 10.10 but works only where the CPU
+                // and the (virtual) machine allow it: the kernel says so in kern.hv_support.
+                if (facts.HvSupport != true)
+                {
+                    return new AcceleratorChoice(Accelerator.Tcg, facts.HvSupport is null
+                        ? "sysctl kern.hv_support cannot be read; software emulation"
+                        : "kern.hv_support is 0 (no Hypervisor.framework on this Mac, e.g. inside a VM); software emulation");
+                }
+                candidate = Accelerator.Hvf;
+                break;
+            case HostOS.Windows:
+                candidate = Accelerator.Whpx;
+                break;
+            default:
+                return new AcceleratorChoice(Accelerator.Tcg, "no hardware accelerator known on this OS");
         }
 
-        if (Qemu.QemuLocator.HostArchitecture != "x86_64")
-        {
-            // The probe guest is x86 real-mode code; other architectures trust the OS.
-            return new AcceleratorChoice(candidate, "the host OS's hypervisor (not measured on this architecture)");
-        }
-        TimeSpan? elapsed = RunProbeGuest(qemuPath, candidate, ProbeTimeout);
         string name = QemuName(candidate);
+        if (facts.Architecture != GuestArchitecture.Amd64)
+        {
+            // The probe guest is x86 real-mode code; elsewhere the OS's word is taken.
+            return new AcceleratorChoice(candidate, facts.OS == HostOS.MacOS
+                ? "kern.hv_support is 1 (Hypervisor.framework)"
+                : $"the host OS's hypervisor (-accel {name}; not measured on this architecture)");
+        }
+        TimeSpan? elapsed = (runProbe ?? ((path, accelerator) => RunProbeGuest(path, accelerator, ProbeTimeout)))(qemuPath, candidate);
         return elapsed switch
         {
             null => new AcceleratorChoice(Accelerator.Tcg, $"a probe guest did not run with -accel {name}; software emulation"),
