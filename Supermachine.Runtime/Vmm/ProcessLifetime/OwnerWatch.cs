@@ -15,7 +15,7 @@ namespace Supermachine.Vmm.ProcessLifetime;
 /// <item>Where there is no helper (macOS, where none can be built here, or a Linux host without the
 /// set-up's), <c>/bin/sh</c>: it starts the engine in the background and a subshell that blocks
 /// reading the pipe and kills the engine at EOF. Nothing to build or ship. Killing the shell
-/// itself does not reach the engine, so <see cref="Kill"/> closes the pipe first.</item>
+/// itself does not reach the engine, so <see cref="Kill"/> ends the pipe instead.</item>
 /// </list>
 /// Windows has neither; there a child is killed only on a clean exit of this process
 /// (<see cref="Watched"/> says which).
@@ -109,8 +109,9 @@ internal static class OwnerWatch
 
     /// <summary>
     /// Kills a process started by <see cref="Start(string, IEnumerable{string}, string?)"/> and the
-    /// engine under it: closing the watch pipe makes either watcher kill the engine, then the
-    /// watcher itself is killed.
+    /// engine under it: closing the watch pipe makes either watcher kill the engine and exit. The
+    /// watcher is killed outright only if it has not gone within a few seconds: killed first, the
+    /// shell's watching subshell might not have been forked yet, and nothing would kill the engine.
     /// </summary>
     public static void Kill(Process process)
     {
@@ -123,7 +124,10 @@ internal static class OwnerWatch
         }
         try
         {
-            process.Kill();
+            if (!process.WaitForExit(TimeSpan.FromSeconds(5)))
+            {
+                process.Kill();
+            }
         }
         catch (InvalidOperationException)
         {
