@@ -20,6 +20,7 @@ public class SdkBakeTests : IAsyncLifetime
         _registry = await RegistryServer.StartAsync(new RegistryAuth.None());
         _registry.Push($"oci:{OciTestFixtures.Layout}:redis", "library/redis:7");
         _registry.Push($"oci:{OciTestFixtures.Layout}:busybox", "library/busybox:latest");
+        _registry.Push($"oci:{OciTestFixtures.Layout}:multi", "library/multi:latest", all: true);
     }
 
     public async Task DisposeAsync()
@@ -190,6 +191,38 @@ public class SdkBakeTests : IAsyncLifetime
         Assert.Contains("api: building", changed.StandardOutput);
         Assert.Contains("1 cached", changed.StandardOutput);
         Assert.NotEqual(firstDigest, SnapshotManifestView.Read(artifact).ImageDigest);
+    }
+
+    [RequiresToolFact("qemu-system-aarch64", "docker-registry", "skopeo")]
+    public async Task Platform_metadata_bakes_the_arm64_manifest_and_dotnet_test_restores_it_as_an_aarch64_guest()
+    {
+        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="multi" Name="box" Platform="linux/arm64" Command="sleep 100000" />""", test: true), name: "ArmTests", packagesFolder: _packages);
+        tests.WriteFile("ArmTests.cs", """
+            using Supermachine;
+            using Xunit;
+            public class ArmTests
+            {
+                [Fact]
+                public async Task Runs_as_aarch64()
+                {
+                    await using MicroVm vm = await MicroVm.StartAsync("box");
+                    Assert.True(vm.Restored);
+                    var r = await vm.ExecAsync(["uname", "-m"]);
+                    Assert.Equal("aarch64\n", r.StandardOutput);
+                }
+            }
+            """);
+        ProcessResult test = await tests.DotnetAsync("test", "-nologo", "-v:n", "--logger", "trx;LogFileName=results.trx", "--results-directory", "results");
+        Succeeded(test);
+        if (!OperatingSystem.IsMacOS() && System.Runtime.InteropServices.RuntimeInformation.OSArchitecture != System.Runtime.InteropServices.Architecture.Arm64)
+        {
+            Assert.Contains("warning SM4030", test.StandardOutput); // emulated here, and the build says why it is slow
+        }
+        string trx = await File.ReadAllTextAsync(Path.Combine(tests.Directory, "results", "results.trx"));
+        Assert.Matches("<Counters total=\"1\" executed=\"1\" passed=\"1\" failed=\"0\"", trx);
+        string manifest = File.ReadAllText(Path.Combine(tests.Directory, "bin", "Debug", "net10.0", "microvms", "box", "manifest.json"));
+        Assert.Contains("\"architecture\": \"arm64\"", manifest);
+        Assert.Contains("linux/arm64", await File.ReadAllTextAsync(Path.Combine(tests.Directory, "microvms.lock.json")));
     }
 
     [RequiresToolFact("docker-registry", "skopeo")]
