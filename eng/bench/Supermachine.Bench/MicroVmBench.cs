@@ -125,7 +125,7 @@ public sealed class MicroVmBench : IBenchmark
         report.WriteLine($"raw: cold exec [{string.Join(", ", coldExec.Select(v => v.ToString("F0")))}], cold ping [{string.Join(", ", coldPing.Select(v => v.ToString("F0")))}], restore exec [{string.Join(", ", restoreExec.Select(v => v.ToString("F0")))}], restore ping [{string.Join(", ", restorePing.Select(v => v.ToString("F0")))}], acquire ping [{string.Join(", ", acquirePing.Select(v => v.ToString("F1")))}]");
     }
 
-    private static async Task<double> ToFirstExecAsync(MicroVmImage image, MicroVmOptions? options, CancellationToken cancellationToken)
+    internal static async Task<double> ToFirstExecAsync(MicroVmImage image, MicroVmOptions? options, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         await using MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken);
