@@ -23,9 +23,7 @@ public sealed class Arm64Bench : IBenchmark
 
     public async Task RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
-        string setupCache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        string reference = $"oci-layout:{Path.Combine(setupCache, "fixtures", "layout")}:multi";
+        string reference = FixtureImage("multi");
         var images = new Dictionary<GuestArchitecture, MicroVmImage>();
         foreach (GuestArchitecture arch in new[] { GuestArchitecture.Arm64, GuestArchitecture.Amd64 })
         {

@@ -25,11 +25,8 @@ public class OwnerWatchShellTests
     [Fact]
     public async Task The_watched_program_dies_when_the_pipe_from_its_owner_ends()
     {
-        string marker = "9" + Random.Shared.Next(10000, 99999).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        using Process process = OwnerWatch.Start("sleep", [marker], null, OwnerWatchMode.Shell);
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
-        await WaitUntilAsync(() => OwnerDeathTests.ProcessesMentioning(marker, "sleep").Count > 0);
+        (Process started, string marker) = await StartSleepAsync();
+        using Process process = started;
 
         // What the kernel does when the owner dies, even by SIGKILL: the write end closes.
         process.StandardInput.Close();
@@ -41,14 +38,22 @@ public class OwnerWatchShellTests
     [Fact]
     public async Task Killing_through_the_owner_watch_takes_the_program_down_with_the_shell()
     {
-        string marker = "8" + Random.Shared.Next(10000, 99999).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        using Process process = OwnerWatch.Start("sleep", [marker], null, OwnerWatchMode.Shell);
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
-        await WaitUntilAsync(() => OwnerDeathTests.ProcessesMentioning(marker, "sleep").Count > 0);
+        (Process started, string marker) = await StartSleepAsync();
+        using Process process = started;
         OwnerWatch.Kill(process);
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         await WaitUntilAsync(() => OwnerDeathTests.ProcessesMentioning(marker, "sleep").Count == 0);
+    }
+
+    /// <summary>A sleep under the shell watch, once it runs; its unique argument finds it among the processes.</summary>
+    private static async Task<(Process Process, string Marker)> StartSleepAsync()
+    {
+        string marker = Random.Shared.Next(100000, 999999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Process process = OwnerWatch.Start("sleep", [marker], null, OwnerWatchMode.Shell);
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        await WaitUntilAsync(() => OwnerDeathTests.ProcessesMentioning(marker, "sleep").Count > 0);
+        return (process, marker);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
