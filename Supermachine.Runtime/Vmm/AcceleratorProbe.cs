@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Supermachine.Diagnostics;
 
 namespace Supermachine.Vmm;
@@ -118,94 +117,12 @@ internal static class AcceleratorProbe
         }
 
         string name = QemuName(candidate);
-        if (facts.Architecture != GuestArchitecture.Amd64)
-        {
-            // The probe guest is x86 real-mode code; elsewhere the OS's word is taken.
-            return new AcceleratorChoice(candidate, facts.OS == HostOS.MacOS
-                ? "kern.hv_support is 1 (Hypervisor.framework)"
-                : $"the host OS's hypervisor (-accel {name}; not measured on this architecture)");
-        }
-        TimeSpan? elapsed = (runProbe ?? ((path, accelerator) => RunProbeGuest(path, accelerator, ProbeTimeout)))(qemuPath, candidate);
+        TimeSpan? elapsed = (runProbe ?? ((path, accelerator) => facts.Architecture.Probe.Run(path, accelerator, ProbeTimeout)))(qemuPath, candidate);
         return elapsed switch
         {
             null => new AcceleratorChoice(Accelerator.Tcg, $"a probe guest did not run with -accel {name}; software emulation"),
             TimeSpan t when t > FastEnough => new AcceleratorChoice(Accelerator.Tcg, $"a probe guest took {t.TotalMilliseconds:F0} ms with -accel {name} (hardware needs < {FastEnough.TotalMilliseconds:F0} ms); software emulation"),
             TimeSpan t => new AcceleratorChoice(candidate, $"a probe guest ran in {t.TotalMilliseconds:F0} ms with -accel {name}"),
         };
-    }
-
-    /// <summary>
-    /// Boots a 64 KiB firmware that spins 20 million instructions with 20 000 port I/O exits, then
-    /// writes to isa-debug-exit. Hardware virtualization finishes in tens of milliseconds (plus
-    /// QEMU's start-up); emulated or paravirtual KVM takes seconds to minutes. Returns the wall time
-    /// from process start to exit, or null when the guest did not finish or QEMU refused the accelerator.
-    /// </summary>
-    internal static TimeSpan? RunProbeGuest(string qemuPath, Accelerator accelerator, TimeSpan timeout)
-    {
-        string firmware = Path.Combine(Path.GetTempPath(), $"supermachine-probe-{Environment.ProcessId}-{Guid.NewGuid():N}.bin");
-        try
-        {
-            File.WriteAllBytes(firmware, ProbeFirmware());
-            var start = new ProcessStartInfo(qemuPath)
-            {
-                UseShellExecute = false,
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            foreach (string arg in new[]
-            {
-                "-nodefaults", "-no-user-config", "-display", "none", "-machine", "q35", "-accel", QemuName(accelerator),
-                "-m", "16", "-bios", firmware, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            })
-            {
-                start.ArgumentList.Add(arg);
-            }
-            var clock = Stopwatch.StartNew();
-            using Process process = Process.Start(start)!;
-            _ = process.StandardOutput.ReadToEndAsync();
-            _ = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(timeout))
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit();
-                return null;
-            }
-            clock.Stop();
-            // isa-debug-exit turns the written 0 into exit status (0 << 1) | 1.
-            return process.ExitCode == 1 ? clock.Elapsed : null;
-        }
-        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            return null;
-        }
-        finally
-        {
-            File.Delete(firmware);
-        }
-    }
-
-    private static byte[] ProbeFirmware()
-    {
-        // 16-bit real mode at F000:0000, reached from the reset vector at F000:FFF0.
-        byte[] code =
-        [
-            0x66, 0xB9, 0x20, 0x4E, 0x00, 0x00, // mov ecx, 20000
-            0xE6, 0x80,                         // outer: out 0x80, al        (an I/O exit)
-            0x66, 0xBA, 0xE8, 0x03, 0x00, 0x00, // mov edx, 1000
-            0x66, 0x4A,                         // inner: dec edx
-            0x75, 0xFC,                         // jnz inner
-            0x66, 0x49,                         // dec ecx
-            0x75, 0xF0,                         // jnz outer
-            0xB0, 0x00,                         // mov al, 0
-            0xE6, 0xF4,                         // out 0xf4, al               (isa-debug-exit)
-            0xF4,                               // hlt
-            0xEB, 0xFD,                         // jmp hlt
-        ];
-        byte[] image = new byte[64 * 1024];
-        code.CopyTo(image, 0);
-        byte[] resetVector = [0xEA, 0x00, 0x00, 0x00, 0xF0]; // jmp far F000:0000
-        resetVector.CopyTo(image, 0xFFF0);
-        return image;
     }
 }

@@ -29,6 +29,7 @@ internal sealed record GuestArchitecture
         Console = "ttyS0",
         ArchitectureKernelArguments = "no_timer_check",
         DebianPackage = "qemu-system-x86",
+        Probe = ProbeGuest.X86,
     };
 
     /// <summary>
@@ -50,6 +51,7 @@ internal sealed record GuestArchitecture
         HardwareCpu = "host",
         Console = "ttyAMA0",
         DebianPackage = "qemu-system-arm",
+        Probe = ProbeGuest.Arm64,
     };
 
     /// <summary>Every architecture there are guests for.</summary>
@@ -90,6 +92,9 @@ internal sealed record GuestArchitecture
 
     /// <summary>The Debian package that has qemu-system-<see cref="QemuName"/>.</summary>
     public required string DebianPackage { get; init; }
+
+    /// <summary>The firmware that measures a hypervisor for guests of this architecture.</summary>
+    public required ProbeGuest Probe { get; init; }
 
     /// <summary>True when this is the host's own instruction set (a hypervisor can run it).</summary>
     public bool IsHost => Equals(Host);

@@ -1,4 +1,5 @@
 using Supermachine.Diagnostics;
+using Supermachine.Tests.Infrastructure;
 using Supermachine.Vmm;
 using Supermachine.Vmm.Qemu;
 
@@ -86,9 +87,10 @@ public class GuestArchitectureTests
     public void On_a_Mac_kern_hv_support_decides_between_HVF_and_TCG()
     {
         var mac = new HostFacts { OS = HostOS.MacOS, Architecture = GuestArchitecture.Arm64, HvSupport = true };
-        AcceleratorChoice hvf = AcceleratorProbe.Measure("qemu", mac, NoProbe);
+        AcceleratorChoice hvf = AcceleratorProbe.Measure("qemu", mac, (_, accelerator) => accelerator == Accelerator.Hvf ? TimeSpan.FromMilliseconds(70) : null);
         Assert.Equal(Accelerator.Hvf, hvf.Accelerator);
-        Assert.Contains("kern.hv_support is 1", hvf.Reason);
+        Assert.Contains("-accel hvf", hvf.Reason);
+        Assert.Equal(Accelerator.Tcg, AcceleratorProbe.Measure("qemu", mac, (_, _) => null).Accelerator); // HVF refused (e.g. entitlement)
         Assert.Equal(Accelerator.Tcg, AcceleratorProbe.Measure("qemu", mac with { HvSupport = false }, NoProbe).Accelerator);
         Assert.Contains("kern.hv_support is 0", AcceleratorProbe.Measure("qemu", mac with { HvSupport = false }, NoProbe).Reason);
         Assert.Equal(Accelerator.Tcg, AcceleratorProbe.Measure("qemu", mac with { HvSupport = null }, NoProbe).Accelerator);
@@ -97,10 +99,10 @@ public class GuestArchitectureTests
     }
 
     [Fact]
-    public void On_Linux_a_usable_dev_kvm_is_KVM_measured_where_a_probe_guest_exists()
+    public void On_Linux_a_usable_dev_kvm_is_KVM_when_a_probe_guest_runs_fast()
     {
         var arm = new HostFacts { OS = HostOS.Linux, Architecture = GuestArchitecture.Arm64, DevKvmExists = true };
-        Assert.Equal(Accelerator.Kvm, AcceleratorProbe.Measure("qemu", arm, NoProbe).Accelerator);
+        Assert.Equal(Accelerator.Kvm, AcceleratorProbe.Measure("qemu", arm, (_, _) => TimeSpan.FromMilliseconds(60)).Accelerator);
         Assert.Equal(Accelerator.Tcg, AcceleratorProbe.Measure("qemu", arm with { DevKvmExists = false }, NoProbe).Accelerator);
         Assert.Equal(Accelerator.Tcg, AcceleratorProbe.Measure("qemu", arm with { DevKvmError = "Permission denied" }, NoProbe).Accelerator);
 
@@ -173,5 +175,13 @@ public class GuestArchitectureTests
         Assert.Equal("guest architecture", mismatch.What);
         Assert.Equal("arm64", mismatch.Theirs);
         Assert.Equal("guest architecture", backend.FindMismatch(Info("riscv64"))!.What);
+    }
+
+    [RequiresToolFact("qemu-system-aarch64")]
+    public void The_arm64_probe_guest_powers_off_and_the_x86_one_does_too()
+    {
+        // Under TCG here; on an arm64 host the same firmware times KVM or HVF.
+        Assert.NotNull(GuestArchitecture.Arm64.Probe.Run(QemuLocator.Locate("aarch64"), Accelerator.Tcg, TimeSpan.FromSeconds(60)));
+        Assert.Equal(0xFFF0, Array.IndexOf(GuestArchitecture.Amd64.Probe.Firmware(), (byte)0xEA, 0x100));
     }
 }
