@@ -75,8 +75,7 @@ internal static class QemuLocator
     private static string InstallHint(string arch) =>
         OperatingSystem.IsMacOS() ? "brew install qemu"
         : OperatingSystem.IsWindows() ? "winget install SoftwareFreedomConservancy.QEMU, then add its folder to PATH"
-        : arch == "aarch64" ? "Debian/Ubuntu: sudo apt-get install qemu-system-arm; Fedora: sudo dnf install qemu-system-aarch64"
-        : "Debian/Ubuntu: sudo apt-get install qemu-system-x86; Fedora: sudo dnf install qemu-system-x86";
+        : $"Debian/Ubuntu: sudo apt-get install {GuestArchitecture.TryFromName(arch)?.DebianPackage ?? "qemu-system"}; Fedora: sudo dnf install qemu-system-{(arch == "x86_64" ? "x86" : arch)}";
 
     /// <summary>qemu-system-ARCH, with .exe on Windows.</summary>
     public static string ExecutableName(string architecture) => "qemu-system-" + architecture + (OperatingSystem.IsWindows() ? ".exe" : "");
