@@ -172,7 +172,8 @@ internal static class QemuSnapshot
             ("snapshot format version", Number(info.FormatVersion), () => Number(FormatVersion)),
             ("engine", info.Engine, () => backend.Name),
             ("engine version", info.EngineVersion, () => backend.GetVersion(arch)),
-            ("accelerator", AcceleratorProbe.QemuName(info.Accelerator), () => AcceleratorProbe.QemuName(backend.ChooseAccelerator(requested, arch).Accelerator)),
+            // A foreign snapshot is compared with emulation, never with a refusal of the requested hypervisor.
+            ("accelerator", AcceleratorProbe.QemuName(info.Accelerator), () => AcceleratorProbe.QemuName((arch.IsHost ? backend.ChooseAccelerator(requested, arch) : AcceleratorProbe.Foreign(arch)).Accelerator)),
             ("CPU model", info.CpuModel, () => arch.CpuModel(info.Accelerator)),
             ("machine type", info.MachineType, () => arch.Machine(info.Accelerator)),
         ];
