@@ -136,6 +136,30 @@ public class PlatformChoiceTests
         }
     }
 
+    [RequiresToolFact("qemu-system-aarch64", "umoci")]
+    public async Task A_Dockerfile_built_for_linux_arm64_runs_its_RUN_steps_in_an_arm64_build_VM()
+    {
+        string root = Directory.CreateTempSubdirectory("sm-platform-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(root, "Dockerfile"), $"FROM {BakedArm64Busybox.Reference}\nRUN uname -m > /arch.txt\nCMD [\"sleep\", \"100000\"]\n");
+            MicroVmImageRequest request = MicroVmImageRequest.FromMetadata("armbuild", k => k switch
+            {
+                "Dockerfile" => Path.Combine(root, "Dockerfile"),
+                "Platform" => "linux/arm64",
+                _ => null,
+            });
+            var image = new MicroVmImage(await ImageBaker.BakeAsync(request, Path.Combine(root, "out"), new BakeOptions { Snapshot = false, UseCache = false, CacheDirectory = Path.Combine(root, "cache") }));
+            Assert.Equal("arm64", image.Manifest.Machine.Architecture);
+            await using MicroVm vm = await MicroVm.StartAsync(image, new MicroVmOptions { StartTimeout = TimeSpan.FromMinutes(3) });
+            Assert.Equal("aarch64\n", System.Text.Encoding.UTF8.GetString(await vm.ReadFileAsync("/arch.txt")));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
     [RequiresToolFact("umoci")]
     public async Task A_platform_the_image_lacks_is_SM2006_listing_those_it_has_before_anything_boots()
     {
