@@ -68,8 +68,14 @@ public sealed class MicroVm : IAsyncDisposable
         bool restore = image.HasSnapshot && !options.ColdBoot;
         VmSnapshotInfo? snapshot = restore ? backend.ReadSnapshot(image.Stored.SnapshotPath) : null;
         bool nat = WantsNat(image, options.Network, snapshot);
+        GuestArchitecture architecture = GuestArchitecture.FromRecord(image.Manifest.Machine.Architecture, image.Name);
+        if (!architecture.IsHost)
+        {
+            (options.Warning ?? options.Log)?.Invoke(Warnings.ForeignGuestEmulated(image.Name, architecture.Platform, GuestArchitecture.Host.Platform));
+        }
         var spec = new VmMachineSpec
         {
+            Architecture = architecture,
             KernelPath = image.Stored.KernelPath,
             InitrdPath = image.Stored.InitramfsPath,
             RootfsPath = image.Stored.RootfsPath,

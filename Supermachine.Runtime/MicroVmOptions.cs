@@ -51,4 +51,7 @@ public sealed class MicroVmOptions
 
     /// <summary>Receives one-line notes: the accelerator chosen and why, restore or boot, timings.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Receives coded warnings ("SM4xxx: ..."), e.g. a foreign guest that is emulated; null sends them to <see cref="Log"/>.</summary>
+    internal Action<string>? Warning { get; init; }
 }

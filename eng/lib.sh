@@ -20,6 +20,17 @@ ensure_apt_lists() {
   $sudo apt-get update -qq && touch /tmp/.supermachine-apt-updated
 }
 
+# Lets apt see another architecture's packages (the arm64 guest kernel and the aarch64 musl), once.
+ensure_foreign_architecture() {
+  local arch="$1"
+  if [ "$arch" = "$(dpkg --print-architecture)" ] || dpkg --print-foreign-architectures | grep -qx "$arch"; then return 0; fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  log "adding the Debian architecture $arch"
+  $sudo dpkg --add-architecture "$arch"
+  $sudo apt-get update -qq && touch /tmp/.supermachine-apt-updated
+}
+
 # Installs the Debian packages given that are not installed yet; runs apt-get update at most once.
 ensure_packages() {
   local missing=()

@@ -24,6 +24,8 @@ internal static class BakeFingerprint
         Line("pipeline", PipelineVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("image", inputs.ImageDigest);
         Line("platform", inputs.Platform);
+        // The guest's instruction set picks the kernel, the machine and the CPU a snapshot holds.
+        Line("guest", inputs.GuestArchitecture);
         Line("port", inputs.Request.Port?.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("command", inputs.Request.Command);
         Line("entrypoint", inputs.Request.Entrypoint);
@@ -81,6 +83,9 @@ internal sealed record BakeInputs
     public required string ImageDigest { get; init; }
 
     public required string Platform { get; init; }
+
+    /// <summary>The guest architecture the image runs as (amd64, arm64).</summary>
+    public required string GuestArchitecture { get; init; }
 
     public required int MemoryMiB { get; init; }
 

@@ -87,7 +87,13 @@ internal static class ImageBaker
             ? await BuildAsync(request, backend, options, progress, cancellationToken).ConfigureAwait(false)
             : await PullAsync(request, options, progress, cancellationToken).ConfigureAwait(false);
         detail($"image {pulled.ManifestDigest} ({pulled.Layers.Count} layers) in {clock.ElapsedMilliseconds} ms");
-        GuestAssets assets = GuestAssets.Locate();
+        // The image's platform is the guest's: an arm64 image boots an arm64 kernel, never an x86 one.
+        GuestArchitecture architecture = GuestArchitecture.FromPlatform(pulled.Platform.Architecture, request.Name);
+        if (!architecture.IsHost)
+        {
+            options.Warning?.Invoke(Warnings.ForeignGuestEmulated(request.Name, architecture.Platform, GuestArchitecture.Host.Platform));
+        }
+        GuestAssets assets = GuestAssets.Locate(architecture);
         byte[] initramfs = BuildInitramfs(assets);
         var assetHashes = new Dictionary<string, string>
         {
@@ -95,7 +101,7 @@ internal static class ImageBaker
             ["initramfs"] = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(initramfs)),
             ["agent"] = await SnapshotDirectory.HashFileAsync(assets.AgentPath, cancellationToken).ConfigureAwait(false),
         };
-        AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
+        AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator, architecture);
         detail($"accelerator {accelerator}");
         string acceleratorName = accelerator.Accelerator.ToString().ToLowerInvariant();
         string fingerprint = BakeFingerprint.Compute(new BakeInputs
@@ -103,11 +109,12 @@ internal static class ImageBaker
             Request = request,
             ImageDigest = pulled.ManifestDigest,
             Platform = pulled.Platform.ToString(),
+            GuestArchitecture = architecture.Name,
             MemoryMiB = request.MemoryMiB ?? 256,
             Vcpus = request.Vcpus ?? 1,
             DiskMiB = request.DiskMiB ?? VmMachineSpec.DefaultDiskMiB,
             EngineName = backend.Name,
-            EngineVersion = backend.Version,
+            EngineVersion = backend.GetVersion(architecture),
             Accelerator = acceleratorName,
             AssetHashes = assetHashes,
         });
@@ -153,7 +160,7 @@ internal static class ImageBaker
                 options.Warning?.Invoke(Warnings.RebakedForThisEngine(request.Name, foreign));
             }
             string target = cache?.PathFor(fingerprint) ?? destination;
-            await BakeIntoAsync(request, target, pulled, assets, initramfs, assetHashes, fingerprint, accelerator, backend, options, cancellationToken).ConfigureAwait(false);
+            await BakeIntoAsync(request, target, pulled, architecture, assets, initramfs, assetHashes, fingerprint, accelerator, backend, options, cancellationToken).ConfigureAwait(false);
             if (cache is not null)
             {
                 BakeCache.Materialize(target, destination);
@@ -174,6 +181,7 @@ internal static class ImageBaker
         MicroVmImageRequest request,
         string destination,
         PulledImage pulled,
+        GuestArchitecture architecture,
         GuestAssets assets,
         byte[] initramfs,
         IReadOnlyDictionary<string, string> assetHashes,
@@ -218,7 +226,7 @@ internal static class ImageBaker
                 MemoryMiB = request.MemoryMiB ?? 256,
                 Vcpus = request.Vcpus ?? 1,
                 DiskMiB = request.DiskMiB ?? VmMachineSpec.DefaultDiskMiB,
-                Architecture = pulled.Platform.Architecture,
+                Architecture = architecture.Name,
                 KernelArguments = request.KernelArgs,
             };
 
@@ -229,6 +237,7 @@ internal static class ImageBaker
                 phase.Restart();
                 var spec = new VmMachineSpec
                 {
+                    Architecture = architecture,
                     KernelPath = Path.Combine(staging, ArtifactLayout.Kernel),
                     InitrdPath = Path.Combine(staging, ArtifactLayout.Initramfs),
                     RootfsPath = Path.Combine(staging, ArtifactLayout.Rootfs),

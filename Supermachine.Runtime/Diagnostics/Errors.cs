@@ -83,6 +83,9 @@ internal static class Errors
     /// <summary>SM2024: SUPERMACHINE_NETWORK_TIMEOUT='{0}' is not a number of seconds; use a positive number up to 86400 (for example 60 or 2.5), or unset it for the 60 s default.</summary>
     public static SupermachineException InvalidNetworkTimeout(object? text, Exception? cause = null) => Diagnostic.Create("SM2024", cause, text);
 
+    /// <summary>SM2025: The image '{0}' is for {1}, an architecture Supermachine has no guest for; it runs linux/amd64 and linux/arm64 guests. Choose one of those with the Platform ...</summary>
+    public static SupermachineException UnsupportedGuestArchitecture(object? image, object? platform, Exception? cause = null) => Diagnostic.Create("SM2025", cause, image, platform);
+
     /// <summary>SM2101: The entry path '{0}' cannot go into a squashfs image: {1}. Paths are relative, '/'-separated, without empty, '.' or '..' components or NUL characters.</summary>
     public static SupermachineException InvalidSquashfsPath(object? path, object? reason, Exception? cause = null) => Diagnostic.Create("SM2101", cause, path, reason);
 
@@ -326,6 +329,9 @@ internal static class Errors
     /// <summary>SM3110: The VM runtime directory '{0}' cannot be used: {1}. Give a private directory on a local filesystem with a short path (unix socket paths are limited to about ...</summary>
     public static SupermachineException RuntimeDirectoryUnusable(object? directory, object? reason, Exception? cause = null) => Diagnostic.Create("SM3110", cause, directory, reason);
 
+    /// <summary>SM3111: A {0} guest cannot run with -accel {1} on this {2} host: a hypervisor runs only its own instruction set. Use tcg (or leave the accelerator unset: a foreign g...</summary>
+    public static SupermachineException ForeignGuestAccelerator(object? guest, object? accelerator, object? host, Exception? cause = null) => Diagnostic.Create("SM3111", cause, guest, accelerator, host);
+
     /// <summary>SM3120: {0} was not found (looked on PATH and in {1}); the VM's writable disk needs it. Install {2} (Debian/Ubuntu: apt-get install {2}).</summary>
     public static SupermachineException DiskToolNotFound(object? tool, object? folders, object? package, Exception? cause = null) => Diagnostic.Create("SM3120", cause, tool, folders, package);
 
@@ -406,6 +412,7 @@ internal static class Errors
         public const string DiffIdMismatch = "SM2022";
         public const string EmptyImageIndex = "SM2023";
         public const string InvalidNetworkTimeout = "SM2024";
+        public const string UnsupportedGuestArchitecture = "SM2025";
         public const string InvalidSquashfsPath = "SM2101";
         public const string NameTooLong = "SM2102";
         public const string UnrepresentableEntry = "SM2103";
@@ -487,6 +494,7 @@ internal static class Errors
         public const string QemuRefused = "SM3108";
         public const string AgentChannelUnreachable = "SM3109";
         public const string RuntimeDirectoryUnusable = "SM3110";
+        public const string ForeignGuestAccelerator = "SM3111";
         public const string DiskToolNotFound = "SM3120";
         public const string DiskCreateFailed = "SM3121";
         public const string SnapshotIncomplete = "SM3201";

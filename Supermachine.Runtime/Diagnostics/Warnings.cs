@@ -28,4 +28,7 @@ internal static class Warnings
 
     /// <summary>SM4012: Skipped {0} device node(s) and cleared the setuid/setgid bits of {1} file(s) while writing '{2}'; pass --preserve-devices (as root) to keep them.</summary>
     public static string DevicesSkipped(object? devices, object? setIdFiles, object? root) => Diagnostic.Format("SM4012", devices, setIdFiles, root);
+
+    /// <summary>SM4030: The image '{0}' runs as a {1} guest on this {2} host: no hypervisor runs a foreign instruction set, so QEMU emulates every guest instruction (TCG), several t...</summary>
+    public static string ForeignGuestEmulated(object? name, object? guest, object? host) => Diagnostic.Format("SM4030", name, guest, host);
 }

@@ -1,12 +1,14 @@
 using Supermachine.Diagnostics;
 using Supermachine.Locations;
+using Supermachine.Vmm;
 
 namespace Supermachine.Guest;
 
 /// <summary>
 /// The files a guest boots from: the kernel, the modules it loads (in order) and the agent.
 /// Found, in this order, via SUPERMACHINE_ASSETS, next to the application, in the
-/// Supermachine.Runtime package's runtimes/linux-ARCH/native/, or in the set-up cache that
+/// Supermachine.Runtime package's runtimes/HOST-RID/native/ (flat for the host's own guest, guest-RID/ for
+/// an emulated one), or in the set-up cache that
 /// eng/setup.sh fills in a checkout. A folder may hold them flat (vmlinuz, modules.order,
 /// modules/, agent, as the package does) or as the set-up cache does (kernel/, agent/).
 /// </summary>
@@ -22,15 +24,15 @@ internal sealed record GuestAssets
 
     public required string AgentPath { get; init; }
 
-    /// <summary>The runtime identifier of the guest these assets are for, e.g. linux-x64.</summary>
-    public static string GuestRuntimeIdentifier => NativeAssetDirectories.HostRuntimeIdentifier;
-
-    /// <summary>Finds the assets, or throws SM3001 naming what is missing and where it looked.</summary>
-    public static GuestAssets Locate()
+    /// <summary>
+    /// Finds the assets of an <paramref name="architecture"/> guest (null: the host's), or throws
+    /// SM3001 naming what is missing and where it looked.
+    /// </summary>
+    public static GuestAssets Locate(GuestArchitecture? architecture = null)
     {
         var looked = new List<string>();
         string? missing = null;
-        foreach (string dir in NativeAssetDirectories.Search(GuestRuntimeIdentifier))
+        foreach (string dir in NativeAssetDirectories.SearchGuest((architecture ?? GuestArchitecture.Host).RuntimeIdentifier))
         {
             looked.Add(dir);
             if (TryLoad(dir, out GuestAssets? assets, out string? what))

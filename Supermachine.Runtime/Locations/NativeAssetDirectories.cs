@@ -9,12 +9,36 @@ namespace Supermachine.Locations;
 /// </summary>
 internal static class NativeAssetDirectories
 {
-    /// <summary>The runtime identifier of this host's architecture, e.g. linux-x64.</summary>
-    public static string HostRuntimeIdentifier => RuntimeInformation.OSArchitecture switch
+    /// <summary>The runtime identifier of this host, e.g. linux-x64 or osx-arm64.</summary>
+    public static string HostRuntimeIdentifier =>
+        (OperatingSystem.IsMacOS() ? "osx-" : "linux-") + (RuntimeInformation.OSArchitecture == Architecture.Arm64 ? "arm64" : "x64");
+
+    /// <summary>The runtime identifier of the guest this host runs natively: linux on the host's architecture.</summary>
+    public static string NativeGuestRuntimeIdentifier => RuntimeInformation.OSArchitecture == Architecture.Arm64 ? "linux-arm64" : "linux-x64";
+
+    /// <summary>
+    /// The folders searched for the files of a <paramref name="guestRuntimeIdentifier"/> guest: in each
+    /// folder of <see cref="Search"/> for this host, its guest-RID/ subfolder (where a package puts a
+    /// guest the host emulates) and, for the host's native guest, the folder itself; last the set-up
+    /// cache's assets/RID.
+    /// </summary>
+    public static IEnumerable<string> SearchGuest(string guestRuntimeIdentifier)
     {
-        Architecture.Arm64 => "linux-arm64",
-        _ => "linux-x64",
-    };
+        bool native = guestRuntimeIdentifier == NativeGuestRuntimeIdentifier;
+        foreach (string dir in Search(HostRuntimeIdentifier))
+        {
+            if (dir == SetupCache(HostRuntimeIdentifier))
+            {
+                continue;
+            }
+            yield return Path.Combine(dir, "guest-" + guestRuntimeIdentifier);
+            if (native)
+            {
+                yield return dir;
+            }
+        }
+        yield return SetupCache(guestRuntimeIdentifier);
+    }
 
     /// <summary>
     /// The folders searched, in order, for files of <paramref name="runtimeIdentifier"/>:
@@ -36,9 +60,15 @@ internal static class NativeAssetDirectories
             yield return assemblyDir;
             yield return Path.GetFullPath(Path.Combine(assemblyDir, "..", "..", "runtimes", runtimeIdentifier, "native"));
         }
+        yield return SetupCache(runtimeIdentifier);
+    }
+
+    /// <summary>Where eng/setup.sh of a checkout puts the files of <paramref name="runtimeIdentifier"/>.</summary>
+    private static string SetupCache(string runtimeIdentifier)
+    {
         string cache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c
             ? c
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        yield return Path.Combine(cache, "assets", runtimeIdentifier);
+        return Path.Combine(cache, "assets", runtimeIdentifier);
     }
 }

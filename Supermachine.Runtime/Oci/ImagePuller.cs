@@ -113,7 +113,8 @@ internal sealed class ImagePuller(ContentStore store, RegistryClient registry)
         IImageSource effective = source;
         ImageReference? reference = (source as RegistrySource)?.Reference;
         bool lockable = reference is { Digest: null } && options.LockFile is not null;
-        if (lockable && !options.RefreshLock && options.LockFile!.TryGet(reference!, platform.ToString()) is string locked)
+        string lockPlatform = platform.ToString(); // the platform asked for, which the lock is keyed by
+        if (lockable && !options.RefreshLock && options.LockFile!.TryGet(reference!, lockPlatform) is string locked)
         {
             effective = new RegistrySource(registry, reference!.WithDigest(locked));
         }
@@ -153,6 +154,13 @@ internal sealed class ImagePuller(ContentStore store, RegistryClient registry)
         {
             throw Errors.NoManifestForPlatform(source.DisplayName, platform, $"{config.OS}/{config.Architecture}{(config.Variant is null ? "" : "/" + config.Variant)}");
         }
+        // Without a requested platform, an image of one platform is what it says it is: an arm64-only
+        // image runs as an arm64 guest, not as the host's.
+        if (options.Platform is null && config.Architecture is { Length: > 0 } architecture
+            && !platform.Matches(new Platform { OS = config.OS ?? "linux", Architecture = architecture }))
+        {
+            platform = new Platform { OS = config.OS ?? "linux", Architecture = architecture, Variant = config.Variant };
+        }
 
         // Announce every layer first so a progress display knows the total from the start.
         foreach (Descriptor layer in manifest.Layers)
@@ -166,7 +174,7 @@ internal sealed class ImagePuller(ContentStore store, RegistryClient registry)
 
         if (lockable)
         {
-            options.LockFile!.Set(reference!, platform.ToString(), document.Digest);
+            options.LockFile!.Set(reference!, lockPlatform, document.Digest);
         }
         return new PulledImage
         {

@@ -14,6 +14,9 @@ internal interface IVmBackend
     /// <summary>Engine version recorded in snapshot manifests; a restore on another version is refused.</summary>
     string Version { get; }
 
+    /// <summary>The version of the engine that runs <paramref name="architecture"/> guests (QEMU has one binary per architecture).</summary>
+    string GetVersion(GuestArchitecture architecture);
+
     /// <summary>Boots <paramref name="machine"/> from its kernel and initramfs.</summary>
     Task<IVirtualMachine> StartAsync(VmMachineSpec machine, CancellationToken cancellationToken = default);
 
@@ -32,19 +35,24 @@ internal interface IVmBackend
     /// </summary>
     Task<IPreparedRestore> PrepareRestoreAsync(VmMachineSpec machine, string snapshotDirectory, CancellationToken cancellationToken = default);
 
-    /// <summary>The accelerator this backend would use for <paramref name="requested"/> (null = measure), with the reason.</summary>
-    AcceleratorChoice ChooseAccelerator(Accelerator? requested = null);
+    /// <summary>
+    /// The accelerator this backend would use for <paramref name="requested"/> (null = measure) and
+    /// a guest of <paramref name="architecture"/> (null = the host's), with the reason. A foreign
+    /// guest is always emulated (TCG); asking for a hypervisor for one is SM3111.
+    /// </summary>
+    AcceleratorChoice ChooseAccelerator(Accelerator? requested = null, GuestArchitecture? architecture = null);
 
     /// <summary>Reads the engine's description of the snapshot in <paramref name="snapshotDirectory"/> (SM3201 when it is missing or unreadable).</summary>
     VmSnapshotInfo ReadSnapshot(string snapshotDirectory);
 
     /// <summary>
-    /// The one compatibility check of a snapshot against this host: the first fact (format, engine,
-    /// engine version, CPU model, machine type, accelerator) that differs, or null when
-    /// <paramref name="snapshot"/> restores here. A restore refuses a mismatch (SM3202); a bake
-    /// treats it as a bake from elsewhere and bakes again (SM4001).
+    /// The one compatibility check of a snapshot against this host: the first fact (format, guest
+    /// architecture when <paramref name="expected"/> is given, engine, engine version, CPU model,
+    /// machine type, accelerator) that differs, or null when <paramref name="snapshot"/> restores
+    /// here. A restore refuses a mismatch (SM3202); a bake treats it as a bake from elsewhere and
+    /// bakes again (SM4001).
     /// </summary>
-    SnapshotMismatch? FindMismatch(VmSnapshotInfo snapshot, Accelerator? requested = null);
+    SnapshotMismatch? FindMismatch(VmSnapshotInfo snapshot, Accelerator? requested = null, GuestArchitecture? expected = null);
 }
 
 /// <summary>A fact of a snapshot that differs on this host: what it is, the snapshot's value and ours.</summary>
@@ -83,6 +91,9 @@ internal sealed record VmSnapshotInfo
     /// <summary>Version of the engine's snapshot layout; a restore refuses other versions.</summary>
     public required int FormatVersion { get; init; }
 
+    /// <summary>The guest's architecture (OCI's name); snapshots from before it was recorded are amd64.</summary>
+    public string Architecture { get; init; } = GuestArchitecture.Amd64.Name;
+
     public required string Engine { get; init; }
 
     public required string EngineVersion { get; init; }
@@ -118,6 +129,9 @@ internal sealed record VmSnapshotInfo
 /// <summary>What a guest machine is made of. All paths are absolute on the host.</summary>
 internal sealed record VmMachineSpec
 {
+    /// <summary>The guest's instruction set: the kernel, initramfs and rootfs must be built for it.</summary>
+    public GuestArchitecture Architecture { get; init; } = GuestArchitecture.Host;
+
     public required string KernelPath { get; init; }
 
     public required string InitrdPath { get; init; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fetches the Debian cloud kernel for the host architecture and extracts what the guest needs:
-#   OUT/vmlinuz            the kernel image (bzImage)
+# Fetches the Debian cloud kernel for a Debian architecture (default: this host's) and extracts
+# what the guest needs:
+#   OUT/vmlinuz            the kernel image (bzImage on amd64, a plain Image QEMU loads on arm64)
 #   OUT/modules/NAME.ko    the modules of modules.txt and their dependencies
 #   OUT/modules.order      those modules in load order (dependencies first)
 #   OUT/kernel.version     the package and version it came from
@@ -8,17 +9,21 @@
 # The package version is resolved with apt each time set-up runs; an OUT that already holds
 # that version is left alone.
 set -euo pipefail
-out="${1:?usage: build-kernel-assets.sh OUT}"
+out="${1:?usage: build-kernel-assets.sh OUT [DEBIAN_ARCH]}"
 here="$(cd "$(dirname "$0")" && pwd)"
-arch="$(dpkg --print-architecture)"
-meta="linux-image-cloud-$arch"
+arch="${2:-$(dpkg --print-architecture)}"
+# A foreign architecture's package is named NAME:ARCH (it needs dpkg --add-architecture ARCH).
+qual=""
+[ "$arch" = "$(dpkg --print-architecture)" ] || qual=":$arch"
+meta="linux-image-cloud-$arch$qual"
 
 package="$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')"
+package="${package%%:*}"
 if [ -z "$package" ]; then
   echo "build-kernel-assets: cannot resolve $meta with apt (run apt-get update?)" >&2
   exit 1
 fi
-version="$(apt-cache policy "$package" | awk '/Candidate:/ {print $2}')"
+version="$(apt-cache policy "$package$qual" | awk '/Candidate:/ {print $2}')"
 wanted="$package $version $(sha256sum "$here/modules.txt" "$0" | sha256sum | cut -c1-12)"
 if [ -f "$out/kernel.version" ] && [ "$(cat "$out/kernel.version")" = "$wanted" ]; then
   exit 0
@@ -26,7 +31,7 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && apt-get -o APT::Sandbox::User="$(id -un)" download -qq "$package" >/dev/null)
+(cd "$work" && apt-get -o APT::Sandbox::User="$(id -un)" download -qq "$package$qual" >/dev/null)
 dpkg-deb -x "$work"/*.deb "$work/x"
 moddir="$(echo "$work"/x/lib/modules/*)"
 
@@ -58,7 +63,13 @@ done < "$here/modules.txt"
 staging="$out.tmp"
 rm -rf "$staging"
 mkdir -p "$staging/modules"
-cp "$work"/x/boot/vmlinuz-* "$staging/vmlinuz"
+if [ "$arch" = arm64 ]; then
+  # arm64's vmlinuz is an uncompressed Image (27 MB); QEMU loads a gzipped one as well, and every
+  # package and baked image carries a copy.
+  gzip -9n -c "$work"/x/boot/vmlinuz-* > "$staging/vmlinuz"
+else
+  cp "$work"/x/boot/vmlinuz-* "$staging/vmlinuz"
+fi
 for name in "${order[@]}"; do cp "${path_of[$name]}" "$staging/modules/$name.ko"; done
 printf '%s\n' "${order[@]}" > "$staging/modules.order"
 cp "$work"/x/usr/share/doc/"$package"/copyright "$staging/LICENSE.kernel.txt"

@@ -127,7 +127,7 @@ internal static class DockerfileBuilder
 
         IVmBackend backend = options.Backend ?? new QemuBackend(new QemuBackendOptions());
         // Guest assets and the accelerator are settled by the first RUN: a build without one needs no VM.
-        var vmSettings = new Lazy<BuildVmSettings>(() => VmSettings(backend, store, options));
+        var vmSettings = new Lazy<BuildVmSettings>(() => VmSettings(backend, store, options, GuestArchitecture.FromPlatform(platform.Architecture, dockerfilePath)));
         string dockerfileName = Path.GetFileName(dockerfilePath);
         BuildResult result;
         int boots;
@@ -143,12 +143,13 @@ internal static class DockerfileBuilder
         return new DockerfileBuildResult(image, result.ExecutedSteps, result.CachedSteps, boots, snapshot, plan.UnusedBuildArgs);
     }
 
-    private static BuildVmSettings VmSettings(IVmBackend backend, ContentStore store, DockerfileBuildOptions options)
+    /// <summary>The build VMs run the target platform's instruction set: RUN executes the image's own binaries.</summary>
+    private static BuildVmSettings VmSettings(IVmBackend backend, ContentStore store, DockerfileBuildOptions options, GuestArchitecture architecture)
     {
-        GuestAssets assets = GuestAssets.Locate();
+        GuestAssets assets = GuestAssets.Locate(architecture);
         string initrd = InitramfsBuilder.EnsureCached(store.Layout.Dockerfile("guest"), assets);
-        AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator);
-        return new BuildVmSettings(backend, assets.KernelPath, initrd, options.MemoryMiB, options.Vcpus, options.DiskMiB, accelerator.Accelerator, options.BootTimeout, options.MeasureBuildVmSnapshot, options.Network);
+        AcceleratorChoice accelerator = backend.ChooseAccelerator(options.Accelerator, architecture);
+        return new BuildVmSettings(backend, architecture, assets.KernelPath, initrd, options.MemoryMiB, options.Vcpus, options.DiskMiB, accelerator.Accelerator, options.BootTimeout, options.MeasureBuildVmSnapshot, options.Network);
     }
 
     private static async Task<PulledImage> WriteImageAsync(ContentStore store, LayerChain chain, Planning.ImageConfig config, Platform platform, string dockerfilePath, CancellationToken cancellationToken)

@@ -9,7 +9,7 @@ using Supermachine.Vmm;
 namespace Supermachine.Dockerfile.Building;
 
 /// <summary>How the executor boots build VMs.</summary>
-internal sealed record BuildVmSettings(IVmBackend Backend, string KernelPath, string InitrdPath, int MemoryMiB, int Vcpus, int DiskMiB, Accelerator Accelerator, TimeSpan BootTimeout, bool Snapshottable, bool Network);
+internal sealed record BuildVmSettings(IVmBackend Backend, GuestArchitecture Architecture, string KernelPath, string InitrdPath, int MemoryMiB, int Vcpus, int DiskMiB, Accelerator Accelerator, TimeSpan BootTimeout, bool Snapshottable, bool Network);
 
 /// <summary>
 /// The in-VM builder behind <see cref="BuildRunner"/>. A stage's state is a <see cref="LayerChain"/>.
@@ -66,6 +66,7 @@ internal sealed class VmStepExecutor(
             progress($"booting a build VM ({vm.Accelerator.ToString().ToLowerInvariant()})");
             _vm = await BuildVm.BootAsync(vm.Backend, new VmMachineSpec
             {
+                Architecture = vm.Architecture,
                 KernelPath = vm.KernelPath,
                 InitrdPath = vm.InitrdPath,
                 RootfsPath = rootfs,

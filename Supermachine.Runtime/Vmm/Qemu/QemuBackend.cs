@@ -9,7 +9,7 @@ namespace Supermachine.Vmm.Qemu;
 /// <summary>Options of the QEMU engine.</summary>
 internal sealed record QemuBackendOptions
 {
-    /// <summary>The QEMU binary; null finds it (SUPERMACHINE_QEMU, PATH).</summary>
+    /// <summary>The QEMU binary for the host's guests; null finds it (SUPERMACHINE_QEMU, PATH). Other guests use its qemu-system-ARCH sibling.</summary>
     public string? QemuPath { get; init; }
 
     /// <summary>Where per-VM runtime directories are made when a spec has none; null is the temp directory.</summary>
@@ -29,48 +29,54 @@ internal sealed record QemuBackendOptions
 internal sealed class QemuBackend : IVmBackend
 {
     private readonly QemuBackendOptions _options;
-    private readonly Lazy<string> _qemuPath;
-    private int _loggedChoice;
+    private readonly ConcurrentCache<string, string> _qemuPaths = new();
+    private readonly ConcurrentCache<string, string> _loggedChoices = new();
 
     public QemuBackend(QemuBackendOptions? options = null)
     {
         _options = options ?? new QemuBackendOptions();
-        _qemuPath = new Lazy<string>(() => _options.QemuPath ?? QemuLocator.Locate());
     }
-
-    /// <summary>The named CPU model every guest gets (recorded in snapshots).</summary>
-    public const string CpuModel = QemuCommandLine.CpuModel;
-
-    /// <summary>The QEMU machine type every guest gets.</summary>
-    public const string MachineType = QemuCommandLine.MachineType;
-
-    /// <summary>Kernel arguments the engine always passes before the caller's.</summary>
-    public const string BaseKernelArguments = QemuCommandLine.BaseKernelArguments;
 
     public string Name => "qemu";
 
-    /// <summary>QEMU's version (e.g. 7.2.22); finding QEMU may throw SM3101.</summary>
-    public string Version => QemuLocator.GetVersion(QemuPath);
+    /// <summary>The version (e.g. 7.2.22) of the QEMU for the host's guests; finding QEMU may throw SM3101.</summary>
+    public string Version => GetVersion(GuestArchitecture.Host);
+
+    public string GetVersion(GuestArchitecture architecture) => QemuLocator.GetVersion(QemuPathFor(architecture));
 
     /// <summary>How long QEMU may take to start and, for a restore, to load the state.</summary>
     public TimeSpan StartTimeout => _options.StartTimeout;
 
-    /// <summary>The QEMU binary in use; finding it may throw SM3101/SM3102.</summary>
-    public string QemuPath => _qemuPath.Value;
+    /// <summary>The QEMU binary for the host's guests; finding it may throw SM3101/SM3102.</summary>
+    public string QemuPath => QemuPathFor(GuestArchitecture.Host);
 
-    public AcceleratorChoice ChooseAccelerator(Accelerator? requested = null)
+    /// <summary>qemu-system-ARCH for <paramref name="architecture"/> guests; finding it may throw SM3101/SM3102.</summary>
+    public string QemuPathFor(GuestArchitecture architecture) => _qemuPaths.GetOrAdd(architecture.QemuName, arch =>
+        _options.QemuPath is not string configured ? QemuLocator.Locate(arch)
+        : QemuLocator.SiblingFor(configured, arch) is string sibling ? (File.Exists(sibling) ? sibling : QemuLocator.Locate(arch))
+        : configured);
+
+    public AcceleratorChoice ChooseAccelerator(Accelerator? requested = null, GuestArchitecture? architecture = null)
     {
-        AcceleratorChoice choice = AcceleratorProbe.Choose(QemuPath, requested);
-        if (Interlocked.Exchange(ref _loggedChoice, 1) == 0)
+        GuestArchitecture guest = architecture ?? GuestArchitecture.Host;
+        string qemu = QemuPathFor(guest);
+        AcceleratorChoice choice = AcceleratorProbe.Choose(qemu, requested, guest);
+        bool first = false;
+        _loggedChoices.GetOrAdd(guest.Name, _ =>
         {
-            _options.Log?.Invoke($"qemu {Version}: accelerator {choice}; {OwnerWatch.Describe()}");
+            first = true;
+            return choice.ToString();
+        });
+        if (first)
+        {
+            _options.Log?.Invoke($"qemu-system-{guest.QemuName} {GetVersion(guest)}: accelerator {choice}; {OwnerWatch.Describe()}");
         }
         return choice;
     }
 
     public async Task<IVirtualMachine> StartAsync(VmMachineSpec machine, CancellationToken cancellationToken = default)
     {
-        AcceleratorChoice accelerator = ChooseAccelerator(machine.Accelerator);
+        AcceleratorChoice accelerator = ChooseAccelerator(machine.Accelerator, machine.Architecture);
         (string runtimeDirectory, bool owned) = PrepareRuntimeDirectory(machine);
         bool mapped = machine.Snapshottable && machine.SnapshotMode == VmSnapshotMode.MappedRam;
         var launch = new QemuLaunch
@@ -78,7 +84,7 @@ internal sealed class QemuBackend : IVmBackend
             Spec = machine,
             Accelerator = accelerator.Accelerator,
             RuntimeDirectory = runtimeDirectory,
-            KernelArguments = QemuCommandLine.KernelArguments(machine.Nat ? $"{Network.PasstNat.KernelArgument} {machine.KernelArguments}" : machine.KernelArguments),
+            KernelArguments = QemuCommandLine.KernelArguments(machine.Architecture, machine.Nat ? $"{Network.PasstNat.KernelArgument} {machine.KernelArguments}" : machine.KernelArguments),
             Nat = machine.Nat,
             MemoryMiB = machine.MemoryMiB,
             Vcpus = machine.Vcpus,
@@ -111,8 +117,8 @@ internal sealed class QemuBackend : IVmBackend
 
     public VmSnapshotInfo ReadSnapshot(string snapshotDirectory) => QemuSnapshot.Read(snapshotDirectory);
 
-    public SnapshotMismatch? FindMismatch(VmSnapshotInfo snapshot, Accelerator? requested = null) =>
-        QemuSnapshot.FindMismatch(this, snapshot, requested);
+    public SnapshotMismatch? FindMismatch(VmSnapshotInfo snapshot, Accelerator? requested = null, GuestArchitecture? expected = null) =>
+        QemuSnapshot.FindMismatch(this, snapshot, requested, expected);
 
     /// <summary>Starts QEMU for <paramref name="launch"/> and connects QMP; the guest runs unless the launch is incoming.</summary>
     internal async Task<QemuMachine> LaunchAsync(QemuLaunch launch, AcceleratorChoice accelerator, bool ownsRuntimeDirectory, CancellationToken cancellationToken, Stopwatch? clock = null)
@@ -135,7 +141,7 @@ internal sealed class QemuBackend : IVmBackend
                 nat = await Network.PasstNat.StartAsync(cancellationToken).ConfigureAwait(false);
                 launch = launch with { NatSocket = nat.SocketPath };
             }
-            process = OwnerWatch.Start(QemuPath, QemuCommandLine.Build(launch), launch.RuntimeDirectory);
+            process = OwnerWatch.Start(QemuPathFor(launch.Spec.Architecture), QemuCommandLine.Build(launch), launch.RuntimeDirectory);
         }
         catch (Exception e)
         {
@@ -143,11 +149,12 @@ internal sealed class QemuBackend : IVmBackend
             Cleanup(launch.RuntimeDirectory, ownsRuntimeDirectory);
             if (e is System.ComponentModel.Win32Exception or InvalidOperationException)
             {
-                throw Errors.QemuPathInvalid(QemuPath, Path.GetFileName(QemuPath), cause: e);
+                string qemu = QemuPathFor(launch.Spec.Architecture);
+                throw Errors.QemuPathInvalid(qemu, Path.GetFileName(qemu), cause: e);
             }
             throw;
         }
-        var vm = new QemuMachine(process, launch, accelerator, Version, ownsRuntimeDirectory, nat) { QemuPath = QemuPath };
+        var vm = new QemuMachine(process, launch, accelerator, GetVersion(launch.Spec.Architecture), ownsRuntimeDirectory, nat) { QemuPath = QemuPathFor(launch.Spec.Architecture) };
         vm.Mark("qemu-started", clock.Elapsed);
         try
         {
@@ -207,9 +214,9 @@ internal sealed class QemuBackend : IVmBackend
         {
             throw Errors.RuntimeDirectoryUnusable(machine.RuntimeDirectory ?? _options.RuntimeRoot ?? Path.GetTempPath(), e.Message, cause: e);
         }
-        if (Path.Combine(path, "agent.sock").Length > 100)
+        if (UnixSocketPaths.TooLong(path, ["agent.sock", "qmp.sock"], UnixSocketPaths.CurrentLimit) is string tooLong)
         {
-            throw Errors.RuntimeDirectoryUnusable(path, $"the path is {path.Length} characters long");
+            throw Errors.RuntimeDirectoryUnusable(path, tooLong);
         }
         return (path, owned);
     }

@@ -62,42 +62,17 @@ internal sealed record QemuLaunch
 /// </summary>
 internal static class QemuCommandLine
 {
-    /// <summary>
-    /// Machine type. q35 because the microvm type hung under TCG with this kernel; the machine
-    /// version is implied by the QEMU version, which a snapshot records and checks.
-    /// </summary>
-    public const string MachineType = "q35";
-
-    /// <summary>
-    /// A named, versioned CPU model rather than "host", so the guest sees the same CPU on every host
-    /// and a snapshot moves between them. Haswell is x86-64-v3 (AVX2, BMI1/2, FMA, MOVBE, F16C,
-    /// LZCNT), what current images are built for (mongod 5+ dies with SIGILL without AVX). The four
-    /// features QEMU 7.2's TCG cannot emulate are taken out, so TCG and KVM guests see one feature set
-    /// without warnings; every x86-64 KVM/HVF/WHPX host since 2013 provides the rest.
-    /// </summary>
-    public const string CpuModel = "Haswell-v2,-pcid,-x2apic,-tsc-deadline,-invpcid";
-
-    /// <summary>
-    /// Kernel arguments the engine always passes, before the caller's. panic=-1 with QEMU's
-    /// -no-reboot turns a panic into a QEMU exit; no_timer_check skips the IO-APIC timer probe,
-    /// which fails ("IO-APIC + timer doesn't work!") and panics when an emulated vCPU is starved
-    /// by a busy host; init_on_free=1 zeroes freed guest pages (the decompressed-kernel and
-    /// initramfs buffers, say), so they become holes in a snapshot's RAM file (a booted busybox
-    /// guest: 94 MiB of non-zero pages without it, 55 MiB with it); quiet keeps the slow emulated
-    /// UART out of the boot path.
-    /// </summary>
-    public const string BaseKernelArguments = "console=ttyS0 panic=-1 no_timer_check init_on_free=1 quiet";
-
     public static List<string> Build(QemuLaunch launch)
     {
         VmMachineSpec spec = launch.Spec;
+        GuestArchitecture arch = spec.Architecture;
         var args = new List<string>
         {
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-name", "supermachine,debug-threads=on",
-            "-machine", $"{MachineType},memory-backend=mem",
+            "-machine", $"{arch.Machine(launch.Accelerator)},memory-backend=mem",
             "-accel", AcceleratorProbe.QemuName(launch.Accelerator),
-            "-cpu", CpuModel,
+            "-cpu", arch.CpuModel(launch.Accelerator),
             "-smp", launch.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "-m", $"{launch.MemoryMiB}M",
             "-object", MemoryBackend(launch),
@@ -146,9 +121,9 @@ internal static class QemuCommandLine
         args.AddRange(["-drive", $"file={Escape(disk)},if=none,id=disk,format={format},discard=unmap", "-device", "virtio-blk-pci,drive=disk"]);
     }
 
-    /// <summary>The full kernel command line for <paramref name="extra"/> caller arguments.</summary>
-    public static string KernelArguments(string extra) =>
-        string.IsNullOrWhiteSpace(extra) ? BaseKernelArguments : BaseKernelArguments + " " + extra.Trim();
+    /// <summary>The full kernel command line of an <paramref name="architecture"/> guest for <paramref name="extra"/> caller arguments.</summary>
+    public static string KernelArguments(GuestArchitecture architecture, string extra) =>
+        string.IsNullOrWhiteSpace(extra) ? architecture.BaseKernelArguments : architecture.BaseKernelArguments + " " + extra.Trim();
 
     private static string MemoryBackend(QemuLaunch launch)
     {

@@ -26,7 +26,7 @@ internal static class QemuDisk
     /// <summary>The copy-on-write overlay of a restored VM, in its runtime directory.</summary>
     public const string OverlayFile = "disk.qcow2";
 
-    private static readonly string[] SbinFolders = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/opt/homebrew/opt/e2fsprogs/sbin", "/usr/local/opt/e2fsprogs/sbin"];
+    private static readonly string[] SbinFolders = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/opt/homebrew/opt/e2fsprogs/sbin", "/usr/local/opt/e2fsprogs/sbin", "/opt/local/sbin"];
 
     /// <summary>Creates <paramref name="path"/> as a sparse <paramref name="sizeMiB"/> MiB ext4 file system.</summary>
     public static void Format(string path, int sizeMiB)

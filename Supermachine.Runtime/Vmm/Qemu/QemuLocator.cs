@@ -1,12 +1,13 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Supermachine.Diagnostics;
 
 namespace Supermachine.Vmm.Qemu;
 
 /// <summary>
 /// Finds <c>qemu-system-ARCH</c>: SUPERMACHINE_QEMU (a full path) wins, then PATH, then the usual
-/// install folders of each OS. A miss is SM3101/SM3102 naming what to install.
+/// install folders of each OS (Homebrew's and MacPorts' on macOS, which a GUI-started process
+/// does not have on PATH). A miss is SM3101/SM3102 naming what to install. SUPERMACHINE_QEMU names
+/// one binary; a guest of another architecture uses its qemu-system-ARCH sibling when there is one.
 /// </summary>
 internal static class QemuLocator
 {
@@ -14,30 +15,33 @@ internal static class QemuLocator
 
     private static readonly ConcurrentCache<string, string> Versions = new();
 
-    /// <summary>QEMU's name for the host architecture: x86_64 or aarch64.</summary>
-    public static string HostArchitecture => RuntimeInformation.OSArchitecture switch
-    {
-        Architecture.Arm64 => "aarch64",
-        _ => "x86_64",
-    };
-
     /// <summary>The full path of the QEMU system emulator for <paramref name="architecture"/>.</summary>
     public static string Locate(string? architecture = null)
     {
-        string arch = architecture ?? HostArchitecture;
-        string executable = "qemu-system-" + arch + (OperatingSystem.IsWindows() ? ".exe" : "");
+        string arch = architecture ?? GuestArchitecture.Host.QemuName;
+        string executable = ExecutableName(arch);
         string? configured = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (!string.IsNullOrEmpty(configured))
         {
-            if (IsExecutableFile(configured))
+            if (SiblingFor(configured, arch) is string sibling)
+            {
+                if (IsExecutableFile(sibling))
+                {
+                    return Path.GetFullPath(sibling);
+                }
+            }
+            else if (IsExecutableFile(configured))
             {
                 return Path.GetFullPath(configured);
             }
-            throw Errors.QemuPathInvalid(configured, executable);
+            else
+            {
+                throw Errors.QemuPathInvalid(configured, executable);
+            }
         }
         IEnumerable<string> folders = (Environment.GetEnvironmentVariable("PATH") ?? "")
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Concat(WellKnownFolders());
+            .Concat(WellKnownFolders(CurrentOS));
         foreach (string folder in folders)
         {
             string candidate = Path.Combine(folder, executable);
@@ -71,21 +75,39 @@ internal static class QemuLocator
     private static string InstallHint(string arch) =>
         OperatingSystem.IsMacOS() ? "brew install qemu"
         : OperatingSystem.IsWindows() ? "winget install SoftwareFreedomConservancy.QEMU, then add its folder to PATH"
-        : arch == "aarch64" ? "Debian/Ubuntu: sudo apt-get install qemu-system-arm; Fedora: sudo dnf install qemu-system-aarch64"
-        : "Debian/Ubuntu: sudo apt-get install qemu-system-x86; Fedora: sudo dnf install qemu-system-x86";
+        : $"Debian/Ubuntu: sudo apt-get install {GuestArchitecture.TryFromName(arch)?.DebianPackage ?? "qemu-system"}; Fedora: sudo dnf install qemu-system-{(arch == "x86_64" ? "x86" : arch)}";
 
-    private static IEnumerable<string> WellKnownFolders()
+    /// <summary>qemu-system-ARCH, with .exe on Windows.</summary>
+    public static string ExecutableName(string architecture) => "qemu-system-" + architecture + (OperatingSystem.IsWindows() ? ".exe" : "");
+
+    /// <summary>
+    /// The qemu-system-<paramref name="architecture"/> beside <paramref name="configured"/> when that is
+    /// a qemu-system binary of another architecture, else null (the configured path is meant as it is).
+    /// </summary>
+    internal static string? SiblingFor(string configured, string architecture)
     {
-        if (OperatingSystem.IsMacOS())
+        string name = Path.GetFileNameWithoutExtension(configured);
+        const string prefix = "qemu-system-";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal) || name[prefix.Length..] == architecture)
         {
-            return ["/opt/homebrew/bin", "/usr/local/bin", "/opt/local/bin"];
+            return null;
         }
-        if (OperatingSystem.IsWindows())
-        {
-            return [Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.ProgramFiles), "qemu")];
-        }
-        return ["/usr/bin", "/usr/local/bin", "/usr/libexec"];
+        return Path.Combine(Path.GetDirectoryName(configured) ?? "", prefix + architecture + Path.GetExtension(configured));
     }
+
+    /// <summary>
+    /// Where QEMU is installed beyond PATH: Homebrew (/opt/homebrew on Apple silicon, /usr/local on
+    /// Intel) and MacPorts (/opt/local) on macOS; the distribution's folders on Linux.
+    /// </summary>
+    internal static IReadOnlyList<string> WellKnownFolders(HostOS os) => os switch
+    {
+        HostOS.MacOS => ["/opt/homebrew/bin", "/usr/local/bin", "/opt/local/bin"],
+        HostOS.Windows => [Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.ProgramFiles), "qemu")],
+        _ => ["/usr/bin", "/usr/local/bin", "/usr/libexec"],
+    };
+
+    private static HostOS CurrentOS =>
+        OperatingSystem.IsMacOS() ? HostOS.MacOS : OperatingSystem.IsWindows() ? HostOS.Windows : OperatingSystem.IsLinux() ? HostOS.Linux : HostOS.Other;
 
     private static bool IsExecutableFile(string path)
     {

@@ -45,7 +45,7 @@ internal sealed class QemuMachine : IVirtualMachine
 
     public AcceleratorChoice AcceleratorChoice { get; }
 
-    public string CpuModel => QemuCommandLine.CpuModel;
+    public string CpuModel => _launch.Spec.Architecture.CpuModel(Accelerator);
 
     /// <summary>QEMU's version, recorded in snapshots.</summary>
     public string EngineVersion { get; }
@@ -269,14 +269,7 @@ internal sealed class QemuMachine : IVirtualMachine
 
     private void KillProcess()
     {
-        try
-        {
-            // SIGKILL to owner-watch takes QEMU down through its parent-death signal.
-            _process.Kill();
-        }
-        catch (InvalidOperationException)
-        {
-        }
+        ProcessLifetime.OwnerWatch.Kill(_process);
     }
 
     private async Task CleanUpAsync()

@@ -88,11 +88,12 @@ internal static class QemuSnapshot
         var info = new VmSnapshotInfo
         {
             FormatVersion = FormatVersion,
+            Architecture = launch.Spec.Architecture.Name,
             Engine = "qemu",
             EngineVersion = vm.EngineVersion,
             Accelerator = vm.Accelerator,
             CpuModel = vm.CpuModel,
-            MachineType = QemuCommandLine.MachineType,
+            MachineType = launch.Spec.Architecture.Machine(vm.Accelerator),
             MemoryMiB = launch.MemoryMiB,
             Vcpus = launch.Vcpus,
             KernelArguments = launch.KernelArguments,
@@ -153,23 +154,35 @@ internal static class QemuSnapshot
         return info;
     }
 
-    public static SnapshotMismatch? FindMismatch(QemuBackend backend, VmSnapshotInfo info, Accelerator? requested)
+    public static SnapshotMismatch? FindMismatch(QemuBackend backend, VmSnapshotInfo info, Accelerator? requested, GuestArchitecture? expected)
     {
         string Number(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        (string What, string Theirs, string Ours)[] facts =
+        if (expected is not null && info.Architecture != expected.Name)
+        {
+            return new SnapshotMismatch("guest architecture", info.Architecture, expected.Name);
+        }
+        if (GuestArchitecture.TryFromName(info.Architecture) is not GuestArchitecture arch)
+        {
+            return new SnapshotMismatch("guest architecture", info.Architecture, string.Join(" or ", GuestArchitecture.All.Select(a => a.Name)));
+        }
+        // Each fact is computed only once the ones before it agree: the engine version needs the
+        // architecture's QEMU, the CPU model the accelerator.
+        (string What, string Theirs, Func<string> Ours)[] facts =
         [
-            ("snapshot format version", Number(info.FormatVersion), Number(FormatVersion)),
-            ("engine", info.Engine, backend.Name),
-            ("engine version", info.EngineVersion, backend.Version),
-            ("CPU model", info.CpuModel, QemuCommandLine.CpuModel),
-            ("machine type", info.MachineType, QemuCommandLine.MachineType),
-            ("accelerator", AcceleratorProbe.QemuName(info.Accelerator), AcceleratorProbe.QemuName(backend.ChooseAccelerator(requested).Accelerator)),
+            ("snapshot format version", Number(info.FormatVersion), () => Number(FormatVersion)),
+            ("engine", info.Engine, () => backend.Name),
+            ("engine version", info.EngineVersion, () => backend.GetVersion(arch)),
+            // A foreign snapshot is compared with emulation, never with a refusal of the requested hypervisor.
+            ("accelerator", AcceleratorProbe.QemuName(info.Accelerator), () => AcceleratorProbe.QemuName((arch.IsHost ? backend.ChooseAccelerator(requested, arch) : AcceleratorProbe.Foreign(arch)).Accelerator)),
+            ("CPU model", info.CpuModel, () => arch.CpuModel(info.Accelerator)),
+            ("machine type", info.MachineType, () => arch.Machine(info.Accelerator)),
         ];
         foreach (var (what, theirs, ours) in facts)
         {
-            if (!string.Equals(theirs, ours, StringComparison.Ordinal))
+            string value = ours();
+            if (!string.Equals(theirs, value, StringComparison.Ordinal))
             {
-                return new SnapshotMismatch(what, theirs, ours);
+                return new SnapshotMismatch(what, theirs, value);
             }
         }
         return null;
@@ -187,11 +200,11 @@ internal static class QemuSnapshot
     {
         string dir = Path.GetFullPath(snapshotDirectory);
         VmSnapshotInfo info = Read(dir);
-        if (FindMismatch(backend, info, machine.Accelerator) is { } mismatch)
+        if (FindMismatch(backend, info, machine.Accelerator, machine.Architecture) is { } mismatch)
         {
             throw Errors.SnapshotIncompatible(dir, mismatch.What, mismatch.Theirs, mismatch.Ours);
         }
-        AcceleratorChoice accelerator = backend.ChooseAccelerator(machine.Accelerator);
+        AcceleratorChoice accelerator = backend.ChooseAccelerator(machine.Accelerator, machine.Architecture);
         (string runtimeDirectory, bool owned) = backend.PrepareRuntimeDirectory(machine);
         bool mapped = info.Mode == VmSnapshotMode.MappedRam;
         var launch = new QemuLaunch
@@ -213,7 +226,7 @@ internal static class QemuSnapshot
         {
             try
             {
-                QemuDisk.CreateOverlay(backend.QemuPath, Path.Combine(dir, DiskFile), overlay);
+                QemuDisk.CreateOverlay(backend.QemuPathFor(machine.Architecture), Path.Combine(dir, DiskFile), overlay);
             }
             catch
             {

@@ -26,6 +26,10 @@ internal static class BakeCommand
     public static readonly OptionSpec HostPortOption =
         new("host-port", null, "PORT", "Let the guest reach host 127.0.0.1:PORT as host.supermachine.internal:PORT (no other host port).", Repeatable: true);
 
+    /// <summary>--platform: which manifest of a multi-platform image, and so which guest architecture.</summary>
+    public static readonly OptionSpec PlatformOption =
+        new("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image; the guest runs its architecture (default: this host's; a foreign one is emulated).");
+
     public static readonly CommandSpec Spec = new(
         "bake",
         "IMAGE SNAPSHOT_DIR",
@@ -45,7 +49,7 @@ internal static class BakeCommand
         new OptionSpec("vcpus", null, "N", "Guest vCPUs (default 1)."),
         new OptionSpec("disk", null, "MIB", "Size of the guest's writable disk in MiB, sparse (default 8192)."),
         new OptionSpec("name", null, "NAME", $"Name recorded in the manifest (default: derived from {what})."),
-        new OptionSpec("platform", null, "OS/ARCH[/VARIANT]", "Platform to pick from a multi-platform image."),
+        PlatformOption,
         new OptionSpec("cmd", null, "COMMAND", "Override the image command (or give it after --)."),
         .. WorkloadOptions,
         new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),

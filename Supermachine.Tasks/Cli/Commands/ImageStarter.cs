@@ -39,6 +39,7 @@ internal static class ImageStarter
                 Network = MicroVmImageRequest.NetworkMode(target, "--network", command.Value("network")),
                 HostPorts = MicroVmImageRequest.PortList(target, "--host-port", string.Join(';', command.Values("host-port"))),
                 Log = HostOutput.Detail,
+                Warning = HostOutput.Warning,
             };
             MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken).ConfigureAwait(false);
             HostOutput.Detail($"{(vm.Restored ? "restored" : "booted")} {image.Name} in {vm.StartDuration.TotalMilliseconds:F0} ms");

@@ -54,8 +54,8 @@ public sealed class BootBench : IBenchmark
         foreach (string a in new[]
         {
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-machine", "q35", "-accel", "tcg",
-            "-cpu", QemuBackend.CpuModel, "-m", "256M", "-kernel", kernel, "-initrd", initrd,
-            "-append", QemuBackend.BaseKernelArguments, "-serial", "file:" + Path.Combine(work, "raw-console.log"),
+            "-cpu", GuestArchitecture.Amd64.CpuModel(Accelerator.Tcg), "-m", "256M", "-kernel", kernel, "-initrd", initrd,
+            "-append", GuestArchitecture.Amd64.BaseKernelArguments, "-serial", "file:" + Path.Combine(work, "raw-console.log"),
         })
         {
             start.ArgumentList.Add(a);

@@ -27,9 +27,7 @@ public sealed class DockerfileBench : IBenchmark
 
     public async Task RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
-        string setupCache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        string baseImage = $"oci-layout:{Path.Combine(setupCache, "fixtures", "layout")}:busybox";
+        string baseImage = FixtureImage("busybox");
         string contextDirectory = Path.Combine(context.WorkDirectory, "context");
         Directory.CreateDirectory(contextDirectory);
         File.WriteAllText(Path.Combine(contextDirectory, "Dockerfile"), Dockerfile);

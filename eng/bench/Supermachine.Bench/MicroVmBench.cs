@@ -29,9 +29,7 @@ public sealed class MicroVmBench : IBenchmark
     public async Task RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         TextWriter report = context.Report;
-        string setupCache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        string reference = $"oci-layout:{Path.Combine(setupCache, "fixtures", "layout")}:redis";
+        string reference = FixtureImage("redis");
         var bakeClock = Stopwatch.StartNew();
         MicroVmImage image = new(await ImageBaker.BakeAsync(
             MicroVmImageRequest.FromMetadata(reference, k => k switch { "Name" => "redis", "Port" => "6379", _ => null }),
@@ -125,7 +123,7 @@ public sealed class MicroVmBench : IBenchmark
         report.WriteLine($"raw: cold exec [{string.Join(", ", coldExec.Select(v => v.ToString("F0")))}], cold ping [{string.Join(", ", coldPing.Select(v => v.ToString("F0")))}], restore exec [{string.Join(", ", restoreExec.Select(v => v.ToString("F0")))}], restore ping [{string.Join(", ", restorePing.Select(v => v.ToString("F0")))}], acquire ping [{string.Join(", ", acquirePing.Select(v => v.ToString("F1")))}]");
     }
 
-    private static async Task<double> ToFirstExecAsync(MicroVmImage image, MicroVmOptions? options, CancellationToken cancellationToken)
+    internal static async Task<double> ToFirstExecAsync(MicroVmImage image, MicroVmOptions? options, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         await using MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken);

@@ -24,9 +24,7 @@ public sealed class PullBench : IBenchmark
     public async Task RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         string repo = FindRepositoryRoot();
-        string cache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        string fixtures = Path.Combine(cache, "fixtures");
+        string fixtures = Path.Combine(VmBenchSupport.SetupCache, "fixtures");
         Run("bash", [Path.Combine(repo, "tests", "fixtures", "images.sh"), fixtures]);
         string layout = Path.Combine(fixtures, "layout");
 

@@ -14,6 +14,13 @@ internal static class VmBenchSupport
 
     public static string Ms(double ms) => $"{ms:F0} ms";
 
+    /// <summary>The set-up cache that eng/setup.sh fills (SUPERMACHINE_SETUP_CACHE or ~/.cache/supermachine-setup).</summary>
+    public static string SetupCache => Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
+
+    /// <summary>A fixture image of tests/fixtures/images.sh by tag, as an oci-layout reference.</summary>
+    public static string FixtureImage(string tag) => $"oci-layout:{Path.Combine(SetupCache, "fixtures", "layout")}:{tag}";
+
     /// <summary>The qemu-system process serving <paramref name="vm"/> (the child of owner-watch).</summary>
     public static int? QemuPid(IVirtualMachine vm)
     {

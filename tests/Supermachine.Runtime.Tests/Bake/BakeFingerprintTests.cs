@@ -28,6 +28,7 @@ public class BakeFingerprintTests
             BakeFingerprint.Compute(Inputs() with { Accelerator = "kvm" }),
             BakeFingerprint.Compute(Inputs() with { Request = Inputs().Request with { Network = "none" } }),
             BakeFingerprint.Compute(Inputs() with { DiskMiB = 16384 }),
+            BakeFingerprint.Compute(Inputs() with { GuestArchitecture = "arm64" }),
         ];
         Assert.All(changed, f => Assert.NotEqual(baseline, f));
         Assert.Equal(changed.Length, changed.Distinct().Count());

@@ -10,6 +10,7 @@ internal static class SampleBakeInputs
         Request = request,
         ImageDigest = "sha256:" + new string('1', 64),
         Platform = "linux/amd64",
+        GuestArchitecture = "amd64",
         MemoryMiB = memory,
         Vcpus = 1,
         DiskMiB = 8192,

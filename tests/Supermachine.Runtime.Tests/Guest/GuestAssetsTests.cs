@@ -48,6 +48,23 @@ public sealed class GuestAssetsTests : IDisposable
     }
 
     [Fact]
+    public void A_foreign_guest_is_looked_for_in_a_guest_RID_folder_of_the_package_and_in_its_own_setup_cache_folder()
+    {
+        string native = Supermachine.Locations.NativeAssetDirectories.NativeGuestRuntimeIdentifier;
+        string foreign = native == "linux-x64" ? "linux-arm64" : "linux-x64";
+        string app = AppContext.BaseDirectory.TrimEnd('/');
+        List<string> foreignDirs = Supermachine.Locations.NativeAssetDirectories.SearchGuest(foreign).Select(d => d.TrimEnd('/')).ToList();
+        Assert.Contains(Path.Combine(app, "guest-" + foreign), foreignDirs);
+        Assert.Contains(Path.Combine(app, "runtimes", Supermachine.Locations.NativeAssetDirectories.HostRuntimeIdentifier, "native", "guest-" + foreign), foreignDirs);
+        Assert.DoesNotContain(app, foreignDirs); // the flat folder holds the host's own guest
+        Assert.EndsWith(Path.Combine("assets", foreign), foreignDirs[^1]);
+
+        List<string> nativeDirs = Supermachine.Locations.NativeAssetDirectories.SearchGuest(native).Select(d => d.TrimEnd('/')).ToList();
+        Assert.Contains(app, nativeDirs);
+        Assert.EndsWith(Path.Combine("assets", native), nativeDirs[^1]);
+    }
+
+    [Fact]
     public void A_missing_piece_is_SM3001_naming_it_and_saying_how_to_get_it()
     {
         Put("vmlinuz", "kernel");

@@ -59,7 +59,7 @@ public class QemuFailureTests
     {
         string qemu = QemuLocator.Locate();
         // The probe firmware really runs to isa-debug-exit (here under TCG, which always works).
-        Assert.NotNull(AcceleratorProbe.RunProbeGuest(qemu, Accelerator.Tcg, TimeSpan.FromSeconds(60)));
+        Assert.NotNull(GuestArchitecture.Amd64.Probe.Run(qemu, Accelerator.Tcg, TimeSpan.FromSeconds(60)));
         AcceleratorChoice choice = AcceleratorProbe.Choose(qemu);
         Assert.False(string.IsNullOrWhiteSpace(choice.Reason));
         if (Directory.Exists("/sys/module/kvm_pvm") && Environment.GetEnvironmentVariable(AcceleratorProbe.EnvironmentVariable) is null)

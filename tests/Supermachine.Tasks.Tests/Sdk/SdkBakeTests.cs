@@ -20,6 +20,7 @@ public class SdkBakeTests : IAsyncLifetime
         _registry = await RegistryServer.StartAsync(new RegistryAuth.None());
         _registry.Push($"oci:{OciTestFixtures.Layout}:redis", "library/redis:7");
         _registry.Push($"oci:{OciTestFixtures.Layout}:busybox", "library/busybox:latest");
+        _registry.Push($"oci:{OciTestFixtures.Layout}:multi", "library/multi:latest", all: true);
     }
 
     public async Task DisposeAsync()
@@ -52,6 +53,13 @@ public class SdkBakeTests : IAsyncLifetime
         """;
 
     private static void Succeeded(ProcessResult r) => Assert.True(r.ExitCode == 0, r.Output);
+
+    /// <summary>The project's one test really ran and passed in the restored guest: the runner's own counts.</summary>
+    private static async Task AssertOneTestPassedAsync(ThrowawayProject tests)
+    {
+        string trx = await File.ReadAllTextAsync(Path.Combine(tests.Directory, "results", "results.trx"));
+        Assert.Matches("<Counters total=\"1\" executed=\"1\" passed=\"1\" failed=\"0\"", trx);
+    }
 
     [RequiresToolFact("qemu-system-x86_64", "docker-registry", "skopeo")]
     public async Task Build_bakes_once_then_skips_publishes_rebakes_on_change_and_cleans()
@@ -127,9 +135,7 @@ public class SdkBakeTests : IAsyncLifetime
             """);
         ProcessResult test = await tests.DotnetAsync("test", "-nologo", "--logger", "trx;LogFileName=results.trx", "--results-directory", "results");
         Succeeded(test);
-        // The test really ran (and passed) in the restored guest: read the runner's own counts.
-        string trx = await File.ReadAllTextAsync(Path.Combine(tests.Directory, "results", "results.trx"));
-        Assert.Matches("<Counters total=\"1\" executed=\"1\" passed=\"1\" failed=\"0\"", trx);
+        await AssertOneTestPassedAsync(tests);
 
         using var second = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />"""), name: "Second", packagesFolder: _packages);
         second.WriteFile("Program.cs", "Console.WriteLine(1);");
@@ -169,8 +175,7 @@ public class SdkBakeTests : IAsyncLifetime
             """);
         ProcessResult test = await tests.DotnetAsync("test", "-nologo", "--logger", "trx;LogFileName=results.trx", "--results-directory", "results");
         Succeeded(test);
-        string trx = await File.ReadAllTextAsync(Path.Combine(tests.Directory, "results", "results.trx"));
-        Assert.Matches("<Counters total=\"1\" executed=\"1\" passed=\"1\" failed=\"0\"", trx);
+        await AssertOneTestPassedAsync(tests);
         string artifact = Path.Combine(tests.Directory, "bin", "Debug", "net10.0", "microvms", "api");
         string firstDigest = SnapshotManifestView.Read(artifact).ImageDigest;
 
@@ -190,6 +195,37 @@ public class SdkBakeTests : IAsyncLifetime
         Assert.Contains("api: building", changed.StandardOutput);
         Assert.Contains("1 cached", changed.StandardOutput);
         Assert.NotEqual(firstDigest, SnapshotManifestView.Read(artifact).ImageDigest);
+    }
+
+    [RequiresToolFact("qemu-system-aarch64", "docker-registry", "skopeo")]
+    public async Task Platform_metadata_bakes_the_arm64_manifest_and_dotnet_test_restores_it_as_an_aarch64_guest()
+    {
+        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="multi" Name="box" Platform="linux/arm64" Command="sleep 100000" />""", test: true), name: "ArmTests", packagesFolder: _packages);
+        tests.WriteFile("ArmTests.cs", """
+            using Supermachine;
+            using Xunit;
+            public class ArmTests
+            {
+                [Fact]
+                public async Task Runs_as_aarch64()
+                {
+                    await using MicroVm vm = await MicroVm.StartAsync("box");
+                    Assert.True(vm.Restored);
+                    var r = await vm.ExecAsync(["uname", "-m"]);
+                    Assert.Equal("aarch64\n", r.StandardOutput);
+                }
+            }
+            """);
+        ProcessResult test = await tests.DotnetAsync("test", "-nologo", "-v:n", "--logger", "trx;LogFileName=results.trx", "--results-directory", "results");
+        Succeeded(test);
+        if (!OperatingSystem.IsMacOS() && System.Runtime.InteropServices.RuntimeInformation.OSArchitecture != System.Runtime.InteropServices.Architecture.Arm64)
+        {
+            Assert.Contains("warning SM4030", test.StandardOutput); // emulated here, and the build says why it is slow
+        }
+        await AssertOneTestPassedAsync(tests);
+        string manifest = File.ReadAllText(Path.Combine(tests.Directory, "bin", "Debug", "net10.0", "microvms", "box", "manifest.json"));
+        Assert.Contains("\"architecture\": \"arm64\"", manifest);
+        Assert.Contains("linux/arm64", await File.ReadAllTextAsync(Path.Combine(tests.Directory, "microvms.lock.json")));
     }
 
     [RequiresToolFact("docker-registry", "skopeo")]

@@ -59,4 +59,14 @@ public class BakeMicroVmImagesTests
         Bake.MicroVmImageRequest fromExec = ImageRequests.FromCommandLine(exec, exec.Arguments[0]);
         Assert.Equal(("h2", null, null, null), (fromExec.Hostname, fromExec.User, fromExec.WorkingDir, fromExec.Command));
     }
+
+    [Theory]
+    [InlineData("exec", "--", "uname")]
+    [InlineData("run")]
+    public void Exec_and_run_of_an_IMAGE_take_the_platform_that_picks_its_manifest_and_guest(string verb, params string[] rest)
+    {
+        ParsedCommand command = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(
+            [verb, "oci-layout:/fixtures:multi", "--platform", "linux/arm64", .. rest], CommandTable.All)).Command;
+        Assert.Equal("linux/arm64", ImageRequests.FromCommandLine(command, command.Arguments[0]).Platform);
+    }
 }
