@@ -16,6 +16,7 @@ internal static class ExecCommand
             new OptionSpec("user", "u", "USER", "User name or uid[:gid] in the guest."),
             new OptionSpec("timeout", null, "SECONDS", "Kill the command after this long."),
             BakeCommand.NetworkOption,
+            BakeCommand.AliasOption,
             BakeCommand.HostPortOption,
             new OptionSpec("disk", null, "MIB", "For IMAGE: size of the guest's writable disk in MiB, sparse (default 8192)."),
             .. ReadinessOptions.Options(build: false),
