@@ -91,6 +91,9 @@ internal static class QemuCommandLine
     /// </summary>
     public const string BaseKernelArguments = "console=ttyS0 panic=-1 no_timer_check init_on_free=1 quiet";
 
+    /// <summary>The NAT socket that stands for QEMU's slirp (the network benchmark's peer, <see cref="QemuBackendOptions.SlirpNatForBenchmark"/>).</summary>
+    public const string Slirp = "slirp:";
+
     public static List<string> Build(QemuLaunch launch)
     {
         VmMachineSpec spec = launch.Spec;
@@ -122,8 +125,11 @@ internal static class QemuCommandLine
         ]);
         if (launch.Nat)
         {
+            string natSocket = launch.NatSocket ?? throw new InvalidOperationException("The NAT must be started before QEMU.");
             args.AddRange([
-                "-netdev", $"stream,id=nat,server=off,addr.type=unix,addr.path={Escape(launch.NatSocket ?? throw new InvalidOperationException("The NAT must be started before QEMU."))}",
+                "-netdev", natSocket == Slirp
+                    ? $"user,id=nat,net=10.0.2.0/24,host={Network.PasstNat.Gateway},dns={Network.PasstNat.Dns}"
+                    : $"stream,id=nat,server=off,addr.type=unix,addr.path={Escape(natSocket)}",
                 "-device", $"virtio-net-pci,netdev=nat,mac={Network.PasstNat.GuestMac}",
             ]);
             AddPrivateNic(args, launch);
