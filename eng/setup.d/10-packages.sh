@@ -1,7 +1,8 @@
 # Debian packages the project and its tests use. Later steps add their own with ensure_packages.
+# dpkg-dev (dpkg-scanpackages) makes the one-package apt repository of the network build test.
 # e2fsprogs (mkfs.ext4) formats each VM's writable disk; qemu-utils (qemu-img) makes snapshot disks and restore overlays.
 ensure_packages ca-certificates curl git xz-utils zstd libzstd1 \
   qemu-system-x86 musl-tools busybox-static squashfs-tools squashfs-tools-ng \
   docker-registry skopeo umoci redis-tools redis-server cpio attr \
-  passt iproute2 \
+  passt iproute2 dpkg-dev \
   e2fsprogs qemu-utils

@@ -30,9 +30,7 @@ public sealed class NetworkBench : IBenchmark
     public async Task RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         TextWriter report = context.Report;
-        string setupCache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        string reference = $"oci-layout:{Path.Combine(setupCache, "fixtures", "layout")}:redis";
+        string reference = FixtureReference("redis");
 
         // Bake with the NIC and without, each in a cache of its own (nothing shared between them).
         async Task<(MicroVmImage Image, double Ms)> BakeAsync(string network)

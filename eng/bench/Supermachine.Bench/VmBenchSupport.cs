@@ -14,6 +14,14 @@ internal static class VmBenchSupport
 
     public static string Ms(double ms) => $"{ms:F0} ms";
 
+    /// <summary>An image of the set-up's fixture layout (busybox, redis) as a reference.</summary>
+    public static string FixtureReference(string tag)
+    {
+        string setupCache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
+        return $"oci-layout:{Path.Combine(setupCache, "fixtures", "layout")}:{tag}";
+    }
+
     /// <summary>The qemu-system process serving <paramref name="vm"/> (the child of owner-watch).</summary>
     public static int? QemuPid(IVirtualMachine vm)
     {
