@@ -71,16 +71,20 @@ public sealed class NetworkBench : IBenchmark
         remote.Serve("small.txt", "hello\n"u8.ToArray());
         remote.ServeRandom("big.bin", BigFileMiB << 20);
 
-        // The first new connection after a restore (no DHCP, no ARP wait) against the next one.
+        // The first new connection after a restore (no DHCP, no ARP wait) against the next one. An
+        // exec of busybox first, so the first GET does not also pay for paging busybox in.
+        var firstExec = new List<double>();
         var first = new List<double>();
         var second = new List<double>();
         for (int i = 0; i < Runs; i++)
         {
             await using MicroVm vm = await MicroVm.StartAsync(nat, cancellationToken: cancellationToken);
+            firstExec.Add((await vm.ExecAsync(["busybox", "true"], cancellationToken)).Duration.TotalMilliseconds);
             first.Add(await GuestFetchMsAsync(vm, remote.Url("small.txt"), cancellationToken));
             second.Add(await GuestFetchMsAsync(vm, remote.Url("small.txt"), cancellationToken));
         }
-        context.Row("small GET right after restore vs the next one", Ms(Median(first)), Ms(Median(second)), $"{Median(first) / Median(second):F2}");
+        context.Row("small GET right after restore (after one exec) vs the next one", Ms(Median(first)), Ms(Median(second)), $"{Median(first) / Median(second):F2}");
+        context.Report.WriteLine($"| (the exec before it, first after restore) | {Ms(Median(firstExec))} | | |");
 
         // Throughput: guest via passt, host curl, guest via the agent's host-port relay, guest via slirp.
         var curl = new List<double>();

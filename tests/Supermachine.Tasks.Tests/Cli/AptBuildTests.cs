@@ -3,7 +3,6 @@ using System.Text;
 using Supermachine.Tasks.Cli;
 using Supermachine.Tests.Infrastructure;
 using Supermachine.Tests.Network;
-using Supermachine.Tests.Oci;
 
 namespace Supermachine.Tasks.Tests.Cli;
 
@@ -70,7 +69,7 @@ public class AptBuildTests : IDisposable
         Assert.Equal("Hello, world!", hello.StandardOutput.Trim());
     }
 
-    private static string DebianBase => $"oci-layout:{OciTestFixtures.Layout}:debian";
+    private static string DebianBase => TestEnvironment.DebianFixture("debian");
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 }
