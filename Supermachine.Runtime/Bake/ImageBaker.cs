@@ -255,6 +255,11 @@ internal static class ImageBaker
                 progress($"{request.Name}: {BakeWorkloadSettings.DescribeWait(workloadRecord)}");
                 await guest.StartWorkloadAsync(request.Name, workloadRecord.ToStart(staging), options.ReadyTimeout, line => progress($"{request.Name}: {line}"), cancellationToken).ConfigureAwait(false);
                 detail($"workload ready{(workloadRecord.Warmup is null ? "" : " and warm")} after {phase.ElapsedMilliseconds} ms");
+                if (network is not null)
+                {
+                    // The snapshot leaves the bake's network: a restore joins its own, or none.
+                    await network.DetachAsync(cancellationToken).ConfigureAwait(false);
+                }
                 progress($"{request.Name}: snapshotting");
                 VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
                 machineRecord = machineRecord with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus, DiskMiB = info.DiskMiB };

@@ -52,6 +52,26 @@ internal sealed class NetworkAttachment : IAsyncDisposable
         _network.MembersChanged += OnMembersChanged;
     }
 
+    /// <summary>Takes the guest off the network (second NIC down, no members in /etc/hosts) and stops updating it.</summary>
+    public async Task DetachAsync(CancellationToken cancellationToken)
+    {
+        _network.MembersChanged -= OnMembersChanged;
+        AgentConnection? agent = Interlocked.Exchange(ref _agent, null);
+        if (agent is null)
+        {
+            return;
+        }
+        await _updating.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await agent.ConfigureNetworkAsync("", [], cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _updating.Release();
+        }
+    }
+
     private void OnMembersChanged() => _ = UpdateQuietlyAsync();
 
     private async Task UpdateQuietlyAsync()

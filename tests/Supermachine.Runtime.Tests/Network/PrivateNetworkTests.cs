@@ -1,5 +1,7 @@
 using System.Net.Sockets;
+using Supermachine.Bake;
 using Supermachine.Diagnostics;
+using Supermachine.Images;
 using Supermachine.Tests.Infrastructure;
 using Supermachine.Tests.MicroVms;
 using Supermachine.Vmm.Network;
@@ -55,6 +57,35 @@ public class PrivateNetworkTests(BakedRedis baked, ITestOutputHelper output)
             await Task.Delay(250);
         }
         Assert.DoesNotContain("doomed", await ShAsync(app, "cat /etc/hosts"));
+    }
+
+    [RequiresToolFact("qemu-system-x86_64", "passt")]
+    public async Task A_bake_on_a_private_network_warms_up_against_a_member_and_its_snapshot_leaves_the_network()
+    {
+        MicroVmNetwork network = MicroVmNetwork.CreateUnique();
+        await using MicroVm db = await MicroVm.StartAsync(baked.Image, new MicroVmOptions { Network = network, Aliases = ["db"] });
+        string root = Path.Combine(baked.Root, "on-network");
+        MicroVmImageRequest request = MicroVmImageRequest.FromMetadata(BakedRedis.Reference, k => k switch
+        {
+            "Name" => "client",
+            "Port" => "6379",
+            "Network" => network.Name,
+            "Aliases" => "client",
+            "Warmup" => "redis-cli -h db set warmed-by client && redis-cli -h db ping | grep -q PONG",
+            _ => null,
+        });
+        var image = new MicroVmImage(await ImageBaker.BakeAsync(request, Path.Combine(root, "client"), new BakeOptions { CacheDirectory = Path.Combine(root, "cache") }));
+        Assert.Equal("client", await ShAsync(db, "redis-cli get warmed-by"));
+
+        // Restored without a network: the bake's network identity is gone.
+        await using (MicroVm alone = await MicroVm.StartAsync(image))
+        {
+            Assert.DoesNotContain("db", await ShAsync(alone, "cat /etc/hosts"));
+            Assert.Equal("down", await ShAsync(alone, "cat /sys/class/net/eth1/operstate"));
+        }
+        // Restored onto the network: a member like any other.
+        await using MicroVm again = await MicroVm.StartAsync(image, new MicroVmOptions { Network = network, Aliases = ["client"] });
+        Assert.Equal("PONG", await ShAsync(again, "redis-cli -h db ping"));
     }
 
     [RequiresToolFact("qemu-system-x86_64", "passt")]
