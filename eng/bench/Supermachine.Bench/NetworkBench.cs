@@ -141,8 +141,8 @@ public sealed class NetworkBench : IBenchmark
     /// <summary>Milliseconds of one busybox wget in the guest, as the host sees the exec (its own cost included).</summary>
     private static async Task<double> GuestFetchMsAsync(MicroVm vm, string url, CancellationToken cancellationToken)
     {
-        ExecResult r = await vm.ExecAsync(new ExecRequest(["busybox", "wget", "-q", "-O", "/dev/null", url]) { Timeout = TimeSpan.FromMinutes(10) }, cancellationToken);
-        return r.ExitCode == 0 ? r.Duration.TotalMilliseconds : throw new InvalidOperationException($"wget {url}: {r.StandardError}");
+        ExecResult r = await vm.ExecAsync(new ExecRequest(["busybox", "wget", "-O", "/dev/null", url]) { Timeout = TimeSpan.FromMinutes(10) }, cancellationToken);
+        return r.ExitCode == 0 ? r.Duration.TotalMilliseconds : throw new InvalidOperationException($"wget {url}: exit {r.ExitCode} signal {r.Signal}: {r.StandardError}");
     }
 
     /// <summary>The median time of <see cref="Runs"/> downloads of <paramref name="url"/> in one VM started with <paramref name="options"/>.</summary>
