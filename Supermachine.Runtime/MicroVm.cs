@@ -25,12 +25,14 @@ public sealed class MicroVm : IAsyncDisposable
     private readonly ConcurrentDictionary<int, AgentPortForwarder> _forwarders = new();
     private readonly ConcurrentBag<AgentPortForwarder> _published = [];
     private readonly HostPortRelay? _hostPorts;
+    private readonly NetworkAttachment? _network;
     private int _disposed;
 
-    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration, IReadOnlyList<int> hostPorts)
+    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration, IReadOnlyList<int> hostPorts, NetworkAttachment? network)
     {
         Image = image;
         _guest = guest;
+        _network = network;
         _hostPorts = hostPorts.Count > 0 ? HostPortRelay.Start(guest.Agent, hostPorts) : null;
         Restored = restored;
         StartDuration = startDuration;
@@ -46,6 +48,12 @@ public sealed class MicroVm : IAsyncDisposable
     public TimeSpan StartDuration { get; }
 
     public Accelerator Accelerator => _guest.Machine.Accelerator;
+
+    /// <summary>The engine's machine (tests kill it to play a VM that dies).</summary>
+    internal IVirtualMachine Machine => _guest.Machine;
+
+    /// <summary>The VM's address on its private network (<see cref="MicroVmOptions.Network"/>), null when it is on none.</summary>
+    public IPAddress? NetworkAddress => _network?.Address;
 
     /// <summary>Starts the image an app's build baked as <paramref name="name"/> (under AppContext.BaseDirectory/microvms).</summary>
     public static Task<MicroVm> StartAsync(string name, MicroVmOptions? options = null, CancellationToken cancellationToken = default) =>
@@ -73,65 +81,93 @@ public sealed class MicroVm : IAsyncDisposable
         {
             (options.Warning ?? options.Log)?.Invoke(Warnings.ForeignGuestEmulated(image.Name, architecture.Platform, GuestArchitecture.Host.Platform));
         }
-        var spec = new VmMachineSpec
+        IReadOnlyList<string> aliases = MicroVmNetwork.CheckAliases(options.Aliases);
+        bool joins = options.Network is { IsNone: false };
+        if (aliases.Count > 0 && !joins)
         {
-            Architecture = architecture,
-            KernelPath = image.Stored.KernelPath,
-            InitrdPath = image.Stored.InitramfsPath,
-            RootfsPath = image.Stored.RootfsPath,
-            MemoryMiB = options.MemoryMiB ?? NonZero(image.Manifest.Machine.MemoryMiB, 256),
-            Vcpus = options.Vcpus ?? NonZero(image.Manifest.Machine.Vcpus, 1),
-            DiskMiB = options.DiskMiB ?? NonZero(image.Manifest.Machine.DiskMiB, VmMachineSpec.DefaultDiskMiB),
-            Accelerator = options.Accelerator,
-            Snapshottable = true,
-            Nat = nat,
-            KernelArguments = image.Manifest.Machine.KernelArguments ?? "",
-        };
-        IReadOnlyList<GuestFile> files = options.Files.Select(f => f.ToGuestFile()).ToArray();
-
-        GuestInstance guest;
-        if (snapshot is not null)
-        {
-            guest = await GuestInstance.RestoreAsync(backend, spec, image.Stored.SnapshotPath, options.StartTimeout, timeout.Token).ConfigureAwait(false);
-            try
-            {
-                await GuestFiles.WriteAsync(guest.Agent, files, timeout.Token).ConfigureAwait(false);
-            }
-            catch
-            {
-                await guest.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
+            throw Errors.InvalidNetworkName("Aliases", string.Join(';', aliases), "aliases name a VM on a private network: set Network to one (--network NAME)");
         }
-        else
+        NetworkAttachment? network = joins ? await NetworkAttachment.JoinAsync(options.Network!.Name, aliases, timeout.Token).ConfigureAwait(false) : null;
+        try
         {
-            guest = await GuestInstance.BootAsync(backend, spec, options.StartTimeout, timeout.Token).ConfigureAwait(false);
-            try
+            var spec = new VmMachineSpec
+            {
+                Architecture = architecture,
+                KernelPath = image.Stored.KernelPath,
+                InitrdPath = image.Stored.InitramfsPath,
+                RootfsPath = image.Stored.RootfsPath,
+                MemoryMiB = options.MemoryMiB ?? NonZero(image.Manifest.Machine.MemoryMiB, 256),
+                Vcpus = options.Vcpus ?? NonZero(image.Manifest.Machine.Vcpus, 1),
+                DiskMiB = options.DiskMiB ?? NonZero(image.Manifest.Machine.DiskMiB, VmMachineSpec.DefaultDiskMiB),
+                Accelerator = options.Accelerator,
+                Snapshottable = true,
+                Nat = nat,
+                PrivateSwitch = network?.SwitchSocket,
+                KernelArguments = image.Manifest.Machine.KernelArguments ?? "",
+            };
+            GuestInstance guest = await StartGuestAsync(image, options, backend, spec, snapshot is not null, network, timeout.Token).ConfigureAwait(false);
+            options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
+            return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? [], network);
+        }
+        catch
+        {
+            if (network is not null)
+            {
+                await network.DisposeAsync().ConfigureAwait(false);
+            }
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Restores or boots the guest and brings it to the state of a running workload: on a restore,
+    /// its private network identity and the files given; on a cold boot the identity before the
+    /// workload starts, so the workload resolves its peers from its first line.
+    /// </summary>
+    private static async Task<GuestInstance> StartGuestAsync(MicroVmImage image, MicroVmOptions options, IVmBackend backend, VmMachineSpec spec, bool restore, NetworkAttachment? network, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<GuestFile> files = options.Files.Select(f => f.ToGuestFile()).ToArray();
+        GuestInstance guest = restore
+            ? await GuestInstance.RestoreAsync(backend, spec, image.Stored.SnapshotPath, options.StartTimeout, cancellationToken).ConfigureAwait(false)
+            : await GuestInstance.BootAsync(backend, spec, options.StartTimeout, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (network is not null)
+            {
+                await network.AttachAsync(guest.Agent, cancellationToken).ConfigureAwait(false);
+            }
+            if (restore)
+            {
+                await GuestFiles.WriteAsync(guest.Agent, files, cancellationToken).ConfigureAwait(false);
+            }
+            else
             {
                 WorkloadStart start = image.Manifest.Workload.ToStart(image.Directory);
-                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Log, timeout.Token).ConfigureAwait(false);
+                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Log, cancellationToken).ConfigureAwait(false);
             }
-            catch
-            {
-                await guest.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
+            return guest;
         }
-        options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
-        return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? []);
+        catch
+        {
+            await guest.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>Whether the VM gets a NIC behind the NAT: as asked, else as baked; a snapshot must match (SM3062).</summary>
-    private static bool WantsNat(MicroVmImage image, string? network, VmSnapshotInfo? snapshot)
+    private static bool WantsNat(MicroVmImage image, MicroVmNetwork? network, VmSnapshotInfo? snapshot)
     {
-        string? mode = MicroVmImageRequest.NetworkMode(image.Name, "Network", network);
         if (snapshot is null)
         {
-            return mode is null;
+            return network is not { IsNone: true };
         }
-        if (mode is not null && snapshot.Nat)
+        if (network is { IsNone: true } && snapshot.Nat)
         {
             throw Errors.SnapshotNetworkMismatch(image.Name, "the NAT network", "--network none");
+        }
+        if (network is { IsNone: false } && !snapshot.Nat)
+        {
+            throw Errors.SnapshotNetworkMismatch(image.Name, "--network none", $"the network '{network.Name}'");
         }
         return snapshot.Nat;
     }
@@ -277,7 +313,17 @@ public sealed class MicroVm : IAsyncDisposable
         {
             await _hostPorts.DisposeAsync().ConfigureAwait(false);
         }
-        return await _guest.StopAsync(Image.Manifest.Workload.StopSignal ?? SignalNumbers.Terminate, grace, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await _guest.StopAsync(Image.Manifest.Workload.StopSignal ?? SignalNumbers.Terminate, grace, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (_network is not null)
+            {
+                await _network.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 
     private static int NonZero(int value, int fallback) => value > 0 ? value : fallback;

@@ -32,10 +32,16 @@ public sealed class MicroVmOptions
 
     /// <summary>
     /// The guest network: null for the image's own (a NIC behind a user-mode NAT unless the image
-    /// was baked with "none"), "none" for no NIC. A snapshot restores only with the network it was
-    /// baked with (SM3062 otherwise); a cold boot takes either.
+    /// was baked with "none"), <see cref="MicroVmNetwork.None"/> ("none") for no NIC, or a named
+    /// private network ("backend", <see cref="MicroVmNetwork.Named"/>) that VMs in any process of
+    /// this user join to reach each other by <see cref="Aliases"/>, keeping the NAT. A snapshot
+    /// baked with "none" restores only with "none" and the other way round (SM3062); a snapshot
+    /// with the NAT restores onto any private network.
     /// </summary>
-    public string? Network { get; init; }
+    public MicroVmNetwork? Network { get; init; }
+
+    /// <summary>Names the other members of <see cref="Network"/> reach this VM by (hostnames; each unique on the network, SM2360).</summary>
+    public IReadOnlyList<string> Aliases { get; init; } = [];
 
     /// <summary>
     /// Host ports the guest may reach as host.supermachine.internal:P (host 127.0.0.1:P). Every

@@ -36,8 +36,9 @@ internal static class BakeFingerprint
         Line("stop-timeout", inputs.Request.StopTimeout?.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("memory", inputs.MemoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("vcpus", inputs.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        // The NIC is part of the snapshot's device set: none and NAT snapshots are not interchangeable.
-        Line("network", inputs.Request.Network ?? "nat");
+        // The NICs are part of the snapshot's device set: none and NAT snapshots are not
+        // interchangeable. A private network's name is not: every NAT snapshot has its second NIC.
+        Line("network", inputs.Request.Network == MicroVmImageRequest.NoNetwork ? MicroVmImageRequest.NoNetwork : "nat");
         Line("disk", inputs.DiskMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
         // Order matters for the environment (later wins), so it is kept as given.
         foreach (var (key, value) in inputs.Request.Environment)

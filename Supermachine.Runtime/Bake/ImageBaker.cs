@@ -246,15 +246,29 @@ internal static class ImageBaker
                     DiskMiB = machineRecord.DiskMiB,
                     Accelerator = accelerator.Accelerator,
                     Snapshottable = true,
-                    Nat = request.Network is null,
+                    Nat = request.Network != MicroVmImageRequest.NoNetwork,
                     KernelArguments = request.KernelArgs ?? "",
                 };
+                // On a private network while baking (a warm-up that talks to a peer); restores get their own identity.
+                await using NetworkAttachment? network = request.Network is string name && name != MicroVmImageRequest.NoNetwork
+                    ? await NetworkAttachment.JoinAsync(name, request.Aliases, cancellationToken).ConfigureAwait(false)
+                    : null;
+                spec = spec with { PrivateSwitch = network?.SwitchSocket };
                 await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.BootTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"agent up after {phase.ElapsedMilliseconds} ms");
+                if (network is not null)
+                {
+                    await network.AttachAsync(guest.Agent, cancellationToken).ConfigureAwait(false);
+                }
                 await using HostPortRelay? hostPorts = request.HostPorts.Count > 0 ? HostPortRelay.Start(guest.Agent, request.HostPorts) : null;
                 progress($"{request.Name}: {BakeWorkloadSettings.DescribeWait(workloadRecord)}");
                 await guest.StartWorkloadAsync(request.Name, workloadRecord.ToStart(staging), options.ReadyTimeout, line => progress($"{request.Name}: {line}"), cancellationToken).ConfigureAwait(false);
                 detail($"workload ready{(workloadRecord.Warmup is null ? "" : " and warm")} after {phase.ElapsedMilliseconds} ms");
+                if (network is not null)
+                {
+                    // The snapshot leaves the bake's network: a restore joins its own, or none.
+                    await network.DetachAsync(cancellationToken).ConfigureAwait(false);
+                }
                 progress($"{request.Name}: snapshotting");
                 VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
                 machineRecord = machineRecord with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus, DiskMiB = info.DiskMiB };

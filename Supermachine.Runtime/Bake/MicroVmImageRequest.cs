@@ -62,10 +62,14 @@ internal sealed partial record MicroVmImageRequest
 
     /// <summary>
     /// The guest network while baking and in the snapshot: null for a NIC behind the user-mode NAT
-    /// (the default), "none" for no NIC. Part of the fingerprint: a snapshot restores only with
-    /// the network it was baked with.
+    /// (the default), "none" for no NIC, or a private network's name to join while baking (a
+    /// warm-up that talks to a peer). None or not is part of the fingerprint (a snapshot restores
+    /// only with the device set it was baked with); the name is not.
     /// </summary>
     public string? Network { get; init; }
+
+    /// <summary>The VM's aliases on the private network it joins while baking.</summary>
+    public IReadOnlyList<string> Aliases { get; init; } = [];
 
     /// <summary>The network of a Dockerfile build's RUN steps: null for the NAT, "none" for none. Not in any cache key.</summary>
     public string? BuildNetwork { get; init; }
@@ -76,7 +80,7 @@ internal sealed partial record MicroVmImageRequest
     /// </summary>
     public IReadOnlyList<int> HostPorts { get; init; } = [];
 
-    /// <summary>The one network name this slice knows besides the default NAT.</summary>
+    /// <summary>The network mode without a NIC; any other name is a private network, beside the NAT.</summary>
     public const string NoNetwork = "none";
 
     // Readiness, warmup, files in, kernel arguments (issue #19; parsed in MicroVmImageRequest.Readiness.cs).
@@ -135,7 +139,8 @@ internal sealed partial record MicroVmImageRequest
             BuildArgs = Pairs(reference, metadata("BuildArgs"), "BuildArgs"),
             Target = Blank(metadata("BuildTarget")),
             Network = NetworkMode(reference, "Network", metadata("Network")),
-            BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork")),
+            Aliases = (metadata("Aliases") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork"), named: false),
             HostPorts = PortList(reference, "HostPorts", metadata("HostPorts")),
         }.WithReadinessMetadata(metadata);
     }
@@ -163,12 +168,18 @@ internal sealed partial record MicroVmImageRequest
     }
 
     /// <summary>Validates a network metadata value: blank (the NAT) or "none" (SM2303 otherwise).</summary>
-    public static string? NetworkMode(string reference, string what, string? value)
+    public static string? NetworkMode(string reference, string what, string? value, bool named = true)
     {
         string? network = Blank(value);
-        return network is null || string.Equals(network, NoNetwork, StringComparison.OrdinalIgnoreCase)
-            ? network?.ToLowerInvariant()
-            : throw Errors.InvalidImageMetadata(reference, what, network, "\"none\" (leave it out for the default NAT network)");
+        if (network is null || string.Equals(network, NoNetwork, StringComparison.OrdinalIgnoreCase))
+        {
+            return network?.ToLowerInvariant();
+        }
+        return named && Vmm.Network.PrivateNetwork.IsValidName(network)
+            ? network
+            : throw Errors.InvalidImageMetadata(reference, what, network, named
+                ? "\"none\" or a private network's name (a letter or digit, then letters, digits, '.', '_', '-')"
+                : "\"none\" (leave it out for the default NAT network)");
     }
 
     /// <summary>Parses "8080;9000" (SM2303 for anything but ports 1..65535).</summary>

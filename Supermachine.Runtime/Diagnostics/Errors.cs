@@ -233,6 +233,12 @@ internal static class Errors
     /// <summary>SM2354: MicroVmFile '{0}' names the image '{1}', which no MicroVmImage item has as its Name. Set Image= to one of: {2}.</summary>
     public static SupermachineException FileForUnknownImage(object? file, object? image, object? known, Exception? cause = null) => Diagnostic.Create("SM2354", cause, file, image, known);
 
+    /// <summary>SM2360: The alias '{0}' is already taken on the private network '{1}' (by the member at {2}). Give this VM another alias, or stop the VM that has it.</summary>
+    public static SupermachineException NetworkAliasTaken(object? alias, object? network, object? holder, Exception? cause = null) => Diagnostic.Create("SM2360", cause, alias, network, holder);
+
+    /// <summary>SM2361: {0} '{1}' is not valid: {2}.</summary>
+    public static SupermachineException InvalidNetworkName(object? what, object? value, object? rule, Exception? cause = null) => Diagnostic.Create("SM2361", cause, what, value, rule);
+
     /// <summary>SM3001: The guest asset '{0}' was not found (looked in: {1}). In a checkout run eng/setup.sh; otherwise install the Supermachine.Runtime package for linux-x64, or se...</summary>
     public static SupermachineException GuestAssetMissing(object? asset, object? lookedIn, Exception? cause = null) => Diagnostic.Create("SM3001", cause, asset, lookedIn);
 
@@ -292,6 +298,12 @@ internal static class Errors
 
     /// <summary>SM3063: The guest could not offer host port {0} as host.supermachine.internal:{0}: {1}. Another guest process may listen on that port; choose another host port.</summary>
     public static SupermachineException HostPortNotOffered(object? port, object? reason, Exception? cause = null) => Diagnostic.Create("SM3063", cause, port, reason);
+
+    /// <summary>SM3064: The private network '{0}' is full: its 253 addresses (10.89.0.2 to 10.89.0.254) are all taken by running VMs. Stop some, or put the new VMs on another network.</summary>
+    public static SupermachineException NetworkFull(object? network, Exception? cause = null) => Diagnostic.Create("SM3064", cause, network);
+
+    /// <summary>SM3065: The run directory '{0}' that holds private networks is not private to this user (it must be a directory with mode 0700). Remove it, or set XDG_RUNTIME_DIR to a p...</summary>
+    public static SupermachineException NetworkDirectoryUnsafe(object? directory, Exception? cause = null) => Diagnostic.Create("SM3065", cause, directory);
 
     /// <summary>SM3090: The warmup of '{0}' ('{1}') failed with {2}. Its output ends with: {3} Fix the warmup command (it runs with sh -c in the guest after the workload is ready), ...</summary>
     public static SupermachineException WarmupFailed(object? name, object? command, object? outcome, object? output, Exception? cause = null) => Diagnostic.Create("SM3090", cause, name, command, outcome, output);
@@ -462,6 +474,8 @@ internal static class Errors
         public const string InvalidWaitForHttp = "SM2352";
         public const string InvalidWaitForLog = "SM2353";
         public const string FileForUnknownImage = "SM2354";
+        public const string NetworkAliasTaken = "SM2360";
+        public const string InvalidNetworkName = "SM2361";
         public const string GuestAssetMissing = "SM3001";
         public const string AgentProtocolViolation = "SM3002";
         public const string AgentChannelClosed = "SM3003";
@@ -482,6 +496,8 @@ internal static class Errors
         public const string PasstFailed = "SM3061";
         public const string SnapshotNetworkMismatch = "SM3062";
         public const string HostPortNotOffered = "SM3063";
+        public const string NetworkFull = "SM3064";
+        public const string NetworkDirectoryUnsafe = "SM3065";
         public const string WarmupFailed = "SM3090";
         public const string FileOwnerUnknown = "SM3091";
         public const string QemuNotFound = "SM3101";

@@ -203,6 +203,20 @@ internal sealed class AgentConnection : IAsyncDisposable
         return new AgentDuplexStream(call.Stream, inbound: 1, canWrite: true);
     }
 
+    /// <summary>
+    /// Puts the guest's second NIC on the private network as <paramref name="identity"/>
+    /// ("ADDRESS/PREFIX", empty to leave) and makes <paramref name="hostsLines"/> ("ADDRESS NAME...")
+    /// its members in /etc/hosts. Completes once the guest applied both.
+    /// </summary>
+    public async Task ConfigureNetworkAsync(string identity, IReadOnlyList<string> hostsLines, CancellationToken cancellationToken = default)
+    {
+        byte[] body = new PayloadWriter().U8((byte)OpenKind.Network).List([identity, .. hostsLines]).ToArray();
+        await using AgentCall call = await OpenAsync(body, "join the private network", e => Errors.GuestOperationFailed("join the private network", e.Message, cause: e), cancellationToken).ConfigureAwait(false);
+        await call.OpenedAsync().ConfigureAwait(false);
+        await call.ExitedAsync().ConfigureAwait(false);
+        call.Complete();
+    }
+
     /// <summary>Completes when something listens on guest TCP port <paramref name="port"/> (IPv4 or IPv6, any address).</summary>
     public async Task WaitForPortAsync(int port, TimeSpan timeout, CancellationToken cancellationToken = default)
     {

@@ -179,6 +179,13 @@ internal sealed record VmMachineSpec
     /// </summary>
     public bool Nat { get; init; }
 
+    /// <summary>
+    /// The private network's switch (a unix datagram socket) the second NIC sends to; null leaves
+    /// that NIC without a peer. Every <see cref="Nat"/> machine has the second NIC, so one snapshot
+    /// restores onto any private network, or none.
+    /// </summary>
+    public string? PrivateSwitch { get; init; }
+
     /// <summary>The snapshot layout a <see cref="Snapshottable"/> machine is prepared for.</summary>
     public VmSnapshotMode SnapshotMode { get; init; } = VmSnapshotMode.MappedRam;
 }

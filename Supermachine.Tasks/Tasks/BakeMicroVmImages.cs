@@ -139,6 +139,7 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         Add("--stop-timeout", "StopTimeout");
         Add("--target", "BuildTarget");
         Add("--network", "Network");
+        AddEach("--alias", "Aliases");
         if (!string.IsNullOrWhiteSpace(dockerfile))
         {
             Add("--build-network", "BuildNetwork");

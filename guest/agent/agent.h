@@ -23,7 +23,7 @@
  *   users.c       passwd/group lookup
  *   spawn.c       starting processes (exec, the workload): env, cwd, user; the workload log
  *   export.c      EXPORT_CHANGES: the overlay's upper directory as an OCI layer tar
- *   network.c     the NIC: address, default route, resolv.conf from the kernel command line
+ *   network.c     the NICs: the NAT's from the kernel command line, the private network's on request
  *   runtime.c     Docker's runtime defaults: hostname and hosts, rlimits, /dev/shm, cgroup2, /run
  *   serve.c       the poll loop: producers, consumers, timers
  *   init.c        PID 1: mounts, modules, reaping, signals, power-off; main()
@@ -52,7 +52,7 @@
 #define EXEC_REPLACE_ENV 1u
 
 enum frame_type { F_HELLO = 1, F_OPEN, F_DATA, F_CLOSE, F_WINDOW, F_EXIT, F_SIGNAL, F_ERROR, F_ABORT };
-enum open_kind { K_EXEC = 1, K_WRITE_FILE, K_READ_FILE, K_PORT_FORWARD, K_WAIT_PORT, K_WORKLOAD_LOG, K_WORKLOAD_START, K_SHUTDOWN, K_EXPORT_CHANGES, K_HOST_ACCEPT };
+enum open_kind { K_EXEC = 1, K_WRITE_FILE, K_READ_FILE, K_PORT_FORWARD, K_WAIT_PORT, K_WORKLOAD_LOG, K_WORKLOAD_START, K_SHUTDOWN, K_EXPORT_CHANGES, K_HOST_ACCEPT, K_NETWORK };
 enum exit_flags { X_TIMED_OUT = 1, X_WORKLOAD_RUNNING = 2, X_WORKLOAD_EXITED = 4, X_LOG_TRUNCATED = 8 };
 enum hello_flags { H_PID1 = 1, H_WORKLOAD_RUNNING = 2, H_WORKLOAD_EXITED = 4 };
 
@@ -133,6 +133,7 @@ struct open_request {
     uint32_t port, timeout_ms;                          /* PORT_FORWARD, WAIT_PORT, HOST_ACCEPT */
     uint32_t flags;                                     /* EXPORT_CHANGES */
     uint32_t grace_ms;                                  /* SHUTDOWN, at most 60000 */
+    char **lines;                                       /* NETWORK: identity, then hosts lines */
 };
 
 /* What open_request_decode returns for a kind it does not know (the caller names the kind). */
@@ -251,6 +252,8 @@ int host_listener(uint32_t port);
 void host_listeners_close(void);
 /* Takes the stream's connection from its listener, if one is waiting; sends the OPEN ack. */
 void host_accept_ready(struct stream *s);
+/* NETWORK: joins (or leaves, with an empty identity) the private network on the second NIC. */
+void open_network(uint32_t id, char **lines);
 
 /* ---------- runtime.c ---------- */
 
@@ -263,6 +266,10 @@ struct stat;
 int runtime_owns(int dfd, const char *prefix, const char *name, const struct stat *st);
 /* Records that the agent wrote /etc/NAME (resolv.conf, ...) with TEXT, so no export takes it while unchanged. */
 void note_agent_file(const char *name, const char *text);
+/* RFC 1123 labels, at most 64 bytes in all. */
+int valid_hostname(const char *name);
+/* Replaces the private network's lines of /etc/hosts ("ADDRESS\tNAME..." each, NULL for none). */
+void runtime_set_network_hosts(char **lines);
 
 /* ---------- serve.c ---------- */
 

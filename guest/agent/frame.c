@@ -174,6 +174,10 @@ const char *open_request_decode(const uint8_t *p, size_t n, struct open_request 
         req->flags = rd_u32(&r);
         if (r.bad) why = "export-changes: malformed request";
         break;
+    case K_NETWORK:
+        req->lines = rd_list(&r);
+        if (r.bad || !req->lines || !req->lines[0]) why = "network: malformed request";
+        break;
     default: why = open_unknown_kind;
     }
     if (why) open_request_free(req);
@@ -188,6 +192,7 @@ void open_request_free(struct open_request *req)
     free_list(req->exec.argv);
     free_list(req->exec.env);
     free(req->path);
+    free_list(req->lines);
     uint8_t kind = req->kind;
     memset(req, 0, sizeof *req);
     req->kind = kind;

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <net/route.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #define NIC "eth0"
+#define PRIVATE_NIC "eth1" /* the second virtio-net: the private network's, down until joined */
 
 struct net_identity { struct in_addr addr, mask, gateway, dns; };
 
@@ -59,15 +61,30 @@ static char *identity_argument(void)
     return NULL;
 }
 
-static void set_address(int s, unsigned long request, struct in_addr a, const char *what)
+static int set_address_of(int s, const char *nic, unsigned long request, struct in_addr a, const char *what)
 {
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, NIC);
+    strcpy(ifr.ifr_name, nic);
     struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
     sin->sin_family = AF_INET;
     sin->sin_addr = a;
-    if (ioctl(s, request, &ifr) < 0) logmsg(NIC " %s: %s", what, strerror(errno));
+    if (ioctl(s, request, &ifr) == 0) return 0;
+    logmsg("%s %s: %s", nic, what, strerror(errno));
+    return -1;
+}
+
+static void set_address(int s, unsigned long request, struct in_addr a, const char *what) { set_address_of(s, NIC, request, a, what); }
+
+static int set_up(int s, const char *nic, int up)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, nic);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) return -1;
+    if (up) ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    else ifr.ifr_flags &= ~IFF_UP;
+    return ioctl(s, SIOCSIFFLAGS, &ifr);
 }
 
 static void write_resolv_conf(struct in_addr dns)
@@ -96,15 +113,7 @@ void network_setup(void)
     if (s < 0) { logmsg("socket: %s", strerror(errno)); return; }
     set_address(s, SIOCSIFADDR, id.addr, "address");
     set_address(s, SIOCSIFNETMASK, id.mask, "netmask");
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, NIC);
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-        if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) logmsg(NIC " up: %s", strerror(errno));
-    } else {
-        logmsg(NIC ": %s", strerror(errno));
-    }
+    if (set_up(s, NIC, 1) < 0) logmsg(NIC " up: %s", strerror(errno));
     struct rtentry rt;
     memset(&rt, 0, sizeof rt);
     struct sockaddr_in *dst = (struct sockaddr_in *)&rt.rt_dst, *gw = (struct sockaddr_in *)&rt.rt_gateway, *mask = (struct sockaddr_in *)&rt.rt_genmask;
@@ -116,6 +125,87 @@ void network_setup(void)
     close(s);
     write_resolv_conf(id.dns);
     logmsg("network %s ready", arg);
+}
+
+/* ---------- the private network ---------- */
+
+/*
+ * NETWORK: the host's word on the private network, sent after every HELLO (a restored snapshot
+ * was baked without knowing which network, address or members it would have). lines[0] is
+ * "ADDRESS/PREFIX", or empty to leave; the rest are "ADDRESS NAME..." lines for /etc/hosts. The
+ * MAC follows from the address (02:53:4d:01:C:D for A.B.C.D), so every restore of one snapshot
+ * gets a distinct one without the host knowing the baked one. Applied before the ack: a workload
+ * started after it resolves its peers.
+ */
+static const char *private_identity(int s, const char *identity)
+{
+    if (set_up(s, PRIVATE_NIC, 0) < 0) return "no second NIC (the VM was started with --network none)";
+    struct in_addr none = { 0 };
+    if (!*identity) { set_address_of(s, PRIVATE_NIC, SIOCSIFADDR, none, "address"); return NULL; }
+    char buf[32];
+    snprintf(buf, sizeof buf, "%s", identity);
+    char *slash = strchr(buf, '/'), *end;
+    if (!slash) return "identity not ADDRESS/PREFIX";
+    *slash++ = 0;
+    long prefix = strtol(slash, &end, 10);
+    struct in_addr addr, mask = { htonl(~0u << (32 - (prefix >= 1 && prefix <= 30 ? prefix : 30))) };
+    if (*end || prefix < 1 || prefix > 30 || inet_pton(AF_INET, buf, &addr) != 1) return "identity not ADDRESS/PREFIX";
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, PRIVATE_NIC);
+    const uint8_t *a = (const uint8_t *)&addr.s_addr;
+    uint8_t mac[6] = { 0x02, 0x53, 0x4d, 0x01, a[2], a[3] };
+    ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+    if (ioctl(s, SIOCSIFHWADDR, &ifr) < 0) logmsg(PRIVATE_NIC " mac: %s", strerror(errno));
+    if (set_address_of(s, PRIVATE_NIC, SIOCSIFADDR, addr, "address") < 0 || set_address_of(s, PRIVATE_NIC, SIOCSIFNETMASK, mask, "netmask") < 0)
+        return "could not set the address";
+    if (set_up(s, PRIVATE_NIC, 1) < 0) return "could not bring the NIC up";
+    return NULL;
+}
+
+/* Checks one "ADDRESS NAME..." line and writes it to out as "ADDRESS\tNAME NAME". */
+static int hosts_line(const char *line, char *out, size_t cap)
+{
+    char buf[512], *save = NULL;
+    if (strlen(line) >= sizeof buf || cap < sizeof buf + 2) return -1;
+    strcpy(buf, line);
+    char *ip = strtok_r(buf, " \t", &save);
+    struct in_addr a;
+    if (!ip || inet_pton(AF_INET, ip, &a) != 1) return -1;
+    int k = snprintf(out, cap, "%s\t", ip), names = 0;
+    for (char *name = strtok_r(NULL, " \t", &save); name; name = strtok_r(NULL, " \t", &save)) {
+        if (!valid_hostname(name)) return -1;
+        k += snprintf(out + k, cap - (size_t)k, "%s%s", names++ ? " " : "", name);
+    }
+    return names ? 0 : -1;
+}
+
+void open_network(uint32_t id, char **lines)
+{
+    size_t count = list_len(lines);
+    char **checked = xrealloc(NULL, count * sizeof *checked);
+    size_t kept = 0;
+    const char *why = NULL;
+    for (size_t i = 1; i < count && !why; i++) {
+        char line[520];
+        if (hosts_line(lines[i], line, sizeof line) < 0) why = "a hosts line is not ADDRESS NAME...";
+        else checked[kept++] = xstrdup(line);
+    }
+    checked[kept] = NULL;
+    if (!why && pid1) {
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        why = s < 0 ? strerror(errno) : private_identity(s, lines[0]);
+        if (s >= 0) close(s);
+    }
+    if (why) send_error(id, EINVAL, "network %s: %s", lines[0], why);
+    else {
+        runtime_set_network_hosts(checked);
+        logmsg("private network %s", *lines[0] ? lines[0] : "left");
+        send_frame(F_OPEN, 0, id, NULL, 0);
+        send_exit(id, 0, 0, 0);
+    }
+    free_list(checked);
 }
 
 /* ---------- host ports ---------- */

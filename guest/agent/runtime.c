@@ -104,7 +104,7 @@ int runtime_owns(int dfd, const char *prefix, const char *name, const struct sta
 }
 
 /* RFC 1123 labels, at most 64 bytes in all (the kernel's limit). */
-static int valid_hostname(const char *name)
+int valid_hostname(const char *name)
 {
     size_t n = strlen(name), label = 0;
     if (n == 0 || n > 64 || name[0] == '-' || name[0] == '.') return 0;
@@ -117,29 +117,55 @@ static int valid_hostname(const char *name)
     return name[n - 1] != '-' && name[n - 1] != '.';
 }
 
+static char hostname_now[65] = "supermachine";
+static char *network_hosts;     /* the private network's members, "ADDRESS\tNAME...\n" each */
+
 /*
- * The hostname, /etc/hostname, and /etc/hosts as the image has it (or the default) plus a line
- * that resolves the name to the guest's loopback address: the agent forwards ports to
- * 127.0.0.1, so a server that binds to its own name stays reachable.
+ * /etc/hosts as the image has it (or the default), then host.supermachine.internal, a line that
+ * resolves the hostname to the guest's loopback address (the agent forwards ports to 127.0.0.1,
+ * so a server that binds to its own name stays reachable), then the private network's members.
  */
+static void write_hosts(void)
+{
+    if (!image_hosts_read) { image_hosts = read_small("/etc/hosts"); image_hosts_read = 1; }
+    const char *base = image_hosts ? image_hosts : default_hosts;
+    const char *members = network_hosts ? network_hosts : "";
+    size_t n = strlen(base);
+    char *hosts = xrealloc(NULL, n + strlen(hostname_now) + sizeof host_alias_line + strlen(members) + 32);
+    int k = sprintf(hosts, "%s%s", base, n && base[n - 1] != '\n' ? "\n" : "");
+    if (!strstr(base, "host.supermachine.internal")) k += sprintf(hosts + k, "%s", host_alias_line);
+    if (strcmp(hostname_now, "localhost") != 0) k += sprintf(hosts + k, "127.0.0.1\t%s\n", hostname_now);
+    sprintf(hosts + k, "%s", members);
+    write_owned(OWN_HOSTS, hosts);
+    free(hosts);
+}
+
+/* The hostname, /etc/hostname, and /etc/hosts (write_hosts). */
 static const char *set_hostname(const char *name)
 {
     if (!valid_hostname(name)) return "not a valid hostname (letters, digits, '-' and '.', at most 64 bytes)";
     if (!pid1) return NULL; /* host test mode: the host's name and files are not ours */
     if (sethostname(name, strlen(name)) < 0) return strerror(errno);
-    if (!image_hosts_read) { image_hosts = read_small("/etc/hosts"); image_hosts_read = 1; }
-    const char *base = image_hosts ? image_hosts : default_hosts;
-    size_t n = strlen(base);
-    char *hosts = xrealloc(NULL, n + strlen(name) + sizeof host_alias_line + 32);
-    int k = sprintf(hosts, "%s%s", base, n && base[n - 1] != '\n' ? "\n" : "");
-    if (!strstr(base, "host.supermachine.internal")) k += sprintf(hosts + k, "%s", host_alias_line);
-    if (strcmp(name, "localhost") != 0) sprintf(hosts + k, "127.0.0.1\t%s\n", name);
-    write_owned(OWN_HOSTS, hosts);
-    free(hosts);
+    snprintf(hostname_now, sizeof hostname_now, "%s", name);
+    write_hosts();
     char line[80];
     snprintf(line, sizeof line, "%s\n", name);
     write_owned(OWN_HOSTNAME, line);
     return NULL;
+}
+
+void runtime_set_network_hosts(char **lines)
+{
+    struct buf b = { 0 };
+    for (size_t i = 0; lines && lines[i]; i++) {
+        buf_append(&b, lines[i], strlen(lines[i]));
+        buf_append(&b, "\n", 1);
+    }
+    buf_append(&b, "", 1);
+    free(network_hosts);
+    network_hosts = xstrdup((const char *)b.p + b.off);
+    buf_free(&b);
+    if (pid1) write_hosts();
 }
 
 static void set_limit(int resource, rlim_t soft, rlim_t hard, const char *what)

@@ -20,6 +20,13 @@ internal sealed record QemuBackendOptions
 
     /// <summary>Receives one-line engine notes (accelerator choice and reason, owner-watch status).</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>
+    /// For the network benchmark alone: QEMU's built-in slirp as the NAT instead of passt, same
+    /// guest identity and device. Never in the product: slirp maps its gateway to the host's
+    /// loopback, which the NAT must hide.
+    /// </summary>
+    public bool SlirpNatForBenchmark { get; init; }
 }
 
 /// <summary>
@@ -136,7 +143,11 @@ internal sealed class QemuBackend : IVmBackend
         Process process;
         try
         {
-            if (launch.Nat)
+            if (launch.Nat && _options.SlirpNatForBenchmark)
+            {
+                launch = launch with { NatSocket = QemuCommandLine.Slirp };
+            }
+            else if (launch.Nat)
             {
                 nat = await Network.PasstNat.StartAsync(cancellationToken).ConfigureAwait(false);
                 launch = launch with { NatSocket = nat.SocketPath };

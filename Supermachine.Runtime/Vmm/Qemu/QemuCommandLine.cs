@@ -54,6 +54,9 @@ internal sealed record QemuLaunch
 
     public string ConsoleLog => Path.Combine(RuntimeDirectory, "console.log");
 
+    /// <summary>The VM's end of the private network: where the switch sends its frames.</summary>
+    public string PrivateSocket => Path.Combine(RuntimeDirectory, "lan.sock");
+
 }
 
 /// <summary>
@@ -62,6 +65,9 @@ internal sealed record QemuLaunch
 /// </summary>
 internal static class QemuCommandLine
 {
+    /// <summary>The NAT socket that stands for QEMU's slirp (the network benchmark's peer, <see cref="QemuBackendOptions.SlirpNatForBenchmark"/>).</summary>
+    public const string Slirp = "slirp:";
+
     public static List<string> Build(QemuLaunch launch)
     {
         VmMachineSpec spec = launch.Spec;
@@ -94,10 +100,14 @@ internal static class QemuCommandLine
         ]);
         if (launch.Nat)
         {
+            string natSocket = launch.NatSocket ?? throw new InvalidOperationException("The NAT must be started before QEMU.");
             args.AddRange([
-                "-netdev", $"stream,id=nat,server=off,addr.type=unix,addr.path={Escape(launch.NatSocket ?? throw new InvalidOperationException("The NAT must be started before QEMU."))}",
+                "-netdev", natSocket == Slirp
+                    ? $"user,id=nat,net=10.0.2.0/24,host={Network.PasstNat.Gateway},dns={Network.PasstNat.Dns}"
+                    : $"stream,id=nat,server=off,addr.type=unix,addr.path={Escape(natSocket)}",
                 "-device", $"virtio-net-pci,netdev=nat,mac={Network.PasstNat.GuestMac}",
             ]);
+            AddPrivateNic(args, launch);
         }
         if (launch.Incoming)
         {
@@ -105,6 +115,23 @@ internal static class QemuCommandLine
             args.Add("defer");
         }
         return args;
+    }
+
+    /// <summary>
+    /// The private network's NIC (eth1), in every machine with the NAT so the device set, and so a
+    /// snapshot, does not depend on the network: one datagram per frame to the switch's socket,
+    /// from a socket of the VM's own. Without a switch it has no peer (QEMU warns once) and the
+    /// guest keeps it down. The MAC given here is the baked one: the agent sets a per-member MAC.
+    /// </summary>
+    private static void AddPrivateNic(List<string> args, QemuLaunch launch)
+    {
+        string device = $"virtio-net-pci,mac={Network.PrivateNetwork.BakedMac}";
+        if (launch.Spec.PrivateSwitch is string peer)
+        {
+            args.AddRange(["-netdev", $"dgram,id=lan,local.type=unix,local.path={Escape(launch.PrivateSocket)},remote.type=unix,remote.path={Escape(peer)}"]);
+            device += ",netdev=lan";
+        }
+        args.AddRange(["-device", device]);
     }
 
     /// <summary>

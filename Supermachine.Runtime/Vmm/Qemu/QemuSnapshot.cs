@@ -22,7 +22,8 @@ namespace Supermachine.Vmm.Qemu;
 /// </summary>
 internal static class QemuSnapshot
 {
-    public const int FormatVersion = 1;
+    /// <summary>2: every NAT machine has the private network's second NIC.</summary>
+    public const int FormatVersion = 2;
     public const string InfoFile = "qemu-snapshot.json";
     public const string StateFile = "vmstate";
     public const string RamFile = "ram";

@@ -18,9 +18,13 @@ internal static class BakeCommand
         new OptionSpec("stop-timeout", null, "SECONDS", "Seconds from STOPSIGNAL to SIGKILL on stop (default 10)."),
     ];
 
-    /// <summary>--network none: no NIC (default: a NIC behind the user-mode NAT, host loopback hidden).</summary>
+    /// <summary>--network none|NAME: no NIC, or a private network NAME beside the NAT (default: the NAT alone, host loopback hidden).</summary>
     public static readonly OptionSpec NetworkOption =
-        new("network", null, "none", "Guest network: 'none' for no network interface (default: outbound NAT).");
+        new("network", null, "none|NAME", "Guest network: 'none' for no network interface, or NAME to join the private network NAME (VMs on it reach each other by alias, across processes), beside the outbound NAT (default: outbound NAT only).");
+
+    /// <summary>--alias A: a name the VM's peers on its private network reach it by.</summary>
+    public static readonly OptionSpec AliasOption =
+        new("alias", null, "NAME", "A name the other VMs on --network NAME reach this one by.", Repeatable: true);
 
     /// <summary>--host-port P: host 127.0.0.1:P reachable in the guest as host.supermachine.internal:P.</summary>
     public static readonly OptionSpec HostPortOption =
@@ -54,6 +58,7 @@ internal static class BakeCommand
         .. WorkloadOptions,
         new OptionSpec("no-snapshot", null, null, "Write a cold-bootable image only (no RAM snapshot)."),
         NetworkOption,
+        AliasOption,
         HostPortOption,
     ];
 

@@ -17,6 +17,7 @@ internal static class ExecCommand
             new OptionSpec("timeout", null, "SECONDS", "Kill the command after this long."),
             BakeCommand.NetworkOption,
             BakeCommand.PlatformOption,
+            BakeCommand.AliasOption,
             BakeCommand.HostPortOption,
             new OptionSpec("disk", null, "MIB", "For IMAGE: size of the guest's writable disk in MiB, sparse (default 8192)."),
             .. ReadinessOptions.Options(build: false),

@@ -29,6 +29,7 @@ internal static class ImageRequests
             ["DiskMiB"] = command.Value("disk"),
             ["Platform"] = command.Value("platform"),
             ["Network"] = command.Value("network"),
+            ["Aliases"] = string.Join(';', command.Values("alias")),
             ["HostPorts"] = string.Join(';', command.Values("host-port")),
             ["Entrypoint"] = command.Value("entrypoint"),
             ["Hostname"] = command.Value("hostname"),
@@ -48,9 +49,10 @@ internal static class ImageRequests
             metadata["Context"] = buildContext;
             metadata["BuildArgs"] = string.Join(';', command.Values("build-arg"));
             metadata["BuildTarget"] = command.Value("target");
-            // build --network none: no network for RUN, nor in the VM it bakes; --build-network
+            // build --network none: no network for RUN, nor in the VM it bakes (a private network
+            // is the baking VM's alone); --build-network
             // (what the SDK passes for BuildNetwork) sets RUN's alone.
-            metadata["BuildNetwork"] = command.Value("build-network") ?? command.Value("network");
+            metadata["BuildNetwork"] = command.Value("build-network") ?? (command.Value("network") is "none" ? "none" : null);
         }
         return MicroVmImageRequest.FromMetadata(reference, key => metadata.GetValueOrDefault(key)).WithFullPaths(Environment.CurrentDirectory);
     }

@@ -37,6 +37,7 @@ internal static class ImageStarter
             var options = new MicroVmOptions
             {
                 Network = MicroVmImageRequest.NetworkMode(target, "--network", command.Value("network")),
+                Aliases = [.. command.Values("alias")],
                 HostPorts = MicroVmImageRequest.PortList(target, "--host-port", string.Join(';', command.Values("host-port"))),
                 Log = HostOutput.Detail,
                 Warning = HostOutput.Warning,

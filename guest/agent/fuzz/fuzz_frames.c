@@ -69,6 +69,7 @@ static void check_request(const struct open_request *q)
     case K_PORT_FORWARD:
     case K_WORKLOAD_LOG:
     case K_EXPORT_CHANGES: break;
+    case K_NETWORK: CHECK(q->lines && q->lines[0]); check_list(q->lines); break;
     default: CHECK(!"a request of an unknown kind was accepted");
     }
 }

@@ -43,13 +43,20 @@ public class BakeFingerprintTests
     }
 
     [Fact]
-    public void The_build_network_is_not_in_the_fingerprint_and_network_values_other_than_none_are_SM2303()
+    public void The_build_network_and_a_private_networks_name_are_not_in_the_fingerprint_and_bad_network_values_are_SM2303()
     {
         Assert.Equal(BakeFingerprint.Compute(Inputs()), BakeFingerprint.Compute(Inputs() with { Request = Inputs().Request with { BuildNetwork = "none" } }));
+        // Every NAT snapshot has the private network's NIC: joining one while baking keeps the fingerprint.
+        Assert.Equal(BakeFingerprint.Compute(Inputs()), BakeFingerprint.Compute(Inputs() with { Request = Inputs().Request with { Network = "backend", Aliases = ["db"] } }));
         MicroVmImageRequest none = MicroVmImageRequest.FromMetadata("redis:7", k => k is "Network" or "BuildNetwork" ? "None" : null);
         Assert.Equal(("none", "none"), (none.Network, none.BuildNetwork));
-        var e = Assert.Throws<SupermachineException>(() => MicroVmImageRequest.FromMetadata("redis:7", k => k == "Network" ? "bridge" : null));
+        MicroVmImageRequest named = MicroVmImageRequest.FromMetadata("redis:7", k => k switch { "Network" => "backend", "Aliases" => "db; cache", _ => null });
+        Assert.Equal("backend", named.Network);
+        Assert.Equal(["db", "cache"], named.Aliases);
+        var e = Assert.Throws<SupermachineException>(() => MicroVmImageRequest.FromMetadata("redis:7", k => k == "Network" ? "no/slash" : null));
         Assert.Equal("SM2303", e.Code);
-        Assert.Contains("bridge", e.Message);
+        Assert.Contains("no/slash", e.Message);
+        var build = Assert.Throws<SupermachineException>(() => MicroVmImageRequest.FromMetadata("redis:7", k => k == "BuildNetwork" ? "backend" : null));
+        Assert.Equal("SM2303", build.Code);
     }
 }

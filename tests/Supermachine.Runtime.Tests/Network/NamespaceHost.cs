@@ -9,7 +9,7 @@ namespace Supermachine.Tests.Network;
 /// busybox httpd on .2:8000 over a directory of files. The NAT connects from the host's stack,
 /// so the guest reaches it like any remote address. Dispose removes exactly what it made.
 /// </summary>
-internal sealed class NamespaceHost : IAsyncDisposable
+public sealed class NamespaceHost : IAsyncDisposable
 {
     public const int Port = 8000;
 

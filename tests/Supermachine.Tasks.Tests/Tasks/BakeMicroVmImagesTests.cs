@@ -47,6 +47,27 @@ public class BakeMicroVmImagesTests
     }
 
     [Fact]
+    public void Network_and_Aliases_metadata_become_bake_arguments_and_a_private_network_keeps_RUN_on_the_NAT()
+    {
+        var item = new TaskItem("redis:7");
+        item.SetMetadata("Name", "db");
+        item.SetMetadata("Network", "backend");
+        item.SetMetadata("Aliases", "db;cache");
+        item.SetMetadata("ArtifactDirectory", "/out/microvms/db/");
+        IReadOnlyList<string> args = BakeMicroVmImages.BakeArgumentsFor(item);
+        ParsedCommand parsed = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(args, CommandTable.All)).Command;
+        Bake.MicroVmImageRequest request = ImageRequests.FromCommandLine(parsed, parsed.Arguments[0]);
+        Assert.Equal("backend", request.Network);
+        Assert.Equal(["db", "cache"], request.Aliases);
+
+        ParsedCommand build = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(["build", ".", "out", "--network", "backend", "--alias", "api"], CommandTable.All)).Command;
+        Bake.MicroVmImageRequest built = ImageRequests.FromCommandLine(build, "context", ".");
+        Assert.Equal(("backend", null), (built.Network, built.BuildNetwork));
+        ParsedCommand none = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(["build", ".", "out", "--network", "none"], CommandTable.All)).Command;
+        Assert.Equal("none", ImageRequests.FromCommandLine(none, "context", ".").BuildNetwork);
+    }
+
+    [Fact]
     public void Run_takes_the_workload_options_for_an_IMAGE_and_exec_keeps_user_and_workdir_for_its_command()
     {
         ParsedCommand run = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(
