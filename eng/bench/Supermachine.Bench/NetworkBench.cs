@@ -30,7 +30,7 @@ public sealed class NetworkBench : IBenchmark
     public async Task RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         TextWriter report = context.Report;
-        string reference = FixtureReference("redis");
+        string reference = FixtureImage("redis");
 
         // Bake with the NIC and without, each in a cache of its own (nothing shared between them).
         async Task<(MicroVmImage Image, double Ms)> BakeAsync(string network)
