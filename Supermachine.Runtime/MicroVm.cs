@@ -173,6 +173,24 @@ public sealed class MicroVm : IAsyncDisposable
         return $"{endpoint.Address}:{endpoint.Port}";
     }
 
+    /// <summary>
+    /// The client connection string the image was baked with, its host and port those of the
+    /// forwarded endpoint: an image profile's (postgres
+    /// <c>Host=127.0.0.1;Port=N;Username=postgres;Password=P;Database=postgres</c>, redis
+    /// <c>127.0.0.1:N</c>, ...) or the item's ConnectionString; else "127.0.0.1:PORT" of the item's
+    /// Port. SM3130 when the image has neither.
+    /// </summary>
+    public string GetConnectionString()
+    {
+        SnapshotManifest manifest = Image.Manifest;
+        if (manifest.Connection is { } connection && (connection.Port ?? manifest.Workload.Port) is int port)
+        {
+            IPEndPoint endpoint = GetEndpoint(port);
+            return ImageProfiles.Format(connection.Format, endpoint.Address.ToString(), endpoint.Port);
+        }
+        return manifest.Workload.Port is int only ? GetConnectionString(only) : throw Errors.NoConnectionString(Image.Name);
+    }
+
     /// <summary>Runs <paramref name="command"/> in the guest with the workload's environment and user, as `docker exec` does.</summary>
     public Task<ExecResult> ExecAsync(IReadOnlyList<string> command, CancellationToken cancellationToken = default) =>
         ExecAsync(new ExecRequest(command), cancellationToken);

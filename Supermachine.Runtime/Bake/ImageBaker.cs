@@ -263,6 +263,14 @@ internal static class ImageBaker
                 HasSnapshot = options.Snapshot,
                 Files = [],
                 CreatedBy = "supermachine " + typeof(ImageBaker).Assembly.GetName().Version,
+                Connection = request.ConnectionFormat is string format
+                    ? new SnapshotManifest.ConnectionRecord
+                    {
+                        Profile = request.Profile,
+                        Port = request.Port,
+                        Format = ImageProfiles.ResolveEnvironment(format, workload.Environment.Select(Pair).ToArray()),
+                    }
+                    : null,
             };
             await SnapshotDirectory.CommitAsync(staging, destination, manifest, cancellationToken).ConfigureAwait(false);
         }
@@ -270,6 +278,12 @@ internal static class ImageBaker
         {
             SnapshotDirectory.DeleteIfPresent(staging);
         }
+    }
+
+    private static KeyValuePair<string, string> Pair(string variable)
+    {
+        int eq = variable.IndexOf('=');
+        return eq < 0 ? new(variable, "") : new(variable[..eq], variable[(eq + 1)..]);
     }
 
     private static StoredImage? TryLoad(string directory)

@@ -104,9 +104,20 @@ internal sealed partial record MicroVmImageRequest
     /// <summary>Extra kernel command-line arguments (KernelArgs).</summary>
     public string? KernelArgs { get; init; }
 
+    /// <summary>The image profile whose defaults filled in what the item left out (ImageProfiles), or null.</summary>
+    public string? Profile { get; init; }
+
+    /// <summary>The client connection string with {host}, {port} and {env:NAME} placeholders (ConnectionString, else the profile's).</summary>
+    public string? ConnectionFormat { get; init; }
+
     /// <summary>Builds a request from item-style metadata (strings as MSBuild gives them), validating each.</summary>
     public static MicroVmImageRequest FromMetadata(string reference, Func<string, string?> metadata)
     {
+        ImageProfile? profile = ProfileFor(reference, metadata);
+        if (profile is not null)
+        {
+            metadata = WithProfileDefaults(reference, profile, metadata);
+        }
         string? explicitName = Blank(metadata("Name"));
         string name = explicitName ?? ArtifactName.FromReference(reference);
         if (!ArtifactName.IsValid(name))
@@ -137,6 +148,8 @@ internal sealed partial record MicroVmImageRequest
             Network = NetworkMode(reference, "Network", metadata("Network")),
             BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork")),
             HostPorts = PortList(reference, "HostPorts", metadata("HostPorts")),
+            Profile = profile?.Name,
+            ConnectionFormat = Blank(metadata("ConnectionString")),
         }.WithReadinessMetadata(metadata);
     }
 

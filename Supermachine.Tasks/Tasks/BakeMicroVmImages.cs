@@ -137,6 +137,8 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         Add("--hostname", "Hostname");
         Add("--shm", "ShmMiB");
         Add("--stop-timeout", "StopTimeout");
+        Add("--profile", "Profile");
+        Add("--connection-string", "ConnectionString");
         Add("--target", "BuildTarget");
         Add("--network", "Network");
         if (!string.IsNullOrWhiteSpace(dockerfile))

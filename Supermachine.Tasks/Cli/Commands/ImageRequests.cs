@@ -34,6 +34,8 @@ internal static class ImageRequests
             ["Hostname"] = command.Value("hostname"),
             ["ShmMiB"] = command.Value("shm"),
             ["StopTimeout"] = command.Value("stop-timeout"),
+            ["Profile"] = command.Value("profile"),
+            ["ConnectionString"] = command.Value("connection-string"),
         };
         // exec's --user and --workdir are the command's, not the workload's.
         if (command.Spec.Name != "exec")
