@@ -221,8 +221,10 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         {
             return;
         }
-        // Canonical "supermachine : error SM####: ..." lines become errors; the rest are progress.
-        Log.LogMessageFromText(line, line.StartsWith(HostOutput.DetailPrefix, StringComparison.Ordinal) ? MessageImportance.Low : MessageImportance.Normal);
+        // Canonical "supermachine : error SM####: ..." lines become errors; the rest are progress,
+        // shown at the default (minimal) verbosity: a first bake takes minutes under emulation, and
+        // the host prints a few phase lines and one summary per image, never the workload's log.
+        Log.LogMessageFromText(line, line.StartsWith(HostOutput.DetailPrefix, StringComparison.Ordinal) ? MessageImportance.Low : MessageImportance.High);
     }
 
     private static void SetIfGiven(ProcessStartInfo psi, string name, string value)
