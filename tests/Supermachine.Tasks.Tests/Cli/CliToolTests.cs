@@ -51,6 +51,6 @@ public sealed class CliToolTests : IDisposable
 
         ProcessResult verbose = await ProcessRunner.RunAsync(supermachine, ["exec", "--verbose", snapshot, "--", "redis-cli", "ping"], outside, Environment, TimeSpan.FromMinutes(3));
         Assert.Equal("PONG\n", verbose.StandardOutput);
-        Assert.Contains("restored redis", verbose.StandardError);
+        Assert.Contains(": restored in ", verbose.StandardError);
     }
 }

@@ -47,7 +47,7 @@ public class SdkProgressTests : IAsyncLifetime
     public async Task Default_verbosity_shows_each_phase_and_a_timed_summary_then_one_line_for_a_cache_hit()
     {
         using var first = new ThrowawayProject(Project(), packagesFolder: _packages);
-        first.WriteFile("Program.cs", "Console.WriteLine(1);");
+        first.WriteFile("Program.cs", "System.Console.WriteLine(1);");
         ProcessResult build = await first.DotnetAsync("build", "-nologo");
         Assert.True(build.ExitCode == 0, build.Output);
         // Kept beside the test results: the log a user sees.
@@ -65,7 +65,7 @@ public class SdkProgressTests : IAsyncLifetime
         Assert.InRange(lines.Length, 6, 9);
 
         using var second = new ThrowawayProject(Project(), name: "Second", packagesFolder: _packages);
-        second.WriteFile("Program.cs", "Console.WriteLine(2);");
+        second.WriteFile("Program.cs", "System.Console.WriteLine(2);");
         ProcessResult hit = await second.DotnetAsync("build", "-nologo");
         Assert.True(hit.ExitCode == 0, hit.Output);
         await File.WriteAllTextAsync(Path.Combine(logs, "sdk-progress-cache-hit.log"), hit.StandardOutput);
