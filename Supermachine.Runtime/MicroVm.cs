@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using Microsoft.Extensions.Logging;
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
@@ -103,7 +104,7 @@ public sealed class MicroVm : IAsyncDisposable
             try
             {
                 WorkloadStart start = image.Manifest.Workload.ToStart(image.Directory);
-                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Log, timeout.Token).ConfigureAwait(false);
+                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Logger is { } logger ? line => logger.LogWarning("{Image}: {Notice}", image.Name, line) : null, timeout.Token).ConfigureAwait(false);
             }
             catch
             {
@@ -111,7 +112,8 @@ public sealed class MicroVm : IAsyncDisposable
                 throw;
             }
         }
-        options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
+        options.Logger?.LogInformation("{Image}: {How} in {Milliseconds:F0} ms ({Accelerator}: {Reason})",
+            image.Name, restore ? "restored" : "booted", clock.Elapsed.TotalMilliseconds, guest.Machine.Accelerator.ToString().ToLowerInvariant(), guest.Machine.AcceleratorReason);
         return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? []);
     }
 

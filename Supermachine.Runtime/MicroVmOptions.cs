@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Supermachine.Vmm;
 
 namespace Supermachine;
@@ -49,6 +50,9 @@ public sealed class MicroVmOptions
     /// <summary>The engine; null uses the shared QEMU engine.</summary>
     internal IVmBackend? Backend { get; init; }
 
-    /// <summary>Receives one-line notes: the accelerator chosen and why, restore or boot, timings.</summary>
-    public Action<string>? Log { get; init; }
+    /// <summary>
+    /// Receives the start's notes at Information (restore or boot, the accelerator and why, the time
+    /// it took) and a slow workload's hints at Warning. Null logs nothing.
+    /// </summary>
+    public ILogger? Logger { get; init; }
 }

@@ -38,7 +38,7 @@ internal static class ImageStarter
             {
                 Network = MicroVmImageRequest.NetworkMode(target, "--network", command.Value("network")),
                 HostPorts = MicroVmImageRequest.PortList(target, "--host-port", string.Join(';', command.Values("host-port"))),
-                Log = HostOutput.VerboseDetail,
+                Logger = new HostLogger(HostOutput.VerboseDetail),
             };
             MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken).ConfigureAwait(false);
             HostOutput.VerboseDetail($"{(vm.Restored ? "restored" : "booted")} {image.Name} in {vm.StartDuration.TotalMilliseconds:F0} ms");
