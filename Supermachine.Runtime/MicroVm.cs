@@ -221,6 +221,17 @@ public sealed class MicroVm : IAsyncDisposable
     public Task<WorkloadLog> GetWorkloadLogAsync(CancellationToken cancellationToken = default) =>
         _guest.Agent.GetWorkloadLogAsync(cancellationToken);
 
+    /// <summary>
+    /// The workload's log line by line as it is written: every line so far (the last MiB), then each
+    /// new one, until the workload exits or <paramref name="cancellationToken"/> is cancelled. New
+    /// lines are seen within <paramref name="pollInterval"/> (default 200 ms).
+    /// </summary>
+    public IAsyncEnumerable<string> FollowWorkloadLogAsync(TimeSpan? pollInterval = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return WorkloadLogFollower.FollowAsync(_guest.Agent.GetWorkloadLogAsync, pollInterval ?? TimeSpan.FromMilliseconds(200), cancellationToken);
+    }
+
     /// <summary>The guest's serial console, most recent part: for diagnosing a guest, not for parsing.</summary>
     public string ReadConsoleTail(int maxBytes = 8192) => _guest.Machine.ReadConsoleTail(maxBytes);
 
