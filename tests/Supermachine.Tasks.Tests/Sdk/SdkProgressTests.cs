@@ -8,34 +8,18 @@ namespace Supermachine.Tasks.Tests.Sdk;
 /// What `dotnet build` shows at its default verbosity: a line per phase and a summary with the
 /// phase times for a fresh bake, one line for a cache hit, never the workload's log.
 /// </summary>
-public class SdkProgressTests : IAsyncLifetime
+public class SdkProgressTests : SdkRegistryTestBase
 {
-    private RegistryServer _registry = null!;
-    private readonly string _cache = Directory.CreateTempSubdirectory("sm-sdk-cache-").FullName;
-    private readonly string _packages = Directory.CreateTempSubdirectory("sm-sdk-packages-").FullName;
-
-    public async Task InitializeAsync()
-    {
-        _registry = await RegistryServer.StartAsync(new RegistryAuth.None());
-        _registry.Push($"oci:{OciTestFixtures.Layout}:redis", "library/redis:7");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _registry.DisposeAsync();
-        Directory.Delete(_cache, recursive: true);
-        Directory.Delete(_packages, recursive: true);
-    }
 
     private string Project() => $"""
         <Project Sdk="Supermachine.Sdk/$(SdkVersion)">
           <PropertyGroup>
             <OutputType>Exe</OutputType>
             <TargetFramework>net10.0</TargetFramework>
-            <SupermachineCacheDir>{_cache}</SupermachineCacheDir>
+            <SupermachineCacheDir>{Cache}</SupermachineCacheDir>
           </PropertyGroup>
           <ItemGroup>
-            <MicroVmImage Include="{_registry.Host}/library/redis:7" />
+            <MicroVmImage Include="{Registry.Host}/library/redis:7" />
           </ItemGroup>
         </Project>
         """;
@@ -46,7 +30,7 @@ public class SdkProgressTests : IAsyncLifetime
     [RequiresToolFact("qemu-system-x86_64", "docker-registry", "skopeo")]
     public async Task Default_verbosity_shows_each_phase_and_a_timed_summary_then_one_line_for_a_cache_hit()
     {
-        using var first = new ThrowawayProject(Project(), packagesFolder: _packages);
+        using var first = new ThrowawayProject(Project(), packagesFolder: Packages);
         first.WriteFile("Program.cs", "System.Console.WriteLine(1);");
         ProcessResult build = await first.DotnetAsync("build", "-nologo");
         Assert.True(build.ExitCode == 0, build.Output);
@@ -64,7 +48,7 @@ public class SdkProgressTests : IAsyncLifetime
         // No flood: the phases, at most a couple of pull lines, the summary.
         Assert.InRange(lines.Length, 6, 9);
 
-        using var second = new ThrowawayProject(Project(), name: "Second", packagesFolder: _packages);
+        using var second = new ThrowawayProject(Project(), name: "Second", packagesFolder: Packages);
         second.WriteFile("Program.cs", "System.Console.WriteLine(2);");
         ProcessResult hit = await second.DotnetAsync("build", "-nologo");
         Assert.True(hit.ExitCode == 0, hit.Output);

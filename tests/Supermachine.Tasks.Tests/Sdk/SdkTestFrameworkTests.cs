@@ -10,24 +10,8 @@ namespace Supermachine.Tasks.Tests.Sdk;
 /// the image profile, and its test reaches it with GetConnectionString() through a class fixture
 /// of xunit v3, NUnit or MSTest, under `dotnet test` on the packed SDK.
 /// </summary>
-public class SdkTestFrameworkTests : IAsyncLifetime
+public class SdkTestFrameworkTests : SdkRegistryTestBase
 {
-    private RegistryServer _registry = null!;
-    private readonly string _cache = Directory.CreateTempSubdirectory("sm-sdk-cache-").FullName;
-    private readonly string _packages = Directory.CreateTempSubdirectory("sm-sdk-packages-").FullName;
-
-    public async Task InitializeAsync()
-    {
-        _registry = await RegistryServer.StartAsync(new RegistryAuth.None());
-        _registry.Push($"oci:{OciTestFixtures.Layout}:redis", "library/redis:7");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _registry.DisposeAsync();
-        Directory.Delete(_cache, recursive: true);
-        Directory.Delete(_packages, recursive: true);
-    }
 
     [RequiresToolFact("qemu-system-x86_64", "docker-registry", "skopeo")]
     public Task Xunit_v3_class_fixture_reaches_redis_through_its_connection_string() => PassesAsync(Framework.XunitV3);
@@ -46,16 +30,16 @@ public class SdkTestFrameworkTests : IAsyncLifetime
                 <TargetFramework>net10.0</TargetFramework>
                 <ImplicitUsings>enable</ImplicitUsings>
                 <Nullable>enable</Nullable>
-                <SupermachineCacheDir>{_cache}</SupermachineCacheDir>
+                <SupermachineCacheDir>{Cache}</SupermachineCacheDir>
               </PropertyGroup>
               <ItemGroup>
-                <MicroVmImage Include="{_registry.Host}/library/redis:7" />
+                <MicroVmImage Include="{Registry.Host}/library/redis:7" />
               </ItemGroup>
               <ItemGroup>
                 {Packages(framework, "")}
               </ItemGroup>
             </Project>
-            """, name: framework + "Tests", packagesFolder: _packages);
+            """, name: framework + "Tests", packagesFolder: Packages);
         tests.WriteFile("ImageTests.cs", TestClass(framework, "redis_7"));
         tests.WriteFile("Probe.cs", RedisProbe);
 
