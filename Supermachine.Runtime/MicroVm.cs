@@ -182,15 +182,17 @@ public sealed class MicroVm : IAsyncDisposable
     /// <c>127.0.0.1:N</c>, ...) or the item's ConnectionString; else "127.0.0.1:PORT" of the item's
     /// Port. SM3130 when the image has neither.
     /// </summary>
-    public string GetConnectionString()
+    public string GetConnectionString() => ConnectionStringOf(Image.Manifest, GetEndpoint);
+
+    /// <summary>The connection string <paramref name="manifest"/> describes, for the host end <paramref name="endpoint"/> gives a guest port.</summary>
+    internal static string ConnectionStringOf(SnapshotManifest manifest, Func<int, IPEndPoint> endpoint)
     {
-        SnapshotManifest manifest = Image.Manifest;
         if (manifest.Connection is { } connection && (connection.Port ?? manifest.Workload.Port) is int port)
         {
-            IPEndPoint endpoint = GetEndpoint(port);
-            return ImageProfiles.Format(connection.Format, endpoint.Address.ToString(), endpoint.Port);
+            IPEndPoint host = endpoint(port);
+            return ImageProfiles.Format(connection.Format, host.Address.ToString(), host.Port);
         }
-        return manifest.Workload.Port is int only ? GetConnectionString(only) : throw Errors.NoConnectionString(Image.Name);
+        return manifest.Workload.Port is int only ? endpoint(only).ToString() : throw Errors.NoConnectionString(manifest.Name);
     }
 
     /// <summary>Runs <paramref name="command"/> in the guest with the workload's environment and user, as `docker exec` does.</summary>

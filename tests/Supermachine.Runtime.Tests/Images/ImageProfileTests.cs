@@ -139,3 +139,33 @@ public class ImageProfileTests
 
     private static string SampleBakeInputsFingerprint(MicroVmImageRequest r) => Supermachine.Tests.Bake.SampleBakeInputs.Fingerprint(r);
 }
+
+/// <summary>GetConnectionString() from what the manifest recorded: the profile's string, else the Port, else SM3130.</summary>
+public class ConnectionStringTests
+{
+    private static SnapshotManifest Manifest(int? port, SnapshotManifest.ConnectionRecord? connection) => new()
+    {
+        Name = "img",
+        Reference = "img:1",
+        ImageDigest = "sha256:" + new string('1', 64),
+        Workload = new SnapshotManifest.WorkloadRecord { Port = port },
+        Machine = new SnapshotManifest.MachineRecord(),
+        Assets = new Dictionary<string, string>(),
+        Fingerprint = "sha256:" + new string('2', 64),
+        Files = [],
+        Connection = connection,
+    };
+
+    private static System.Net.IPEndPoint Forward(int guestPort) => new(System.Net.IPAddress.Loopback, 40000 + guestPort);
+
+    [Fact]
+    public void A_profiled_image_gives_its_clients_string_an_unprofiled_one_its_port_and_one_without_either_SM3130()
+    {
+        var postgres = new SnapshotManifest.ConnectionRecord { Profile = "postgres", Port = 5432, Format = "Host={host};Port={port};Username=postgres;Password=p;Database=postgres" };
+        Assert.Equal("Host=127.0.0.1;Port=45432;Username=postgres;Password=p;Database=postgres", MicroVm.ConnectionStringOf(Manifest(5432, postgres), Forward));
+        Assert.Equal("127.0.0.1:46379", MicroVm.ConnectionStringOf(Manifest(6379, null), Forward));
+        SupermachineException e = Assert.Throws<SupermachineException>(() => MicroVm.ConnectionStringOf(Manifest(null, null), Forward));
+        Assert.Equal("SM3130", e.Code);
+        Assert.Contains("'img'", e.Message, StringComparison.Ordinal);
+    }
+}
