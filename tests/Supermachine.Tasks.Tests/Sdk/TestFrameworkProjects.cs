@@ -16,7 +16,7 @@ internal static class TestFrameworkProjects
     }
 
     /// <summary>The package references of <paramref name="framework"/>, runnable by `dotnet test` (VSTest).</summary>
-    public static string Packages(Framework framework, string extra) => framework switch
+    public static string PackageReferences(Framework framework, string extra) => framework switch
     {
         // xunit.v3 makes the project an Exe: the SDK must bake for it as for a library.
         Framework.XunitV3 => """
@@ -105,34 +105,6 @@ internal static class TestFrameworkProjects
             }
             """,
     };
-
-    /// <summary>Redis without a client library: PING over the connection string's host:port must answer +PONG.</summary>
-    public const string RedisProbe = """
-        using System.Net.Sockets;
-
-        public static class Probe
-        {
-            public static async Task RunAsync(string connectionString)
-            {
-                string[] hostPort = connectionString.Split(':');
-                using var tcp = new TcpClient();
-                await tcp.ConnectAsync(hostPort[0], int.Parse(hostPort[1]));
-                NetworkStream stream = tcp.GetStream();
-                await stream.WriteAsync("PING\r\n"u8.ToArray());
-                var buffer = new byte[7];
-                int read = 0;
-                while (read < buffer.Length && await stream.ReadAsync(buffer.AsMemory(read)) is int n and > 0)
-                {
-                    read += n;
-                }
-                string answer = System.Text.Encoding.ASCII.GetString(buffer, 0, read);
-                if (answer != "+PONG\r\n")
-                {
-                    throw new InvalidOperationException($"redis at {connectionString} answered '{answer}'");
-                }
-            }
-        }
-        """;
 
     /// <summary>PostgreSQL through Npgsql: open the connection string and run a query.</summary>
     public const string PostgresProbe = """
