@@ -56,7 +56,7 @@ internal sealed class PullProgressSummary(Action<string> report, TimeSpan interv
             _last = now;
             _completeReported = complete;
             line = complete ? $"pulled {total / MiB:F1} MiB in {seconds:F1} s ({rate}, {Layers(_fresh.Count)})"
-                : done == 0 ? $"pulling {total / MiB:F1} MiB ({Layers(_fresh.Count)})"
+                : done < MiB / 10 ? $"pulling {total / MiB:F1} MiB ({Layers(_fresh.Count)})"
                 : $"pulling {done / MiB:F1}/{total / MiB:F1} MiB at {rate} ({_fresh.Values.Count(b => b.Done >= b.Total)}/{Layers(_fresh.Count)})";
         }
         report(line);
