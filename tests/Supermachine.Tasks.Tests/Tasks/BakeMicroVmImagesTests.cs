@@ -47,6 +47,25 @@ public class BakeMicroVmImagesTests
     }
 
     [Fact]
+    public void Profile_and_ConnectionString_reach_the_host_and_the_profile_fills_only_what_the_item_left_out()
+    {
+        var item = new TaskItem("127.0.0.1:5000/library/postgres:15");
+        item.SetMetadata("ArtifactDirectory", "/out/microvms/postgres_15/");
+        item.SetMetadata("Env", "POSTGRES_PASSWORD=mine");
+        item.SetMetadata("ConnectionString", "postgresql://postgres:{env:POSTGRES_PASSWORD}@{host}:{port}/postgres");
+        ParsedCommand parsed = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(BakeMicroVmImages.BakeArgumentsFor(item), CommandTable.All)).Command;
+        Bake.MicroVmImageRequest request = ImageRequests.FromCommandLine(parsed, parsed.Arguments[0]);
+        Assert.Equal(("postgres", 5432), (request.Profile, request.Port));
+        Assert.Equal([new("POSTGRES_PASSWORD", "mine")], request.Environment);
+        Assert.Equal("postgresql://postgres:{env:POSTGRES_PASSWORD}@{host}:{port}/postgres", request.ConnectionFormat);
+
+        item.SetMetadata("Profile", "none");
+        ParsedCommand off = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(BakeMicroVmImages.BakeArgumentsFor(item), CommandTable.All)).Command;
+        Bake.MicroVmImageRequest plain = ImageRequests.FromCommandLine(off, off.Arguments[0]);
+        Assert.Equal((null, null), (plain.Profile, plain.Port));
+    }
+
+    [Fact]
     public void Run_takes_the_workload_options_for_an_IMAGE_and_exec_keeps_user_and_workdir_for_its_command()
     {
         ParsedCommand run = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(
