@@ -37,7 +37,7 @@ internal sealed partial record MicroVmImageRequest
         {
             throw Errors.ProfileNeedsOptIn(reference, profile.Name, optIn);
         }
-        string env = string.Join(';', profile.Environment.Where(d => !own.Any(p => p.Key == d.Key)).Select(d => d.Key + "=" + d.Value).Concat(own.Select(p => p.Key + "=" + p.Value)));
+        string env = MetadataList.Join(profile.Environment.Where(d => !own.Any(p => p.Key == d.Key)).Concat(own).Select(p => p.Key + "=" + p.Value));
         bool ownReadiness = ReadinessKeys.Any(k => Blank(metadata(k)) is not null);
         string? Default(string key) => key switch
         {

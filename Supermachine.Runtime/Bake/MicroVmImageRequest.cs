@@ -261,7 +261,7 @@ internal sealed partial record MicroVmImageRequest
             return [];
         }
         var pairs = new List<KeyValuePair<string, string>>();
-        foreach (string entry in value.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (string entry in MetadataList.Split(value))
         {
             int eq = entry.IndexOf('=');
             if (eq <= 0)

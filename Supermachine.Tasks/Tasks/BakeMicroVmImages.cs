@@ -1,3 +1,4 @@
+using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
@@ -153,7 +154,7 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
 
         void AddEach(string option, string metadata)
         {
-            foreach (string pair in image.GetMetadata(metadata).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (string pair in MetadataList.Split(image.GetMetadata(metadata)))
             {
                 args.Add(option);
                 args.Add(pair);

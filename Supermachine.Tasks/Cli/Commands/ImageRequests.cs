@@ -22,7 +22,7 @@ internal static class ImageRequests
         {
             ["Name"] = command.Value("name"),
             ["Port"] = command.Value("port"),
-            ["Env"] = string.Join(';', command.Values("env")),
+            ["Env"] = MetadataList.Join(command.Values("env")),
             ["Command"] = cmd,
             ["MemoryMiB"] = command.Value("memory"),
             ["Vcpus"] = command.Value("vcpus"),
@@ -48,7 +48,7 @@ internal static class ImageRequests
         {
             metadata["Dockerfile"] = command.Value("file") ?? Path.Combine(buildContext, "Dockerfile");
             metadata["Context"] = buildContext;
-            metadata["BuildArgs"] = string.Join(';', command.Values("build-arg"));
+            metadata["BuildArgs"] = MetadataList.Join(command.Values("build-arg"));
             metadata["BuildTarget"] = command.Value("target");
             // build --network none: no network for RUN, nor in the VM it bakes; --build-network
             // (what the SDK passes for BuildNetwork) sets RUN's alone.

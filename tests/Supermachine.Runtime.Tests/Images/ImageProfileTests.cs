@@ -58,6 +58,10 @@ public class ImageProfileTests
         Assert.Null(r.WaitForCommand);
         Assert.Equal("Host={host};Port={port};Username=app;Password=own;Database=app", Connection(r));
 
+        // A ';' inside a value (written '\;') survives the merge with the profile's environment.
+        MicroVmImageRequest escaped = Request("postgres:16", ("Env", "OPTS=a\\;b"));
+        Assert.Equal(["POSTGRES_PASSWORD=Supermachine1", "OPTS=a;b"], escaped.Environment.Select(p => p.Key + "=" + p.Value));
+
         MicroVmImageRequest custom = Request("redis:7", ("ConnectionString", "redis://{host}:{port}/0"));
         Assert.Equal("redis://{host}:{port}/0", custom.ConnectionFormat);
     }

@@ -13,7 +13,7 @@ public class BakeMicroVmImagesTests
         item.SetMetadata("Name", "cache");
         item.SetMetadata("ArtifactDirectory", "/out/microvms/cache/");
         item.SetMetadata("Port", "6379");
-        item.SetMetadata("Env", "A=1; B=two words");
+        item.SetMetadata("Env", @"A=1; B=two words; OPTS=-c a=1\;b=2");
         item.SetMetadata("MemoryMiB", "512");
         item.SetMetadata("Vcpus", "2");
         item.SetMetadata("Command", "redis-server --appendonly yes");
@@ -35,7 +35,7 @@ public class BakeMicroVmImagesTests
         Assert.Equal("/out/microvms/cache/", parsed.Arguments[1]);
         Assert.Equal("cache", request.Name);
         Assert.Equal(6379, request.Port);
-        Assert.Equal([new("A", "1"), new("B", "two words")], request.Environment);
+        Assert.Equal([new("A", "1"), new("B", "two words"), new("OPTS", "-c a=1;b=2")], request.Environment);
         Assert.Equal(512, request.MemoryMiB);
         Assert.Equal(2, request.Vcpus);
         Assert.Equal("redis-server --appendonly yes", request.Command);
