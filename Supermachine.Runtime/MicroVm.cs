@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using Microsoft.Extensions.Logging;
 using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
@@ -79,7 +80,7 @@ public sealed class MicroVm : IAsyncDisposable
         GuestArchitecture architecture = GuestArchitecture.FromRecord(image.Manifest.Machine.Architecture, image.Name);
         if (!architecture.IsHost)
         {
-            (options.Warning ?? options.Log)?.Invoke(Warnings.ForeignGuestEmulated(image.Name, architecture.Platform, GuestArchitecture.Host.Platform));
+            options.Warn(Warnings.ForeignGuestEmulated(image.Name, architecture.Platform, GuestArchitecture.Host.Platform));
         }
         IReadOnlyList<string> aliases = MicroVmNetwork.CheckAliases(options.Aliases);
         bool joins = options.Network is { IsNone: false };
@@ -106,7 +107,8 @@ public sealed class MicroVm : IAsyncDisposable
                 KernelArguments = image.Manifest.Machine.KernelArguments ?? "",
             };
             GuestInstance guest = await StartGuestAsync(image, options, backend, spec, snapshot is not null, network, timeout.Token).ConfigureAwait(false);
-            options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
+            options.Logger?.LogInformation("{Image}: {How} in {Milliseconds:F0} ms ({Accelerator}: {Reason})",
+                image.Name, restore ? "restored" : "booted", clock.Elapsed.TotalMilliseconds, guest.Machine.Accelerator.ToString().ToLowerInvariant(), guest.Machine.AcceleratorReason);
             return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? [], network);
         }
         catch
@@ -143,7 +145,7 @@ public sealed class MicroVm : IAsyncDisposable
             else
             {
                 WorkloadStart start = image.Manifest.Workload.ToStart(image.Directory);
-                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Log, cancellationToken).ConfigureAwait(false);
+                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Logger is { } logger ? line => logger.LogWarning("{Image}: {Notice}", image.Name, line) : null, cancellationToken).ConfigureAwait(false);
             }
             return guest;
         }
@@ -215,6 +217,26 @@ public sealed class MicroVm : IAsyncDisposable
         return $"{endpoint.Address}:{endpoint.Port}";
     }
 
+    /// <summary>
+    /// The client connection string the image was baked with, its host and port those of the
+    /// forwarded endpoint: an image profile's (postgres
+    /// <c>Host=127.0.0.1;Port=N;Username=postgres;Password=P;Database=postgres</c>, redis
+    /// <c>127.0.0.1:N</c>, ...) or the item's ConnectionString; else "127.0.0.1:PORT" of the item's
+    /// Port. SM3130 when the image has neither.
+    /// </summary>
+    public string GetConnectionString() => ConnectionStringOf(Image.Manifest, GetEndpoint);
+
+    /// <summary>The connection string <paramref name="manifest"/> describes, for the host end <paramref name="endpoint"/> gives a guest port.</summary>
+    internal static string ConnectionStringOf(SnapshotManifest manifest, Func<int, IPEndPoint> endpoint)
+    {
+        if (manifest.Connection is { } connection && (connection.Port ?? manifest.Workload.Port) is int port)
+        {
+            IPEndPoint host = endpoint(port);
+            return ImageProfiles.Format(connection.Format, host.Address.ToString(), host.Port);
+        }
+        return manifest.Workload.Port is int only ? endpoint(only).ToString() : throw Errors.NoConnectionString(manifest.Name);
+    }
+
     /// <summary>Runs <paramref name="command"/> in the guest with the workload's environment and user, as `docker exec` does.</summary>
     public Task<ExecResult> ExecAsync(IReadOnlyList<string> command, CancellationToken cancellationToken = default) =>
         ExecAsync(new ExecRequest(command), cancellationToken);
@@ -242,6 +264,17 @@ public sealed class MicroVm : IAsyncDisposable
     /// <summary>What the workload wrote to stdout and stderr (the last MiB), and whether it still runs.</summary>
     public Task<WorkloadLog> GetWorkloadLogAsync(CancellationToken cancellationToken = default) =>
         _guest.Agent.GetWorkloadLogAsync(cancellationToken);
+
+    /// <summary>
+    /// The workload's log line by line as it is written: every line so far (the last MiB), then each
+    /// new one, until the workload exits or <paramref name="cancellationToken"/> is cancelled. New
+    /// lines are seen within <paramref name="pollInterval"/> (default 200 ms).
+    /// </summary>
+    public IAsyncEnumerable<string> FollowWorkloadLogAsync(TimeSpan? pollInterval = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return WorkloadLogFollower.FollowAsync(_guest.Agent.GetWorkloadLogAsync, pollInterval ?? TimeSpan.FromMilliseconds(200), cancellationToken);
+    }
 
     /// <summary>The guest's serial console, most recent part: for diagnosing a guest, not for parsing.</summary>
     public string ReadConsoleTail(int maxBytes = 8192) => _guest.Machine.ReadConsoleTail(maxBytes);

@@ -69,6 +69,9 @@ public class MicroVmFixture : IAsyncDisposable
     /// <summary>"127.0.0.1:PORT" forwarded to <paramref name="guestPort"/>, the form redis-style clients take.</summary>
     public string GetConnectionString(int guestPort) => Vm.GetConnectionString(guestPort);
 
+    /// <summary>The image's client connection string (see <see cref="MicroVm.GetConnectionString()"/>).</summary>
+    public string GetConnectionString() => Vm.GetConnectionString();
+
     /// <summary>Stops the VM. Safe to call more than once.</summary>
     public async Task DisposeAsync()
     {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Supermachine.Vmm;
 
 namespace Supermachine;
@@ -55,9 +56,25 @@ public sealed class MicroVmOptions
     /// <summary>The engine; null uses the shared QEMU engine.</summary>
     internal IVmBackend? Backend { get; init; }
 
-    /// <summary>Receives one-line notes: the accelerator chosen and why, restore or boot, timings.</summary>
-    public Action<string>? Log { get; init; }
+    /// <summary>
+    /// Receives the start's notes at Information (restore or boot, the accelerator and why, the time
+    /// it took) and a slow workload's hints at Warning. Null logs nothing.
+    /// </summary>
+    public ILogger? Logger { get; init; }
 
-    /// <summary>Receives coded warnings ("SM4xxx: ..."), e.g. a foreign guest that is emulated; null sends them to <see cref="Log"/>.</summary>
+    /// <summary>Receives coded warnings ("SM4xxx: ..."), e.g. a foreign guest that is emulated; null sends them to <see cref="Logger"/>.</summary>
     internal Action<string>? Warning { get; init; }
+
+    /// <summary>Reports a coded warning to <see cref="Warning"/>, else to <see cref="Logger"/> at Warning level.</summary>
+    internal void Warn(string warning)
+    {
+        if (Warning is not null)
+        {
+            Warning(warning);
+        }
+        else
+        {
+            Logger?.LogWarning("{Warning}", warning);
+        }
+    }
 }

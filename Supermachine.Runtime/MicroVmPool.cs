@@ -423,6 +423,12 @@ public sealed class MicroVmLease : IAsyncDisposable
 
     public MicroVm Vm { get; }
 
+    /// <summary>The image's client connection string for this lease's VM (see <see cref="MicroVm.GetConnectionString()"/>).</summary>
+    public string GetConnectionString() => Vm.GetConnectionString();
+
+    /// <summary>"127.0.0.1:PORT" forwarded to <paramref name="guestPort"/> in this lease's VM.</summary>
+    public string GetConnectionString(int guestPort) => Vm.GetConnectionString(guestPort);
+
     public ValueTask DisposeAsync() =>
         Interlocked.Exchange(ref _released, 1) == 0 ? _pool.ReleaseAsync(Vm) : ValueTask.CompletedTask;
 }

@@ -13,6 +13,7 @@ rm -rf "$results"
 status=0
 dotnet test Supermachine.sln -c Release --nologo --logger "trx" --results-directory "$results" "$@" || status=$?
 dotnet test samples/RedisTests/RedisTests.csproj -c Release --nologo --logger "trx" --results-directory "$results" || status=$?
+dotnet test samples/PostgresTests/PostgresTests.csproj -c Release --nologo --logger "trx" --results-directory "$results" || status=$?
 fuzz_counts="$results/fuzz-counts"
 FUZZ_CI_COUNTS="$fuzz_counts" "$REPO_ROOT/eng/fuzz-ci.sh" "${SUPERMACHINE_FUZZ_SECONDS:-60}" dockerfile flattener squashfs frames agent || status=$?
 python3 - "$results" "$fuzz_counts" <<'PY'

@@ -61,6 +61,9 @@ internal static class BakeFingerprint
         Optional("warmup", inputs.Request.Warmup);
         Optional("warmup.tag", inputs.Request.WarmupTag);
         Optional("kernel.args", inputs.Request.KernelArgs);
+        // The connection string is written into the manifest, so a cached bake must carry the same one.
+        Optional("profile", inputs.Request.Profile);
+        Optional("connection", inputs.Request.ConnectionFormat);
         foreach (Guest.Staging.GuestFile file in inputs.Request.Files)
         {
             Line("file", StagedFileSpec.Identity(file));

@@ -72,7 +72,7 @@ internal static class ImageBaker
         Action<string> progress = options.Progress ?? (_ => { });
         Action<string> detail = options.Detail ?? (_ => { });
         string destination = Path.GetFullPath(outputDirectory);
-        var clock = Stopwatch.StartNew();
+        var clock = new BakePhaseClock();
         // Before any work: the destination is replaced at the end, so it must be ours to replace.
         if (request.Dockerfile is not null && request.WithFullPaths(Environment.CurrentDirectory).Context is string context)
         {
@@ -86,7 +86,8 @@ internal static class ImageBaker
         PulledImage pulled = request.Dockerfile is not null
             ? await BuildAsync(request, backend, options, progress, cancellationToken).ConfigureAwait(false)
             : await PullAsync(request, options, progress, cancellationToken).ConfigureAwait(false);
-        detail($"image {pulled.ManifestDigest} ({pulled.Layers.Count} layers) in {clock.ElapsedMilliseconds} ms");
+        clock.End(request.Dockerfile is not null ? "build" : "pull");
+        detail($"image {pulled.ManifestDigest} ({pulled.Layers.Count} layers) in {clock.Elapsed.TotalMilliseconds:F0} ms");
         // The image's platform is the guest's: an arm64 image boots an arm64 kernel, never an x86 one.
         GuestArchitecture architecture = GuestArchitecture.FromPlatform(pulled.Platform.Architecture, request.Name);
         if (!architecture.IsHost)
@@ -147,7 +148,7 @@ internal static class ImageBaker
             if (cache is not null && await cache.TryGetAsync(fingerprint, options.Warning, cancellationToken).ConfigureAwait(false) is { } hit)
             {
                 BakeCache.Materialize(hit.Directory, destination);
-                progress($"{request.Name}: reused the cached bake {fingerprint[7..19]}");
+                progress($"{request.Name}: reused the cached bake {fingerprint[7..19]} ({clock.Elapsed.TotalSeconds:F1} s)");
                 return StoredImage.Load(destination);
             }
 
@@ -160,12 +161,12 @@ internal static class ImageBaker
                 options.Warning?.Invoke(Warnings.RebakedForThisEngine(request.Name, foreign));
             }
             string target = cache?.PathFor(fingerprint) ?? destination;
-            await BakeIntoAsync(request, target, pulled, architecture, assets, initramfs, assetHashes, fingerprint, accelerator, backend, options, cancellationToken).ConfigureAwait(false);
+            await BakeIntoAsync(request, target, pulled, architecture, assets, initramfs, assetHashes, fingerprint, accelerator, backend, options, clock, cancellationToken).ConfigureAwait(false);
             if (cache is not null)
             {
                 BakeCache.Materialize(target, destination);
             }
-            progress($"{request.Name}: baked in {clock.Elapsed.TotalSeconds:F1} s");
+            progress($"{request.Name}: {clock.Summary("baked")}");
             return StoredImage.Load(destination);
         }
         finally
@@ -189,6 +190,7 @@ internal static class ImageBaker
         AcceleratorChoice accelerator,
         IVmBackend backend,
         BakeOptions options,
+        BakePhaseClock clock,
         CancellationToken cancellationToken)
     {
         Action<string> progress = options.Progress ?? (_ => { });
@@ -198,10 +200,12 @@ internal static class ImageBaker
         {
             // Flatten straight into the root filesystem, no extracted tree.
             progress($"{request.Name}: writing the root filesystem");
+            clock.Begin();
             var phase = Stopwatch.StartNew();
             var flattener = LayerFlattener.For(pulled, new LayerFlattenerOptions { Warning = m => progress("warning: " + m) });
             await SquashfsWriter.WriteAsync(flattener.FlattenAsync(cancellationToken), Path.Combine(staging, ArtifactLayout.Rootfs), null, cancellationToken).ConfigureAwait(false);
             detail($"rootfs {new FileInfo(Path.Combine(staging, ArtifactLayout.Rootfs)).Length / 1048576.0:F1} MiB in {phase.ElapsedMilliseconds} ms");
+            clock.End("rootfs");
 
             // The guest it boots with travels with it: a snapshot only restores on its own kernel.
             File.Copy(assets.KernelPath, Path.Combine(staging, ArtifactLayout.Kernel));
@@ -256,6 +260,7 @@ internal static class ImageBaker
                 spec = spec with { PrivateSwitch = network?.SwitchSocket };
                 await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.BootTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"agent up after {phase.ElapsedMilliseconds} ms");
+                clock.End("boot");
                 if (network is not null)
                 {
                     await network.AttachAsync(guest.Agent, cancellationToken).ConfigureAwait(false);
@@ -269,8 +274,10 @@ internal static class ImageBaker
                     // The snapshot leaves the bake's network: a restore joins its own, or none.
                     await network.DetachAsync(cancellationToken).ConfigureAwait(false);
                 }
+                clock.End(workloadRecord.Warmup is null ? "ready" : "ready+warmup");
                 progress($"{request.Name}: snapshotting");
                 VmSnapshotInfo info = await guest.Machine.SaveSnapshotAsync(Path.Combine(staging, ArtifactLayout.SnapshotDirectory), cancellationToken).ConfigureAwait(false);
+                clock.End("snapshot");
                 machineRecord = machineRecord with { MemoryMiB = info.MemoryMiB, Vcpus = info.Vcpus, DiskMiB = info.DiskMiB };
             }
 
@@ -286,6 +293,14 @@ internal static class ImageBaker
                 HasSnapshot = options.Snapshot,
                 Files = [],
                 CreatedBy = "supermachine " + typeof(ImageBaker).Assembly.GetName().Version,
+                Connection = request.ConnectionFormat is string format
+                    ? new SnapshotManifest.ConnectionRecord
+                    {
+                        Profile = request.Profile,
+                        Port = request.Port,
+                        Format = ImageProfiles.ResolveEnvironment(format, workload.Environment.Select(Pair).ToArray()),
+                    }
+                    : null,
             };
             await SnapshotDirectory.CommitAsync(staging, destination, manifest, cancellationToken).ConfigureAwait(false);
         }
@@ -293,6 +308,12 @@ internal static class ImageBaker
         {
             SnapshotDirectory.DeleteIfPresent(staging);
         }
+    }
+
+    private static KeyValuePair<string, string> Pair(string variable)
+    {
+        int eq = variable.IndexOf('=');
+        return eq < 0 ? new(variable, "") : new(variable[..eq], variable[(eq + 1)..]);
     }
 
     private static StoredImage? TryLoad(string directory)
@@ -352,8 +373,8 @@ internal static class ImageBaker
     {
         using var registry = new RegistryClient(options.Registry ?? RegistryOptions.FromEnvironment());
         var puller = new ImagePuller(new ContentStore(options.CacheDirectory), registry);
-        progress($"{request.Name}: pulling {request.Reference}");
-        var reporter = new PullProgressSummary(line => progress($"{request.Name}: {line}"), TimeSpan.FromSeconds(1));
+        // No line of its own: the summary speaks only when layers must be downloaded, so a cache hit stays one line.
+        var reporter = new PullProgressSummary(line => progress($"{request.Name}: {line}"), TimeSpan.FromSeconds(5));
         return await puller.PullAsync(request.Reference, new PullOptions
         {
             Platform = request.Platform is string p ? Platform.Parse(p) : null,

@@ -108,9 +108,20 @@ internal sealed partial record MicroVmImageRequest
     /// <summary>Extra kernel command-line arguments (KernelArgs).</summary>
     public string? KernelArgs { get; init; }
 
+    /// <summary>The image profile whose defaults filled in what the item left out (ImageProfiles), or null.</summary>
+    public string? Profile { get; init; }
+
+    /// <summary>The client connection string with {host}, {port} and {env:NAME} placeholders (ConnectionString, else the profile's).</summary>
+    public string? ConnectionFormat { get; init; }
+
     /// <summary>Builds a request from item-style metadata (strings as MSBuild gives them), validating each.</summary>
     public static MicroVmImageRequest FromMetadata(string reference, Func<string, string?> metadata)
     {
+        ImageProfile? profile = ProfileFor(reference, metadata);
+        if (profile is not null)
+        {
+            metadata = WithProfileDefaults(reference, profile, metadata);
+        }
         string? explicitName = Blank(metadata("Name"));
         string name = explicitName ?? ArtifactName.FromReference(reference);
         if (!ArtifactName.IsValid(name))
@@ -142,6 +153,8 @@ internal sealed partial record MicroVmImageRequest
             Aliases = (metadata("Aliases") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork"), named: false),
             HostPorts = PortList(reference, "HostPorts", metadata("HostPorts")),
+            Profile = profile?.Name,
+            ConnectionFormat = Blank(metadata("ConnectionString")),
         }.WithReadinessMetadata(metadata);
     }
 
@@ -259,7 +272,7 @@ internal sealed partial record MicroVmImageRequest
             return [];
         }
         var pairs = new List<KeyValuePair<string, string>>();
-        foreach (string entry in value.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (string entry in MetadataList.Split(value))
         {
             int eq = entry.IndexOf('=');
             if (eq <= 0)

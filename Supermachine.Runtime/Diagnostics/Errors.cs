@@ -239,6 +239,9 @@ internal static class Errors
     /// <summary>SM2361: {0} '{1}' is not valid: {2}.</summary>
     public static SupermachineException InvalidNetworkName(object? what, object? value, object? rule, Exception? cause = null) => Diagnostic.Create("SM2361", cause, what, value, rule);
 
+    /// <summary>SM2400: MicroVmImage '{0}' matches the '{1}' image profile, whose server starts only once its licence is accepted. Accept it with Env="{2}=Y" on the item (--env {2}=Y on the command line), or set Profile="none" and configure the image yourself.</summary>
+    public static SupermachineException ProfileNeedsOptIn(object? reference, object? profile, object? variable, Exception? cause = null) => Diagnostic.Create("SM2400", cause, reference, profile, variable);
+
     /// <summary>SM3001: The guest asset '{0}' was not found (looked in: {1}). In a checkout run eng/setup.sh; otherwise install the Supermachine.Runtime package for linux-x64, or se...</summary>
     public static SupermachineException GuestAssetMissing(object? asset, object? lookedIn, Exception? cause = null) => Diagnostic.Create("SM3001", cause, asset, lookedIn);
 
@@ -349,6 +352,9 @@ internal static class Errors
 
     /// <summary>SM3121: Could not {0} for the VM's writable disk '{1}': {2}. Check free disk space in that directory.</summary>
     public static SupermachineException DiskCreateFailed(object? action, object? path, object? reason, Exception? cause = null) => Diagnostic.Create("SM3121", cause, action, path, reason);
+
+    /// <summary>SM3130: The image '{0}' has no connection string: no image profile matched it and it has no Port. Give its MicroVmImage a Port="..." or a ConnectionString="..." and build again, or call GetConnectionString(guestPort).</summary>
+    public static SupermachineException NoConnectionString(object? image, Exception? cause = null) => Diagnostic.Create("SM3130", cause, image);
 
     /// <summary>SM3201: '{0}' does not hold a complete engine snapshot: {1}. Re-bake the image (or take the snapshot again).</summary>
     public static SupermachineException SnapshotIncomplete(object? directory, object? reason, Exception? cause = null) => Diagnostic.Create("SM3201", cause, directory, reason);
@@ -476,6 +482,7 @@ internal static class Errors
         public const string FileForUnknownImage = "SM2354";
         public const string NetworkAliasTaken = "SM2360";
         public const string InvalidNetworkName = "SM2361";
+        public const string ProfileNeedsOptIn = "SM2400";
         public const string GuestAssetMissing = "SM3001";
         public const string AgentProtocolViolation = "SM3002";
         public const string AgentChannelClosed = "SM3003";
@@ -513,6 +520,7 @@ internal static class Errors
         public const string ForeignGuestAccelerator = "SM3111";
         public const string DiskToolNotFound = "SM3120";
         public const string DiskCreateFailed = "SM3121";
+        public const string NoConnectionString = "SM3130";
         public const string SnapshotIncomplete = "SM3201";
         public const string SnapshotIncompatible = "SM3202";
         public const string SnapshotSaveFailed = "SM3203";

@@ -71,6 +71,7 @@ internal sealed class GuestInstance : IAsyncDisposable
             () => DescribeWorkloadAsync(CancellationToken.None), notice, cancellationToken).ConfigureAwait(false);
         if (start.Warmup is string warmup)
         {
+            notice?.Invoke("ready; warming up");
             await Warmup.RunAsync(Agent, name, warmup, readyTimeout, cancellationToken).ConfigureAwait(false);
         }
     }

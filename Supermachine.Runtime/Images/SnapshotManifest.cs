@@ -53,6 +53,22 @@ public sealed record SnapshotManifest
 
     public string CreatedBy { get; init; } = "";
 
+    /// <summary>How a client reaches the workload (an image profile's, or the item's ConnectionString); null when neither gave one.</summary>
+    public ConnectionRecord? Connection { get; init; }
+
+    /// <summary>A client connection string, resolved when the image was baked but for the host and port a running VM forwards.</summary>
+    public sealed record ConnectionRecord
+    {
+        /// <summary>The image profile it came from (postgres, redis, ...), or null for an item's own ConnectionString.</summary>
+        public string? Profile { get; init; }
+
+        /// <summary>The guest port a client connects to.</summary>
+        public int? Port { get; init; }
+
+        /// <summary>The string with its credentials filled in; {host} and {port} stand for the forwarded endpoint.</summary>
+        public required string Format { get; init; }
+    }
+
     public sealed record WorkloadRecord
     {
         public IReadOnlyList<string> Argv { get; init; } = [];

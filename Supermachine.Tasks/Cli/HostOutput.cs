@@ -12,6 +12,18 @@ internal static class HostOutput
 
     public static void Detail(string message) => Console.Error.WriteLine(DetailPrefix + message);
 
+    /// <summary>Set by --verbose: exec and run then show how the VM started; without it they print only the workload's output and real problems.</summary>
+    public static bool Verbose { get; set; }
+
+    /// <summary>A detail line only under --verbose (exec and run, whose output is the workload's).</summary>
+    public static void VerboseDetail(string message)
+    {
+        if (Verbose)
+        {
+            Detail(message);
+        }
+    }
+
     /// <summary>Marks the second and later lines of a multi-line error (a workload's log tail), which MSBuild would otherwise show apart from it, or not at all.</summary>
     public const string ContinuationPrefix = "supermachine :   | ";
 

@@ -55,6 +55,7 @@ internal static class Program
     public static async Task<int> RunAsync(IReadOnlyList<string> args, IReadOnlyList<CommandSpec> commands, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         bool verbose = TakeVerboseFlag(ref args) || Environment.GetEnvironmentVariable("SUPERMACHINE_DEBUG") == "1";
+        HostOutput.Verbose = verbose;
         Invocation invocation;
         try
         {

@@ -1,3 +1,4 @@
+using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
@@ -137,6 +138,8 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         Add("--hostname", "Hostname");
         Add("--shm", "ShmMiB");
         Add("--stop-timeout", "StopTimeout");
+        Add("--profile", "Profile");
+        Add("--connection-string", "ConnectionString");
         Add("--target", "BuildTarget");
         Add("--network", "Network");
         AddEach("--alias", "Aliases");
@@ -152,7 +155,7 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
 
         void AddEach(string option, string metadata)
         {
-            foreach (string pair in image.GetMetadata(metadata).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (string pair in MetadataList.Split(image.GetMetadata(metadata)))
             {
                 args.Add(option);
                 args.Add(pair);
@@ -220,8 +223,10 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         {
             return;
         }
-        // Canonical "supermachine : error SM####: ..." lines become errors; the rest are progress.
-        Log.LogMessageFromText(line, line.StartsWith(HostOutput.DetailPrefix, StringComparison.Ordinal) ? MessageImportance.Low : MessageImportance.Normal);
+        // Canonical "supermachine : error SM####: ..." lines become errors; the rest are progress,
+        // shown at the default (minimal) verbosity: a first bake takes minutes under emulation, and
+        // the host prints a few phase lines and one summary per image, never the workload's log.
+        Log.LogMessageFromText(line, line.StartsWith(HostOutput.DetailPrefix, StringComparison.Ordinal) ? MessageImportance.Low : MessageImportance.High);
     }
 
     private static void SetIfGiven(ProcessStartInfo psi, string name, string value)

@@ -5,7 +5,8 @@ ensure_packages mmdebstrap umoci rsync openjdk-17-jdk-headless
 ensure_apt_lists
 if [ "$(id -u)" -eq 0 ]; then
   if [ ! -f "$SUPERMACHINE_SETUP_CACHE/debian-fixtures/.complete" ]; then log "building the Debian fixture images (a few minutes)"; fi
-  "$REPO_ROOT/tests/fixtures/debian-images.sh" "$SUPERMACHINE_SETUP_CACHE/debian-fixtures"
+  # One build at a time per cache: a second caller waits, then finds the marker and returns.
+  flock "$SUPERMACHINE_SETUP_CACHE/debian-fixtures.lock" "$REPO_ROOT/tests/fixtures/debian-images.sh" "$SUPERMACHINE_SETUP_CACHE/debian-fixtures"
 else
   log "Debian fixture images need root (mmdebstrap --mode=root); run eng/setup.sh as root or under sudo"
 fi

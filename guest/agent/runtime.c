@@ -2,8 +2,9 @@
  * Docker's runtime defaults, so an image runs as it does in a container: the hostname and the
  * files that name it (/etc/hostname, an /etc/hosts line that resolves it to the guest), rlimits
  * (nofile 1048576 soft and hard, nproc and core unlimited, as dockerd's systemd unit gives every
- * container), /dev/shm as a 64 MiB tmpfs, a read-only cgroup2 tree at /sys/fs/cgroup whose limits
- * are the VM's, and /run as a tmpfs when the image has none (or an empty one).
+ * container), /dev/fd and /dev/std{in,out,err} links, /dev/shm as a 64 MiB tmpfs, a read-only
+ * cgroup2 tree at /sys/fs/cgroup whose limits are the VM's, and /run as a tmpfs when the image has
+ * none (or an empty one).
  *
  * runtime_boot() runs once as PID 1, after the chroot; runtime_apply() when the workload starts,
  * with the host's settings (the optional trailing list of WORKLOAD_START: "hostname=NAME",
@@ -230,6 +231,19 @@ static void mount_cgroup(void)
         logmsg("cgroup2 read-only on /sys/fs/cgroup: %s", strerror(errno));
 }
 
+/* The links runc puts into a container's /dev: devtmpfs has none of them, and shells' process
+ * substitution (/dev/fd/N: PostgreSQL's entrypoint hands initdb its password so) and images that
+ * log to /dev/stdout (nginx's access log) need them. */
+static void dev_links(void)
+{
+    static const char *links[][2] = {
+        { "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
+        { "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" }, { "/proc/kcore", "/dev/core" },
+    };
+    for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+        if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST) logmsg("%s: %s", links[i][1], strerror(errno));
+}
+
 static int empty_dir(const char *path)
 {
     DIR *d = opendir(path);
@@ -249,6 +263,7 @@ void runtime_boot(void)
     set_limit(RLIMIT_NPROC, RLIM_INFINITY, RLIM_INFINITY, "nproc");
     set_limit(RLIMIT_CORE, RLIM_INFINITY, RLIM_INFINITY, "core");
 
+    dev_links();
     mkdir("/dev/shm", 01777);
     mount_shm(64, 0);
 

@@ -1,5 +1,4 @@
-using System.Net.Sockets;
-using System.Text;
+using StackExchange.Redis;
 using Supermachine;
 using Xunit;
 
@@ -8,27 +7,14 @@ namespace RedisTests;
 /// <summary>Each test restores its own redis from the snapshot the build baked: fresh state, no Docker, no pull.</summary>
 public class RedisSampleTests
 {
-    private static async Task<string> Command(NetworkStream stream, params string[] args)
-    {
-        var request = new StringBuilder($"*{args.Length}\r\n");
-        foreach (string arg in args)
-        {
-            request.Append($"${Encoding.UTF8.GetByteCount(arg)}\r\n{arg}\r\n");
-        }
-        await stream.WriteAsync(Encoding.UTF8.GetBytes(request.ToString()));
-        byte[] buffer = new byte[4096];
-        int n = await stream.ReadAsync(buffer);
-        return Encoding.UTF8.GetString(buffer, 0, n);
-    }
-
     [Fact]
     public async Task A_restored_redis_answers_ping()
     {
         await using MicroVm vm = await MicroVm.StartAsync("redis_7");
         Assert.True(vm.Restored);
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(vm.GetEndpoint(6379));
-        Assert.Equal("+PONG\r\n", await Command(tcp.GetStream(), "PING"));
+        // The redis profile's connection string: "127.0.0.1:PORT", what StackExchange.Redis takes.
+        await using ConnectionMultiplexer redis = await ConnectionMultiplexer.ConnectAsync(vm.GetConnectionString());
+        Assert.True(await redis.GetDatabase().PingAsync() >= TimeSpan.Zero);
     }
 
     [Fact]
@@ -36,13 +22,11 @@ public class RedisSampleTests
     {
         await using (MicroVm first = await MicroVm.StartAsync("redis_7"))
         {
-            using var tcp = new TcpClient();
-            await tcp.ConnectAsync(first.GetEndpoint(6379));
-            Assert.Equal("+OK\r\n", await Command(tcp.GetStream(), "SET", "left-behind", "yes"));
+            await using ConnectionMultiplexer redis = await ConnectionMultiplexer.ConnectAsync(first.GetConnectionString());
+            Assert.True(await redis.GetDatabase().StringSetAsync("left-behind", "yes"));
         }
         await using MicroVm second = await MicroVm.StartAsync("redis_7");
-        using var tcp2 = new TcpClient();
-        await tcp2.ConnectAsync(second.GetEndpoint(6379));
-        Assert.Equal("$-1\r\n", await Command(tcp2.GetStream(), "GET", "left-behind"));
+        await using ConnectionMultiplexer fresh = await ConnectionMultiplexer.ConnectAsync(second.GetConnectionString());
+        Assert.False((await fresh.GetDatabase().StringGetAsync("left-behind")).HasValue);
     }
 }

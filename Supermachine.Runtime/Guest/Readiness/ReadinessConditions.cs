@@ -8,8 +8,10 @@ namespace Supermachine.Guest.Readiness;
 /// <summary>A guest TCP port listening, read from /proc/net/tcp{,6}; says early when other ports listen instead.</summary>
 internal sealed class PortCondition(int port, Action<string>? notice) : ReadinessCondition
 {
+    private readonly GuestCpu _cpu = new();
     private string _others = "";
     private TimeSpan _othersSince;
+    private TimeSpan _busyUntil;
     private bool _noticed;
 
     public override string Describe() => $"port {port} listening";
@@ -58,9 +60,56 @@ internal sealed class PortCondition(int port, Action<string>? notice) : Readines
             _noticed = true;
             notice?.Invoke($"still waiting for port {port}, but the workload listens on {others} instead; is the port right?");
         }
-        return stable >= WorkloadReadiness.OtherPortsFailure
-            ? $"port {port} never listened, but the workload listens on {others} (unchanged for {stable.TotalSeconds:F0} s). Set the port to one it listens on, or make it listen on {port}."
+        // Fail only once the guest has been idle as long: a server still starting is busy, and may
+        // open its port long after its others (RabbitMQ: epmd and distribution a minute before AMQP
+        // under emulation).
+        if (await _cpu.BusyAsync(agent, cancellationToken).ConfigureAwait(false))
+        {
+            _busyUntil = elapsed;
+        }
+        TimeSpan idle = elapsed - (_busyUntil > _othersSince ? _busyUntil : _othersSince);
+        return idle >= WorkloadReadiness.OtherPortsFailure
+            ? $"port {port} never listened, but the workload listens on {others} (unchanged, with the guest idle, for {idle.TotalSeconds:F0} s). Set the port to one it listens on, or make it listen on {port}."
             : null;
+    }
+}
+
+/// <summary>Whether the guest's CPUs were mostly busy since the last look, from /proc/stat.</summary>
+internal sealed class GuestCpu
+{
+    /// <summary>Above this share of all CPU time spent outside idle, the guest counts as busy (the agent's own polling is far below it).</summary>
+    private const double BusyShare = 0.3;
+
+    private (long Busy, long Total)? _last;
+
+    public async Task<bool> BusyAsync(AgentConnection agent, CancellationToken cancellationToken)
+    {
+        (long Busy, long Total)? now;
+        try
+        {
+            now = Parse(Encoding.ASCII.GetString(await agent.ReadFileAsync("/proc/stat", 1024 * 1024, cancellationToken).ConfigureAwait(false)));
+        }
+        catch (SupermachineException e) when (e.Code == Errors.Codes.GuestOperationFailed)
+        {
+            now = null;
+        }
+        (long Busy, long Total)? last = _last;
+        _last = now;
+        return now is { } n && last is { } l && n.Total > l.Total && (double)(n.Busy - l.Busy) / (n.Total - l.Total) > BusyShare;
+    }
+
+    /// <summary>(busy, total) jiffies of the "cpu" line: busy is user, nice, system, irq, softirq and steal; total adds idle and iowait.</summary>
+    internal static (long Busy, long Total)? Parse(string stat)
+    {
+        string? line = stat.Split('\n').FirstOrDefault(l => l.StartsWith("cpu ", StringComparison.Ordinal));
+        long[] v = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8)
+            .Select(f => long.TryParse(f, NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : 0).ToArray() ?? [];
+        if (v.Length < 8)
+        {
+            return null;
+        }
+        long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+        return (busy, busy + v[3] + v[4]);
     }
 }
 

@@ -16,6 +16,8 @@ internal static class BakeCommand
         new OptionSpec("hostname", null, "NAME", "The guest's hostname (default: the image name)."),
         new OptionSpec("shm", null, "MIB", "Size of /dev/shm in MiB (default 64)."),
         new OptionSpec("stop-timeout", null, "SECONDS", "Seconds from STOPSIGNAL to SIGKILL on stop (default 10)."),
+        new OptionSpec("profile", null, "NAME|none", "Image profile for port, environment, readiness and connection string (default: by repository name)."),
+        new OptionSpec("connection-string", null, "FORMAT", "Client connection string with {host}, {port} and {env:NAME} (default: the profile's)."),
     ];
 
     /// <summary>--network none|NAME: no NIC, or a private network NAME beside the NAT (default: the NAT alone, host loopback hidden).</summary>

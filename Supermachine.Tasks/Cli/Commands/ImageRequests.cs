@@ -22,7 +22,7 @@ internal static class ImageRequests
         {
             ["Name"] = command.Value("name"),
             ["Port"] = command.Value("port"),
-            ["Env"] = string.Join(';', command.Values("env")),
+            ["Env"] = MetadataList.Join(command.Values("env")),
             ["Command"] = cmd,
             ["MemoryMiB"] = command.Value("memory"),
             ["Vcpus"] = command.Value("vcpus"),
@@ -35,6 +35,8 @@ internal static class ImageRequests
             ["Hostname"] = command.Value("hostname"),
             ["ShmMiB"] = command.Value("shm"),
             ["StopTimeout"] = command.Value("stop-timeout"),
+            ["Profile"] = command.Value("profile"),
+            ["ConnectionString"] = command.Value("connection-string"),
         };
         // exec's --user and --workdir are the command's, not the workload's.
         if (command.Spec.Name != "exec")
@@ -47,7 +49,7 @@ internal static class ImageRequests
         {
             metadata["Dockerfile"] = command.Value("file") ?? Path.Combine(buildContext, "Dockerfile");
             metadata["Context"] = buildContext;
-            metadata["BuildArgs"] = string.Join(';', command.Values("build-arg"));
+            metadata["BuildArgs"] = MetadataList.Join(command.Values("build-arg"));
             metadata["BuildTarget"] = command.Value("target");
             // build --network none: no network for RUN, nor in the VM it bakes (a private network
             // is the baking VM's alone); --build-network

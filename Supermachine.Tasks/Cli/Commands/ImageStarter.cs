@@ -28,8 +28,8 @@ internal static class ImageStarter
             image = new MicroVmImage(await ImageBaker.BakeAsync(ImageRequests.FromCommandLine(command, target), temporary, new BakeOptions
             {
                 Snapshot = false,
-                Progress = HostOutput.Progress,
-                Detail = HostOutput.Detail,
+                Progress = HostOutput.VerboseDetail,
+                Detail = HostOutput.VerboseDetail,
             }, cancellationToken).ConfigureAwait(false));
         }
         try
@@ -39,11 +39,11 @@ internal static class ImageStarter
                 Network = MicroVmImageRequest.NetworkMode(target, "--network", command.Value("network")),
                 Aliases = [.. command.Values("alias")],
                 HostPorts = MicroVmImageRequest.PortList(target, "--host-port", string.Join(';', command.Values("host-port"))),
-                Log = HostOutput.Detail,
+                Logger = new HostLogger(HostOutput.VerboseDetail),
                 Warning = HostOutput.Warning,
             };
             MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken).ConfigureAwait(false);
-            HostOutput.Detail($"{(vm.Restored ? "restored" : "booted")} {image.Name} in {vm.StartDuration.TotalMilliseconds:F0} ms");
+            HostOutput.VerboseDetail($"{(vm.Restored ? "restored" : "booted")} {image.Name} in {vm.StartDuration.TotalMilliseconds:F0} ms");
             return (vm, temporary);
         }
         catch

@@ -49,9 +49,17 @@ internal static class RunCommand
                 foreach (var (host, guest) in published)
                 {
                     IPEndPoint endpoint = vm.Publish(guest, host);
-                    Console.WriteLine($"{endpoint} -> guest port {guest}");
+                    // A port the system chose is the one thing the user cannot know otherwise.
+                    if (host == 0)
+                    {
+                        Console.WriteLine($"{endpoint} -> guest port {guest}");
+                    }
+                    else
+                    {
+                        HostOutput.VerboseDetail($"{endpoint} -> guest port {guest}");
+                    }
                 }
-                Console.WriteLine($"{vm.Image.Name} is {(vm.Restored ? "restored" : "running")} ({vm.StartDuration.TotalMilliseconds:F0} ms); Ctrl+C stops it.");
+                HostOutput.VerboseDetail($"{vm.Image.Name} is {(vm.Restored ? "restored" : "running")} ({vm.StartDuration.TotalMilliseconds:F0} ms); Ctrl+C stops it.");
                 try
                 {
                     await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
@@ -61,7 +69,7 @@ internal static class RunCommand
                 }
                 // As docker stop: the image's STOPSIGNAL, its StopTimeout, then kill.
                 WorkloadLog? last = await vm.StopAsync(CancellationToken.None).ConfigureAwait(false);
-                HostOutput.Detail(last is null ? "stopped" : last.Running ? "stopped (the workload outlived its stop timeout and was killed)" : "stopped (the workload exited)");
+                HostOutput.VerboseDetail(last is null ? "stopped" : last.Running ? "stopped (the workload outlived its stop timeout and was killed)" : "stopped (the workload exited)");
                 return Program.Success;
             }
         }

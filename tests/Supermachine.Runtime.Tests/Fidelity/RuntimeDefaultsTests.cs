@@ -4,8 +4,8 @@ namespace Supermachine.Tests.Fidelity;
 
 /// <summary>
 /// A restored guest looks like a Docker container from the inside: its hostname (the artifact name,
-/// made a hostname) resolves to itself, nofile is 1048576, the CPU has AVX2, /dev/shm is 64 MiB,
-/// cgroup2 is mounted read-only and /run is a tmpfs.
+/// made a hostname) resolves to itself, nofile is 1048576, the CPU has AVX2, /dev has runc's fd and
+/// std* links, /dev/shm is 64 MiB, cgroup2 is mounted read-only and /run is a tmpfs.
 /// </summary>
 public class RuntimeDefaultsTests(BakedBusybox box) : IClassFixture<BakedBusybox>
 {
@@ -58,6 +58,15 @@ public class RuntimeDefaultsTests(BakedBusybox box) : IClassFixture<BakedBusybox
         Assert.Matches(@"(?m)^tmpfs /dev/shm tmpfs rw,nosuid,nodev,.*size=65536k", mounts);
         Assert.Matches(@"(?m)^tmpfs /run tmpfs rw,nosuid,nodev", mounts);
         Assert.Equal("65536\n", await Shell("df -k /dev/shm | awk 'NR==2 {print $2}'"));
+    }
+
+    [RequiresToolFact("qemu-system-x86_64")]
+    public async Task Dev_has_the_fd_and_standard_stream_links_runc_makes()
+    {
+        Assert.Equal("/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\n", await Shell("for l in fd stdin stdout stderr; do readlink /dev/$l; done"));
+        Assert.Equal("through fd 0\n", await Shell("echo 'through fd 0' | cat /dev/fd/0"));
+        ExecResult toStderr = await box.Vm.ExecAsync(["sh", "-c", "echo 'to stderr' > /dev/stderr"]);
+        Assert.Equal((0, "to stderr\n"), (toStderr.ExitCode, toStderr.StandardError));
     }
 
     [RequiresToolFact("qemu-system-x86_64")]

@@ -15,22 +15,47 @@ internal static class SharedBakes
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<MicroVmImage>>> Bakes = new(StringComparer.Ordinal);
 
+    private const string Prefix = "sm-shared-bakes-";
+
     private static readonly Lazy<string> Root = new(() =>
     {
-        string root = Directory.CreateTempSubdirectory("sm-shared-bakes-").FullName;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try
-            {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-                // A guest still shutting down may hold a file; the temporary directory goes with the machine.
-            }
-        };
+        RemoveOrphans();
+        string root = Directory.CreateTempSubdirectory(Prefix).FullName;
+        File.WriteAllText(Path.Combine(root, "owner.pid"), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(root);
         return root;
     });
+
+    /// <summary>
+    /// The test host is often ended without ProcessExit, which would leave every run's bakes (hundreds
+    /// of MiB) in the temporary directory: a later run removes those whose owner process is gone.
+    /// </summary>
+    private static void RemoveOrphans()
+    {
+        foreach (string dir in Directory.GetDirectories(Path.GetTempPath(), Prefix + "*"))
+        {
+            string pidFile = Path.Combine(dir, "owner.pid");
+            if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile), out int pid) && !Directory.Exists($"/proc/{pid}"))
+            {
+                TryDelete(dir);
+            }
+        }
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A guest still shutting down may hold a file; the temporary directory goes with the machine.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
 
     /// <summary>
     /// The image <paramref name="name"/> baked from <paramref name="reference"/> with the item

@@ -32,7 +32,8 @@ public static class TestEnvironment
     {
         string dir = Path.Combine(SetupCache, "debian-fixtures");
         // Returns at once when its marker matches; a cold build takes minutes (mmdebstrap, six images).
-        ProcessRunner.Run("bash", [Path.Combine(RepositoryRoot, "tests", "fixtures", "debian-images.sh"), dir], TimeSpan.FromMinutes(40));
+        // The lock is set-up's: concurrent builds into one directory would delete each other's work.
+        ProcessRunner.Run("flock", [dir + ".lock", "bash", Path.Combine(RepositoryRoot, "tests", "fixtures", "debian-images.sh"), dir], TimeSpan.FromMinutes(40));
         return dir;
     }
 

@@ -40,9 +40,27 @@ public class MicroVmFixtureTests(SeededRedisFixture redis) : IClassFixture<Seede
     {
         string connection = redis.GetConnectionString(6379);
         Assert.Equal($"127.0.0.1:{redis.GetEndpoint(6379).Port}", connection);
+        // Without a profile (an oci-layout: source), the no-argument form is the item's Port.
+        Assert.Equal(connection, redis.GetConnectionString());
         string[] hostPort = connection.Split(':');
         ProcessResult ping = await InfraProcess.RunAsync("redis-cli", ["-h", hostPort[0], "-p", hostPort[1], "get", "seeded-by"]);
         Assert.Equal("fixture", ping.StandardOutput.Trim());
+    }
+
+    [RequiresToolFact("qemu-system-x86_64")]
+    public async Task The_workload_log_follows_as_lines()
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        string? ready = null;
+        await foreach (string line in redis.Vm.FollowWorkloadLogAsync(cancellationToken: stop.Token))
+        {
+            if (line.Contains("Ready to accept connections", StringComparison.Ordinal))
+            {
+                ready = line;
+                break;
+            }
+        }
+        Assert.NotNull(ready);
     }
 }
 

@@ -34,6 +34,7 @@ public class MicroVmPoolTests(BakedRedis baked)
         await using (MicroVmLease lease = await pool.AcquireAsync())
         {
             Assert.NotSame(first, lease.Vm);
+            Assert.Equal($"127.0.0.1:{lease.Vm.GetEndpoint(6379).Port}", lease.GetConnectionString());
             await using RedisClient redis = await RedisClient.ConnectAsync(lease.Vm.GetEndpoint(6379));
             Assert.Null(await redis.StringAsync("GET", "written-by"));
             Assert.Equal("PONG", await redis.StringAsync("PING"));

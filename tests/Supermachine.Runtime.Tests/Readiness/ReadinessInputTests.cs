@@ -96,4 +96,12 @@ public sealed class ReadinessInputTests : IDisposable
             """;
         Assert.Equal([6379, 8080], ListeningPorts.Parse(table).Order());
     }
+
+    [Fact]
+    public void Guest_CPU_time_is_read_from_proc_stat_as_busy_and_total_jiffies()
+    {
+        const string stat = "cpu  100 5 20 1000 50 3 2 1 0 0\ncpu0 100 5 20 1000 50 3 2 1 0 0\nintr 1\n";
+        Assert.Equal((131L, 1181L), GuestCpu.Parse(stat));
+        Assert.Null(GuestCpu.Parse("intr 1\n"));
+    }
 }

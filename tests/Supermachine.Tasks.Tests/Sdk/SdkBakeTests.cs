@@ -9,26 +9,10 @@ namespace Supermachine.Tasks.Tests.Sdk;
 /// throwaway projects against the packed packages, baking redis:7 from a registry on 127.0.0.1
 /// reached through SupermachineRegistryMirrors, under the real engine.
 /// </summary>
-public class SdkBakeTests : IAsyncLifetime
+public class SdkBakeTests : SdkRegistryTestBase
 {
-    private RegistryServer _registry = null!;
-    private readonly string _cache = Directory.CreateTempSubdirectory("sm-sdk-cache-").FullName;
-    private readonly string _packages = Directory.CreateTempSubdirectory("sm-sdk-packages-").FullName;
-
-    public async Task InitializeAsync()
-    {
-        _registry = await RegistryServer.StartAsync(new RegistryAuth.None());
-        _registry.Push($"oci:{OciTestFixtures.Layout}:redis", "library/redis:7");
-        _registry.Push($"oci:{OciTestFixtures.Layout}:busybox", "library/busybox:latest");
-        _registry.Push($"oci:{OciTestFixtures.Layout}:multi", "library/multi:latest", all: true);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _registry.DisposeAsync();
-        Directory.Delete(_cache, recursive: true);
-        Directory.Delete(_packages, recursive: true);
-    }
+    protected override IEnumerable<(string Source, string Target)> Images =>
+        [.. base.Images, ($"oci:{OciTestFixtures.Layout}:busybox", "library/busybox:latest"), ($"oci:{OciTestFixtures.Layout}:multi", "library/multi:latest")];
 
     private string Project(string items, string extraProperties = "", bool test = false) => $"""
         <Project Sdk="Supermachine.Sdk/$(SdkVersion)">
@@ -37,8 +21,8 @@ public class SdkBakeTests : IAsyncLifetime
             <TargetFramework>net10.0</TargetFramework>
             <ImplicitUsings>enable</ImplicitUsings>
             <Nullable>enable</Nullable>
-            <SupermachineRegistryMirrors>docker.io=http://{_registry.Host}</SupermachineRegistryMirrors>
-            <SupermachineCacheDir>{_cache}</SupermachineCacheDir>
+            <SupermachineRegistryMirrors>docker.io=http://{Registry.Host}</SupermachineRegistryMirrors>
+            <SupermachineCacheDir>{Cache}</SupermachineCacheDir>
             {extraProperties}
           </PropertyGroup>
           <ItemGroup>{items}</ItemGroup>
@@ -64,7 +48,7 @@ public class SdkBakeTests : IAsyncLifetime
     [RequiresToolFact("qemu-system-x86_64", "docker-registry", "skopeo")]
     public async Task Build_bakes_once_then_skips_publishes_rebakes_on_change_and_cleans()
     {
-        using var app = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />"""), packagesFolder: _packages);
+        using var app = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />"""), packagesFolder: Packages);
         app.WriteFile("Program.cs", "Console.WriteLine(\"app\");");
         string artifact = Path.Combine(app.Directory, "bin", "Debug", "net10.0", "microvms", "redis_7");
 
@@ -99,7 +83,7 @@ public class SdkBakeTests : IAsyncLifetime
         Assert.Contains("GREETING=changed", rebaked.Json);
 
         // The cache key is computed without network and follows the inputs.
-        string tasks = Path.Combine(_packages, "supermachine.sdk", ThrowawayProject.Version, "tasks", "net10.0", "Supermachine.Tasks.dll");
+        string tasks = Path.Combine(Packages, "supermachine.sdk", ThrowawayProject.Version, "tasks", "net10.0", "Supermachine.Tasks.dll");
         ProcessResult key1 = await ProcessRunner.RunAsync("dotnet", [tasks, "cache-key", app.ProjectPath], app.Directory);
         ProcessResult key2 = await ProcessRunner.RunAsync("dotnet", [tasks, "cache-key", app.ProjectPath], app.Directory);
         Succeeded(key1);
@@ -115,9 +99,9 @@ public class SdkBakeTests : IAsyncLifetime
     }
 
     [RequiresToolFact("qemu-system-x86_64", "docker-registry", "skopeo")]
-    public async Task Dotnet_test_restores_the_baked_image_per_test_and_a_second_project_reuses_the_cache()
+    public async Task Dotnet_test_restores_the_baked_image_per_test_and_a_second_project_reuses_theCache()
     {
-        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />""", test: true), name: "RedisTests", packagesFolder: _packages);
+        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />""", test: true), name: "RedisTests", packagesFolder: Packages);
         tests.WriteFile("RedisTests.cs", """
             using Supermachine;
             using Xunit;
@@ -137,7 +121,7 @@ public class SdkBakeTests : IAsyncLifetime
         Succeeded(test);
         await AssertOneTestPassedAsync(tests);
 
-        using var second = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />"""), name: "Second", packagesFolder: _packages);
+        using var second = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />"""), name: "Second", packagesFolder: Packages);
         second.WriteFile("Program.cs", "Console.WriteLine(1);");
         ProcessResult reuse = await second.DotnetAsync("build", "-nologo", "-v:n");
         Succeeded(reuse);
@@ -148,7 +132,7 @@ public class SdkBakeTests : IAsyncLifetime
     [RequiresToolFact("qemu-system-x86_64", "docker-registry", "skopeo")]
     public async Task A_Dockerfile_image_is_built_in_dotnet_build_restored_in_dotnet_test_and_rebuilt_when_its_context_changes()
     {
-        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="api" Dockerfile="Dockerfile" BuildArgs="GREETING=built by RUN" />""", test: true), name: "ApiTests", packagesFolder: _packages);
+        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="api" Dockerfile="Dockerfile" BuildArgs="GREETING=built by RUN" />""", test: true), name: "ApiTests", packagesFolder: Packages);
         tests.WriteFile("Dockerfile", """
             FROM busybox
             ARG GREETING
@@ -183,7 +167,7 @@ public class SdkBakeTests : IAsyncLifetime
         ProcessResult again = await tests.DotnetAsync("build", "-nologo", "-v:n");
         Succeeded(again);
         Assert.DoesNotContain("api: building", again.StandardOutput);
-        string tasks = Path.Combine(_packages, "supermachine.sdk", ThrowawayProject.Version, "tasks", "net10.0", "Supermachine.Tasks.dll");
+        string tasks = Path.Combine(Packages, "supermachine.sdk", ThrowawayProject.Version, "tasks", "net10.0", "Supermachine.Tasks.dll");
         ProcessResult keyBefore = await ProcessRunner.RunAsync("dotnet", [tasks, "cache-key", tests.ProjectPath], tests.Directory);
         tests.WriteFile("message.txt", "second\n");
         ProcessResult keyAfter = await ProcessRunner.RunAsync("dotnet", [tasks, "cache-key", tests.ProjectPath], tests.Directory);
@@ -200,7 +184,7 @@ public class SdkBakeTests : IAsyncLifetime
     [RequiresToolFact("qemu-system-aarch64", "docker-registry", "skopeo")]
     public async Task Platform_metadata_bakes_the_arm64_manifest_and_dotnet_test_restores_it_as_an_aarch64_guest()
     {
-        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="multi" Name="box" Platform="linux/arm64" Command="sleep 100000" />""", test: true), name: "ArmTests", packagesFolder: _packages);
+        using var tests = new ThrowawayProject(Project("""<MicroVmImage Include="multi" Name="box" Platform="linux/arm64" Command="sleep 100000" />""", test: true), name: "ArmTests", packagesFolder: Packages);
         tests.WriteFile("ArmTests.cs", """
             using Supermachine;
             using Xunit;
@@ -231,7 +215,7 @@ public class SdkBakeTests : IAsyncLifetime
     [RequiresToolFact("docker-registry", "skopeo")]
     public async Task Locked_mode_fails_for_a_reference_missing_from_the_lock_file()
     {
-        using var app = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />""", "<SupermachineLockMode>Locked</SupermachineLockMode>"), packagesFolder: _packages);
+        using var app = new ThrowawayProject(Project("""<MicroVmImage Include="redis:7" Port="6379" />""", "<SupermachineLockMode>Locked</SupermachineLockMode>"), packagesFolder: Packages);
         app.WriteFile("Program.cs", "Console.WriteLine(1);");
 
         ProcessResult r = await app.DotnetAsync("build", "-nologo");

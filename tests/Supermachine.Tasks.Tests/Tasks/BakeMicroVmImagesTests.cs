@@ -13,7 +13,7 @@ public class BakeMicroVmImagesTests
         item.SetMetadata("Name", "cache");
         item.SetMetadata("ArtifactDirectory", "/out/microvms/cache/");
         item.SetMetadata("Port", "6379");
-        item.SetMetadata("Env", "A=1; B=two words");
+        item.SetMetadata("Env", @"A=1; B=two words; OPTS=-c a=1\;b=2");
         item.SetMetadata("MemoryMiB", "512");
         item.SetMetadata("Vcpus", "2");
         item.SetMetadata("Command", "redis-server --appendonly yes");
@@ -35,7 +35,7 @@ public class BakeMicroVmImagesTests
         Assert.Equal("/out/microvms/cache/", parsed.Arguments[1]);
         Assert.Equal("cache", request.Name);
         Assert.Equal(6379, request.Port);
-        Assert.Equal([new("A", "1"), new("B", "two words")], request.Environment);
+        Assert.Equal([new("A", "1"), new("B", "two words"), new("OPTS", "-c a=1;b=2")], request.Environment);
         Assert.Equal(512, request.MemoryMiB);
         Assert.Equal(2, request.Vcpus);
         Assert.Equal("redis-server --appendonly yes", request.Command);
@@ -65,6 +65,25 @@ public class BakeMicroVmImagesTests
         Assert.Equal(("backend", null), (built.Network, built.BuildNetwork));
         ParsedCommand none = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(["build", ".", "out", "--network", "none"], CommandTable.All)).Command;
         Assert.Equal("none", ImageRequests.FromCommandLine(none, "context", ".").BuildNetwork);
+    }
+
+    [Fact]
+    public void Profile_and_ConnectionString_reach_the_host_and_the_profile_fills_only_what_the_item_left_out()
+    {
+        var item = new TaskItem("127.0.0.1:5000/library/postgres:15");
+        item.SetMetadata("ArtifactDirectory", "/out/microvms/postgres_15/");
+        item.SetMetadata("Env", "POSTGRES_PASSWORD=mine");
+        item.SetMetadata("ConnectionString", "postgresql://postgres:{env:POSTGRES_PASSWORD}@{host}:{port}/postgres");
+        ParsedCommand parsed = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(BakeMicroVmImages.BakeArgumentsFor(item), CommandTable.All)).Command;
+        Bake.MicroVmImageRequest request = ImageRequests.FromCommandLine(parsed, parsed.Arguments[0]);
+        Assert.Equal(("postgres", 5432), (request.Profile, request.Port));
+        Assert.Equal([new("POSTGRES_PASSWORD", "mine")], request.Environment);
+        Assert.Equal("postgresql://postgres:{env:POSTGRES_PASSWORD}@{host}:{port}/postgres", request.ConnectionFormat);
+
+        item.SetMetadata("Profile", "none");
+        ParsedCommand off = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(BakeMicroVmImages.BakeArgumentsFor(item), CommandTable.All)).Command;
+        Bake.MicroVmImageRequest plain = ImageRequests.FromCommandLine(off, off.Arguments[0]);
+        Assert.Equal((null, null), (plain.Profile, plain.Port));
     }
 
     [Fact]
