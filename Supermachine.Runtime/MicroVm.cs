@@ -5,6 +5,7 @@ using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
 using Supermachine.Guest.Staging;
+using Supermachine.Guest.Storage;
 using Supermachine.Vmm;
 using Supermachine.Vmm.Qemu;
 using Supermachine.Images;
@@ -25,12 +26,14 @@ public sealed class MicroVm : IAsyncDisposable
     private readonly ConcurrentDictionary<int, AgentPortForwarder> _forwarders = new();
     private readonly ConcurrentBag<AgentPortForwarder> _published = [];
     private readonly HostPortRelay? _hostPorts;
+    private readonly GuestStorage _storage;
     private int _disposed;
 
-    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration, IReadOnlyList<int> hostPorts)
+    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration, IReadOnlyList<int> hostPorts, GuestStorage storage)
     {
         Image = image;
         _guest = guest;
+        _storage = storage;
         _hostPorts = hostPorts.Count > 0 ? HostPortRelay.Start(guest.Agent, hostPorts) : null;
         Restored = restored;
         StartDuration = startDuration;
@@ -68,6 +71,7 @@ public sealed class MicroVm : IAsyncDisposable
         bool restore = image.HasSnapshot && !options.ColdBoot;
         VmSnapshotInfo? snapshot = restore ? backend.ReadSnapshot(image.Stored.SnapshotPath) : null;
         bool nat = WantsNat(image, options.Network, snapshot);
+        using GuestStorage storage = PrepareStorage(image, options, snapshot);
         var spec = new VmMachineSpec
         {
             KernelPath = image.Stored.KernelPath,
@@ -80,6 +84,8 @@ public sealed class MicroVm : IAsyncDisposable
             Snapshottable = true,
             Nat = nat,
             KernelArguments = image.Manifest.Machine.KernelArguments ?? "",
+            BakedVolumes = image.Manifest.Workload.BakedVolumes(NonZero(image.Manifest.Machine.DiskMiB, VmMachineSpec.DefaultDiskMiB)),
+            Attachments = storage.Attachments,
         };
         IReadOnlyList<GuestFile> files = options.Files.Select(f => f.ToGuestFile()).ToArray();
 
@@ -89,6 +95,7 @@ public sealed class MicroVm : IAsyncDisposable
             guest = await GuestInstance.RestoreAsync(backend, spec, image.Stored.SnapshotPath, options.StartTimeout, timeout.Token).ConfigureAwait(false);
             try
             {
+                await storage.AttachAsync(guest, timeout.Token).ConfigureAwait(false);
                 await GuestFiles.WriteAsync(guest.Agent, files, timeout.Token).ConfigureAwait(false);
             }
             catch
@@ -103,7 +110,8 @@ public sealed class MicroVm : IAsyncDisposable
             try
             {
                 WorkloadStart start = image.Manifest.Workload.ToStart(image.Directory);
-                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Log, timeout.Token).ConfigureAwait(false);
+                await guest.Machine.PlugAttachmentsAsync(timeout.Token).ConfigureAwait(false);
+                await guest.StartWorkloadAsync(image.Name, start with { Mounts = [.. start.Mounts, .. storage.Mounts], Files = [.. start.Files, .. files] }, options.StartTimeout, options.Log, timeout.Token).ConfigureAwait(false);
             }
             catch
             {
@@ -112,7 +120,24 @@ public sealed class MicroVm : IAsyncDisposable
             }
         }
         options.Log?.Invoke($"{image.Name}: {(restore ? "restored" : "booted")} in {clock.Elapsed.TotalMilliseconds:F0} ms ({guest.Machine.Accelerator.ToString().ToLowerInvariant()}: {guest.Machine.AcceleratorReason})");
-        return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? []);
+        return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? [], storage.Keep());
+    }
+
+    /// <summary>The run-time volumes and host directories of a start: the image's Mounts, then the options' (SM237x for bad ones).</summary>
+    private static GuestStorage PrepareStorage(MicroVmImage image, MicroVmOptions options, VmSnapshotInfo? snapshot)
+    {
+        string owner = $"MicroVm '{image.Name}'";
+        List<StorageSpec> specs =
+        [
+            .. StorageSpec.ParseList(owner, image.Manifest.Workload.Mounts ?? [], StorageKind.HostDirectory, "the image's Mounts"),
+            .. StorageSpec.ParseList(owner, options.Volumes, StorageKind.Volume, "MicroVmOptions.Volumes"),
+            .. StorageSpec.ParseList(owner, options.Mounts, StorageKind.HostDirectory, "MicroVmOptions.Mounts"),
+        ];
+        if (specs.Count > 0 && snapshot is { HotplugSlots: 0 })
+        {
+            throw Errors.SnapshotWithoutHotplug(image.Name);
+        }
+        return GuestStorage.Prepare(owner, specs, options.VolumeDirectory, snapshot?.HotplugSlots ?? VmMachineSpec.DefaultHotplugSlots);
     }
 
     /// <summary>Whether the VM gets a NIC behind the NAT: as asked, else as baked; a snapshot must match (SM3062).</summary>
@@ -271,7 +296,15 @@ public sealed class MicroVm : IAsyncDisposable
         {
             await _hostPorts.DisposeAsync().ConfigureAwait(false);
         }
-        return await _guest.StopAsync(Image.Manifest.Workload.StopSignal ?? SignalNumbers.Terminate, grace, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await _guest.StopAsync(Image.Manifest.Workload.StopSignal ?? SignalNumbers.Terminate, grace, cancellationToken, flushDisks: _storage.HasWritableVolumes).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Only once the guest is gone may another VM write its volumes.
+            _storage.Dispose();
+        }
     }
 
     private static int NonZero(int value, int fallback) => value > 0 ? value : fallback;

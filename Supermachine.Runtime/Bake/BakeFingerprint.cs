@@ -37,6 +37,16 @@ internal static class BakeFingerprint
         // The NIC is part of the snapshot's device set: none and NAT snapshots are not interchangeable.
         Line("network", inputs.Request.Network ?? "nat");
         Line("disk", inputs.DiskMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // Empty slots for run-time volumes and mounts are devices too: a snapshot without them takes none.
+        Line("hotplug-slots", Vmm.VmMachineSpec.DefaultHotplugSlots.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        foreach (Guest.Storage.StorageSpec volume in inputs.Request.Volumes)
+        {
+            Line("volume", volume.ToString());
+        }
+        foreach (Guest.Storage.StorageSpec mount in inputs.Request.Mounts)
+        {
+            Line("mount", mount.ToString());
+        }
         // Order matters for the environment (later wins), so it is kept as given.
         foreach (var (key, value) in inputs.Request.Environment)
         {

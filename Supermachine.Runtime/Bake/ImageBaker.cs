@@ -211,6 +211,8 @@ internal static class ImageBaker
                 ShmMiB = workload.ShmMiB,
                 StopSignal = WorkloadResolver.StopSignal(pulled.Config.Config, request),
                 StopTimeout = request.StopTimeout ?? 10,
+                Volumes = request.Volumes.Count == 0 ? null : request.Volumes.Select(v => v.ToString()).ToArray(),
+                Mounts = request.Mounts.Count == 0 ? null : request.Mounts.Select(v => v.ToString()).ToArray(),
             };
             workloadRecord = await BakeWorkloadSettings.RecordAsync(workloadRecord, request, pulled.Config.Config, staging, cancellationToken).ConfigureAwait(false);
             var machineRecord = new SnapshotManifest.MachineRecord
@@ -239,6 +241,7 @@ internal static class ImageBaker
                     Snapshottable = true,
                     Nat = request.Network is null,
                     KernelArguments = request.KernelArgs ?? "",
+                    BakedVolumes = workloadRecord.BakedVolumes(machineRecord.DiskMiB),
                 };
                 await using GuestInstance guest = await GuestInstance.BootAsync(backend, spec, options.BootTimeout, cancellationToken).ConfigureAwait(false);
                 detail($"agent up after {phase.ElapsedMilliseconds} ms");

@@ -1,3 +1,4 @@
+using Supermachine.Guest.Storage;
 using Supermachine.Diagnostics;
 using Supermachine.Guest.Staging;
 using Supermachine.Images;
@@ -104,6 +105,12 @@ internal sealed partial record MicroVmImageRequest
     /// <summary>Extra kernel command-line arguments (KernelArgs).</summary>
     public string? KernelArgs { get; init; }
 
+    /// <summary>Bake-time volumes (-v NAME:/path on bake and build, Volumes): part of the snapshot, reset on each restore.</summary>
+    public IReadOnlyList<StorageSpec> Volumes { get; init; } = [];
+
+    /// <summary>Host directories (Mounts) mounted at every start of the image, never part of its snapshot.</summary>
+    public IReadOnlyList<StorageSpec> Mounts { get; init; } = [];
+
     /// <summary>Builds a request from item-style metadata (strings as MSBuild gives them), validating each.</summary>
     public static MicroVmImageRequest FromMetadata(string reference, Func<string, string?> metadata)
     {
@@ -137,6 +144,8 @@ internal sealed partial record MicroVmImageRequest
             Network = NetworkMode(reference, "Network", metadata("Network")),
             BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork")),
             HostPorts = PortList(reference, "HostPorts", metadata("HostPorts")),
+            Volumes = StorageSpec.ParseList(reference, [metadata("Volumes") ?? ""], StorageKind.Volume, "Volumes"),
+            Mounts = StorageSpec.ParseList(reference, [metadata("Mounts") ?? ""], StorageKind.HostDirectory, "Mounts"),
         }.WithReadinessMetadata(metadata);
     }
 

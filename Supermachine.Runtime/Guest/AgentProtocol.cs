@@ -30,6 +30,7 @@ internal enum OpenKind : byte
     Shutdown = 8,
     ExportChanges = 9,
     HostAccept = 10,
+    Mount = 11,
 }
 
 /// <summary>

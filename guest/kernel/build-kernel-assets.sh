@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the Debian cloud kernel for the host architecture and extracts what the guest needs:
 #   OUT/vmlinuz            the kernel image (bzImage)
-#   OUT/modules/NAME.ko    the modules of modules.txt and their dependencies
+#   OUT/modules/NAME.ko    the modules of modules.txt and their dependencies (9p built by build-9p-modules.sh)
 #   OUT/modules.order      those modules in load order (dependencies first)
 #   OUT/kernel.version     the package and version it came from
 #   OUT/LICENSE.kernel.txt the package's copyright file (GPL-2.0)
@@ -19,7 +19,7 @@ if [ -z "$package" ]; then
   exit 1
 fi
 version="$(apt-cache policy "$package" | awk '/Candidate:/ {print $2}')"
-wanted="$package $version $(sha256sum "$here/modules.txt" "$0" | sha256sum | cut -c1-12)"
+wanted="$package $version $(sha256sum "$here/modules.txt" "$0" "$here/build-9p-modules.sh" | sha256sum | cut -c1-12)"
 if [ -f "$out/kernel.version" ] && [ "$(cat "$out/kernel.version")" = "$wanted" ]; then
   exit 0
 fi
@@ -29,6 +29,7 @@ trap 'rm -rf "$work"' EXIT
 (cd "$work" && apt-get -o APT::Sandbox::User="$(id -un)" download -qq "$package" >/dev/null)
 dpkg-deb -x "$work"/*.deb "$work/x"
 moddir="$(echo "$work"/x/lib/modules/*)"
+"$here/build-9p-modules.sh" "$package" "$version" "$moddir/extra"
 
 declare -A path_of=()
 while IFS= read -r ko; do

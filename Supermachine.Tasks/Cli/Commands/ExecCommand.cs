@@ -17,6 +17,8 @@ internal static class ExecCommand
             new OptionSpec("timeout", null, "SECONDS", "Kill the command after this long."),
             BakeCommand.NetworkOption,
             BakeCommand.HostPortOption,
+            BakeCommand.RunVolumeOption,
+            BakeCommand.VolumeDirectoryOption,
             new OptionSpec("disk", null, "MIB", "For IMAGE: size of the guest's writable disk in MiB, sparse (default 8192)."),
             .. ReadinessOptions.Options(build: false),
             .. BakeCommand.WorkloadOptions.Where(o => o.Name is not ("user" or "workdir"))],

@@ -38,6 +38,10 @@ internal static class ImageStarter
             {
                 Network = MicroVmImageRequest.NetworkMode(target, "--network", command.Value("network")),
                 HostPorts = MicroVmImageRequest.PortList(target, "--host-port", string.Join(';', command.Values("host-port"))),
+                // -v is either kind, as in docker run; MicroVm checks each (SM237x).
+                Volumes = [.. command.Values("volume").Where(v => !v.StartsWith('/'))],
+                Mounts = [.. command.Values("volume").Where(v => v.StartsWith('/'))],
+                VolumeDirectory = command.Value("volume-dir"),
                 Log = HostOutput.Detail,
             };
             MicroVm vm = await MicroVm.StartAsync(image, options, cancellationToken).ConfigureAwait(false);

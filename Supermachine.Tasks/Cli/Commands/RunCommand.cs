@@ -17,6 +17,8 @@ internal static class RunCommand
             new OptionSpec("env", "e", "K=V", "For IMAGE: environment variable for the workload.", Repeatable: true),
             BakeCommand.NetworkOption,
             BakeCommand.HostPortOption,
+            BakeCommand.RunVolumeOption,
+            BakeCommand.VolumeDirectoryOption,
             new OptionSpec("disk", null, "MIB", "For IMAGE: size of the guest's writable disk in MiB, sparse (default 8192)."),
             .. ReadinessOptions.Options(build: false),
             .. BakeCommand.WorkloadOptions],
