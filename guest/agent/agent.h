@@ -70,6 +70,8 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 int64_t now_ms(void);
 void set_nonblock(int fd);
+/* Finds the entry of dir (a sysfs class or /sys/block) named prefix* whose attribute file reads value; writes /dev/NAME. */
+int find_sysfs_device(const char *dir, const char *prefix, const char *attribute, const char *value, char *dev, size_t size);
 void close_fd(int *fd);
 
 /* A growable byte queue: data lives in p[off..len). */

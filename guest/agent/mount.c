@@ -6,7 +6,6 @@
  */
 #include "agent.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -24,33 +23,6 @@ static void mount_fail(int err_fd, int code, const char *fmt, ...)
     vdprintf(err_fd, fmt, ap);
     va_end(ap);
     _exit(code ? code : EIO);
-}
-
-/* /dev/vdX of the virtio disk whose serial is serial, or 0 while there is none. */
-static int find_disk(const char *serial, char *dev, size_t size)
-{
-    DIR *d = opendir("/sys/block");
-    if (!d) return 0;
-    struct dirent *e;
-    int found = 0;
-    while (!found && (e = readdir(d))) {
-        if (strncmp(e->d_name, "vd", 2) != 0) continue;
-        char path[300], text[64] = "";
-        snprintf(path, sizeof path, "/sys/block/%s/serial", e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        ssize_t n = read(fd, text, sizeof text - 1);
-        close(fd);
-        if (n <= 0) continue;
-        text[n] = 0;
-        text[strcspn(text, "\n")] = 0;
-        if (strcmp(text, serial) == 0) {
-            snprintf(dev, size, "/dev/%s", e->d_name);
-            found = access(dev, F_OK) == 0; /* devtmpfs makes the node right after sysfs shows it */
-        }
-    }
-    closedir(d);
-    return found;
 }
 
 /* mkdir -p, each new directory 0755 owned by root, as Docker creates a missing mount point. */
@@ -78,7 +50,8 @@ static void run_mount(int out, int err, void *ctx)
     char dev[300];
     const char *source = q->source;
     if (!share) {
-        while (!find_disk(q->source, dev, sizeof dev)) {
+        /* devtmpfs makes the node right after sysfs shows the disk. */
+        while (!find_sysfs_device("/sys/block", "vd", "serial", q->source, dev, sizeof dev) || access(dev, F_OK) != 0) {
             if (now_ms() > deadline) mount_fail(err, ENODEV, "no disk with serial '%s' appeared within %u ms", q->source, q->timeout_ms);
             usleep(5000);
         }

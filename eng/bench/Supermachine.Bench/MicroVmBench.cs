@@ -29,9 +29,7 @@ public sealed class MicroVmBench : IBenchmark
     public async Task RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         TextWriter report = context.Report;
-        string setupCache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        string reference = $"oci-layout:{Path.Combine(setupCache, "fixtures", "layout")}:redis";
+        string reference = FixtureReference("redis");
         var bakeClock = Stopwatch.StartNew();
         MicroVmImage image = new(await ImageBaker.BakeAsync(
             MicroVmImageRequest.FromMetadata(reference, k => k switch { "Name" => "redis", "Port" => "6379", _ => null }),

@@ -14,6 +14,14 @@ internal static class VmBenchSupport
 
     public static string Ms(double ms) => $"{ms:F0} ms";
 
+    /// <summary>The fixture image <paramref name="name"/> of the set-up cache's OCI layout (SUPERMACHINE_SETUP_CACHE).</summary>
+    public static string FixtureReference(string name)
+    {
+        string setupCache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
+        return $"oci-layout:{Path.Combine(setupCache, "fixtures", "layout")}:{name}";
+    }
+
     /// <summary>The qemu-system process serving <paramref name="vm"/> (the child of owner-watch).</summary>
     public static int? QemuPid(IVirtualMachine vm)
     {

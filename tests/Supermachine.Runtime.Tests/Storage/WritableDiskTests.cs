@@ -5,6 +5,7 @@ using Supermachine.Tests.Infrastructure;
 using Supermachine.Tests.Vmm;
 using Supermachine.Vmm.Qemu;
 using Xunit.Abstractions;
+using static Supermachine.Tests.Storage.GuestShell;
 
 namespace Supermachine.Tests.Storage;
 
@@ -13,15 +14,9 @@ namespace Supermachine.Tests.Storage;
 /// RAM, O_DIRECT, bake-time data coming back with the snapshot, concurrent restores each on their
 /// own copy-on-write view, and a compact disk in the artifact.
 /// </summary>
-public class WritableDiskTests(StorageImages images, ITestOutputHelper output) : IClassFixture<StorageImages>
+[Collection(StorageImages.Collection)]
+public class WritableDiskTests(StorageImages images, ITestOutputHelper output)
 {
-    private static async Task<string> ShAsync(MicroVm vm, string script)
-    {
-        ExecResult result = await vm.ExecAsync(["sh", "-c", script]);
-        Assert.True(result.ExitCode == 0, $"'{script}' exited with {result.ExitCode}: {result.StandardOutput}{result.StandardError}");
-        return result.StandardOutput;
-    }
-
     [RequiresToolFact("qemu-system-x86_64")]
     public async Task A_cold_booted_256_MiB_guest_writes_320_MiB_to_its_writable_layer()
     {
