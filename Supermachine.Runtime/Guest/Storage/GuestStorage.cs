@@ -90,7 +90,7 @@ internal sealed class GuestStorage : IDisposable
                     File.Move(temporary, file);
                 }
                 attachments.Add(new VmAttachment { Kind = VmAttachmentKind.Disk, Id = id, HostPath = file, ReadOnly = spec.ReadOnly });
-                mounts.Add(new GuestMount(id, "ext4", spec.GuestPath, spec.ReadOnly, fresh, $"the volume '{spec.Source}'"));
+                mounts.Add(new GuestMount(id, "ext4", spec.GuestPath, spec.ReadOnly, fresh && !spec.ReadOnly, $"the volume '{spec.Source}'"));
             }
         }
         catch

@@ -55,8 +55,8 @@ public sealed class StorageBench : IBenchmark
         report.WriteLine("|---|---|---|---|");
         foreach ((string where, double write, double read) in rows)
         {
-            context.Row($"sequential write, {where}", MiBps(write), MiBps(hostWrite), $"{hostWrite / write:F1}x slower");
-            context.Row($"sequential read, {where}", MiBps(read), MiBps(hostRead), $"{hostRead / read:F1}x slower");
+            context.Row($"sequential write, {where}", MiBps(write), MiBps(hostWrite), $"{hostWrite / write:F2}");
+            context.Row($"sequential read, {where}", MiBps(read), MiBps(hostRead), $"{hostRead / read:F2}");
         }
 
         var restores = new Dictionary<string, List<double>> { ["empty"] = [], ["wrote"] = [] };
