@@ -1,6 +1,8 @@
 # The local registry the samples and the SDK tests pull from, standing in for Docker Hub: the
 # Debian distribution registry on 127.0.0.1, serving the fixture images as library/redis:7 and
-# library/busybox:latest. Sourced by test.sh and quickstart.sh after setup.sh:
+# library/busybox:latest, and the Debian fixture images as library/postgres:15, library/mariadb:10,
+# library/rabbitmq:3, library/nginx:1, library/debian:12 and library/jvm:17. Sourced by test.sh and
+# quickstart.sh after setup.sh:
 #   registry_start   starts it (or reuses the one this checkout started), exports
 #                    SUPERMACHINE_REGISTRY_MIRRORS=docker.io=http://127.0.0.1:PORT
 #   registry_stop    stops the one registry_start started, by its PID
@@ -35,12 +37,22 @@ YAML
       sleep 0.1
     done
   fi
-  local fixtures="$SUPERMACHINE_SETUP_CACHE/fixtures" marker="$REGISTRY_DIR/data/.pushed"
-  if [ ! -f "$marker" ] || [ "$(cat "$marker")" != "$(cat "$fixtures/.complete")" ]; then
+  local fixtures="$SUPERMACHINE_SETUP_CACHE/fixtures" debian="$SUPERMACHINE_SETUP_CACHE/debian-fixtures"
+  local marker="$REGISTRY_DIR/data/.pushed" pushed
+  pushed="$(cat "$fixtures/.complete" "$debian/.complete" 2>/dev/null || true)"
+  if [ ! -f "$marker" ] || [ "$(cat "$marker")" != "$pushed" ]; then
     log "pushing the fixture images to the local registry"
-    skopeo copy -q --dest-tls-verify=false "oci:$fixtures/layout:redis" "docker://127.0.0.1:$REGISTRY_PORT/library/redis:7"
-    skopeo copy -q --dest-tls-verify=false "oci:$fixtures/layout:busybox" "docker://127.0.0.1:$REGISTRY_PORT/library/busybox:latest"
-    cat "$fixtures/.complete" > "$marker"
+    local push src dest
+    for push in "$fixtures/layout:redis library/redis:7" "$fixtures/layout:busybox library/busybox:latest" \
+                "$debian/layout:postgres library/postgres:15" "$debian/layout:mariadb library/mariadb:10" \
+                "$debian/layout:rabbitmq library/rabbitmq:3" "$debian/layout:nginx library/nginx:1" \
+                "$debian/layout:debian library/debian:12" "$debian/layout:jvm library/jvm:17"; do
+      read -r src dest <<< "$push"
+      if [ -d "${src%:*}" ]; then
+        skopeo copy -q --dest-tls-verify=false "oci:$src" "docker://127.0.0.1:$REGISTRY_PORT/$dest"
+      fi
+    done
+    printf '%s' "$pushed" > "$marker"
   fi
   export SUPERMACHINE_REGISTRY_MIRRORS="docker.io=http://127.0.0.1:$REGISTRY_PORT"
   log "local registry at 127.0.0.1:$REGISTRY_PORT ($SUPERMACHINE_REGISTRY_MIRRORS)"

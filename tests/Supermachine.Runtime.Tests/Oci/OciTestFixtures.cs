@@ -18,9 +18,7 @@ public static class OciTestFixtures
 
     private static string Build()
     {
-        string cache = Environment.GetEnvironmentVariable("SUPERMACHINE_SETUP_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "supermachine-setup");
-        string dir = Path.Combine(cache, "fixtures");
+        string dir = Path.Combine(TestEnvironment.SetupCache, "fixtures");
         // images.sh is idempotent and returns at once when its marker matches.
         ProcessRunner.Run("bash", [Path.Combine(TestEnvironment.RepositoryRoot, "tests", "fixtures", "images.sh"), dir], TimeSpan.FromMinutes(5));
         return dir;
