@@ -239,7 +239,7 @@ internal static class Errors
     /// <summary>SM2372: {0}: the host directory '{2}' in '{1}' does not exist or is not a directory. Create it first, or fix the path.</summary>
     public static SupermachineException HostDirectoryMissing(object? owner, object? spec, object? path, Exception? cause = null) => Diagnostic.Create("SM2372", cause, owner, spec, path);
 
-    /// <summary>SM2373: The volume '{0}' ({1}) is attached read-write to another running VM (its lock {2} is held). A volume is one ext4 file system, which two guests writing...</summary>
+    /// <summary>SM2373: The volume '{0}' ({1}) is attached read-write to another running VM (its lock {2} is held), and a volume has either one writer or only readers. A volu...</summary>
     public static SupermachineException VolumeInUse(object? name, object? file, object? lockFile, Exception? cause = null) => Diagnostic.Create("SM2373", cause, name, file, lockFile);
 
     /// <summary>SM2374: {0}: {1} run-time volumes and host directory mounts were asked for; a VM takes at most {2}.</summary>

@@ -75,10 +75,16 @@ internal sealed class GuestStorage : IDisposable
                     continue;
                 }
                 string file = Path.Combine(Path.GetFullPath(volumeDirectory ?? cache.Volumes), spec.Source + ".ext4");
-                if (!spec.ReadOnly)
+                string lockFile = Path.Combine(cache.Locks, "volume-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(file)))[..32] + ".lock");
+                FileStream held = FileLock.TryAcquire(lockFile) ?? throw Errors.VolumeInUse(spec.Source, file, lockFile);
+                if (spec.ReadOnly)
                 {
-                    string lockFile = Path.Combine(cache.Locks, "volume-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(file)))[..32] + ".lock");
-                    locks.Add(FileLock.TryAcquire(lockFile) ?? throw Errors.VolumeInUse(spec.Source, file, lockFile));
+                    // Readers may share it; only a writer is kept out (by QEMU's own image lock from here on).
+                    held.Dispose();
+                }
+                else
+                {
+                    locks.Add(held);
                 }
                 bool fresh = !File.Exists(file);
                 if (fresh)

@@ -31,6 +31,10 @@ public class VolumeAndMountTests(StorageImages images, ITestOutputHelper output)
             var again = await Assert.ThrowsAsync<SupermachineException>(() => MicroVm.StartAsync(images.Plain, Options()));
             Assert.Equal("SM2373", again.Code);
             output.WriteLine(again.Message);
+            // Nor may a reader attach it while it has a writer.
+            var reader = await Assert.ThrowsAsync<SupermachineException>(() => MicroVm.StartAsync(images.Plain,
+                new MicroVmOptions { Volumes = ["notes:/var/lib/notes:ro"], VolumeDirectory = directory, VerifyIntegrity = false }));
+            Assert.Equal("SM2373", reader.Code);
         }
         await using MicroVm second = await MicroVm.StartAsync(images.Plain, Options());
         Assert.True(second.Restored);
