@@ -226,6 +226,15 @@ void runtime_boot(void)
     mkdir("/dev/shm", 01777);
     mount_shm(64, 0);
 
+    /* The links Docker puts in a container's /dev and devtmpfs lacks: bash's process substitution
+     * (the postgres entrypoint's initdb --pwfile=<(...)) opens /dev/fd/N. */
+    static const char *const links[][2] = {
+        { "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
+        { "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST) logmsg("%s: %s", links[i][1], strerror(errno));
+
     mount_cgroup();
 
     struct stat st;
