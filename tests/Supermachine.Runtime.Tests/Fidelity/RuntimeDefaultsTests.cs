@@ -5,7 +5,7 @@ namespace Supermachine.Tests.Fidelity;
 /// <summary>
 /// A restored guest looks like a Docker container from the inside: its hostname (the artifact name,
 /// made a hostname) resolves to itself, nofile is 1048576, the CPU has AVX2, /dev/shm is 64 MiB,
-/// cgroup2 is mounted read-only and /run is a tmpfs.
+/// cgroup2 is mounted read-only, /run is a tmpfs and /dev/fd links to /proc/self/fd.
 /// </summary>
 public class RuntimeDefaultsTests(BakedBusybox box) : IClassFixture<BakedBusybox>
 {
@@ -58,6 +58,13 @@ public class RuntimeDefaultsTests(BakedBusybox box) : IClassFixture<BakedBusybox
         Assert.Matches(@"(?m)^tmpfs /dev/shm tmpfs rw,nosuid,nodev,.*size=65536k", mounts);
         Assert.Matches(@"(?m)^tmpfs /run tmpfs rw,nosuid,nodev", mounts);
         Assert.Equal("65536\n", await Shell("df -k /dev/shm | awk 'NR==2 {print $2}'"));
+    }
+
+    [RequiresToolFact("qemu-system-x86_64")]
+    public async Task Dev_fd_and_the_standard_stream_links_are_there_as_in_Docker()
+    {
+        Assert.Equal("/proc/self/fd /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2\n", await Shell("echo $(for l in /dev/fd /dev/stdin /dev/stdout /dev/stderr; do readlink $l; done)"));
+        Assert.Equal("through fd\n", await Shell("echo through fd | cat /dev/fd/0"));
     }
 
     [RequiresToolFact("qemu-system-x86_64")]
