@@ -6,6 +6,7 @@ using Supermachine.Bake;
 using Supermachine.Diagnostics;
 using Supermachine.Guest;
 using Supermachine.Guest.Staging;
+using Supermachine.Guest.Storage;
 using Supermachine.Vmm;
 using Supermachine.Vmm.Qemu;
 using Supermachine.Images;
@@ -27,13 +28,15 @@ public sealed class MicroVm : IAsyncDisposable
     private readonly ConcurrentBag<AgentPortForwarder> _published = [];
     private readonly HostPortRelay? _hostPorts;
     private readonly NetworkAttachment? _network;
+    private readonly GuestStorage _storage;
     private int _disposed;
 
-    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration, IReadOnlyList<int> hostPorts, NetworkAttachment? network)
+    private MicroVm(MicroVmImage image, GuestInstance guest, bool restored, TimeSpan startDuration, IReadOnlyList<int> hostPorts, NetworkAttachment? network, GuestStorage storage)
     {
         Image = image;
         _guest = guest;
         _network = network;
+        _storage = storage;
         _hostPorts = hostPorts.Count > 0 ? HostPortRelay.Start(guest.Agent, hostPorts) : null;
         Restored = restored;
         StartDuration = startDuration;
@@ -88,6 +91,7 @@ public sealed class MicroVm : IAsyncDisposable
         {
             throw Errors.InvalidNetworkName("Aliases", string.Join(';', aliases), "aliases name a VM on a private network: set Network to one (--network NAME)");
         }
+        using GuestStorage storage = PrepareStorage(image, options, snapshot);
         NetworkAttachment? network = joins ? await NetworkAttachment.JoinAsync(options.Network!.Name, aliases, timeout.Token).ConfigureAwait(false) : null;
         try
         {
@@ -105,11 +109,13 @@ public sealed class MicroVm : IAsyncDisposable
                 Nat = nat,
                 PrivateSwitch = network?.SwitchSocket,
                 KernelArguments = image.Manifest.Machine.KernelArguments ?? "",
+                BakedVolumes = image.Manifest.Workload.BakedVolumes(NonZero(image.Manifest.Machine.DiskMiB, VmMachineSpec.DefaultDiskMiB)),
+                Attachments = storage.Attachments,
             };
-            GuestInstance guest = await StartGuestAsync(image, options, backend, spec, snapshot is not null, network, timeout.Token).ConfigureAwait(false);
+            GuestInstance guest = await StartGuestAsync(image, options, backend, spec, snapshot is not null, network, storage, timeout.Token).ConfigureAwait(false);
             options.Logger?.LogInformation("{Image}: {How} in {Milliseconds:F0} ms ({Accelerator}: {Reason})",
                 image.Name, restore ? "restored" : "booted", clock.Elapsed.TotalMilliseconds, guest.Machine.Accelerator.ToString().ToLowerInvariant(), guest.Machine.AcceleratorReason);
-            return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? [], network);
+            return new MicroVm(image, guest, restore, clock.Elapsed, options.HostPorts ?? [], network, storage.Keep());
         }
         catch
         {
@@ -123,10 +129,10 @@ public sealed class MicroVm : IAsyncDisposable
 
     /// <summary>
     /// Restores or boots the guest and brings it to the state of a running workload: on a restore,
-    /// its private network identity and the files given; on a cold boot the identity before the
-    /// workload starts, so the workload resolves its peers from its first line.
+    /// its private network identity, run-time volumes and mounts and the files given; on a cold boot
+    /// the identity and the attachments before the workload starts, so the workload resolves its peers from its first line.
     /// </summary>
-    private static async Task<GuestInstance> StartGuestAsync(MicroVmImage image, MicroVmOptions options, IVmBackend backend, VmMachineSpec spec, bool restore, NetworkAttachment? network, CancellationToken cancellationToken)
+    private static async Task<GuestInstance> StartGuestAsync(MicroVmImage image, MicroVmOptions options, IVmBackend backend, VmMachineSpec spec, bool restore, NetworkAttachment? network, GuestStorage storage, CancellationToken cancellationToken)
     {
         IReadOnlyList<GuestFile> files = options.Files.Select(f => f.ToGuestFile()).ToArray();
         GuestInstance guest = restore
@@ -140,12 +146,14 @@ public sealed class MicroVm : IAsyncDisposable
             }
             if (restore)
             {
+                await storage.AttachAsync(guest, cancellationToken).ConfigureAwait(false);
                 await GuestFiles.WriteAsync(guest.Agent, files, cancellationToken).ConfigureAwait(false);
             }
             else
             {
                 WorkloadStart start = image.Manifest.Workload.ToStart(image.Directory);
-                await guest.StartWorkloadAsync(image.Name, start with { Files = [.. start.Files, .. files] }, options.StartTimeout, options.Logger is { } logger ? line => logger.LogWarning("{Image}: {Notice}", image.Name, line) : null, cancellationToken).ConfigureAwait(false);
+                await guest.Machine.PlugAttachmentsAsync(cancellationToken).ConfigureAwait(false);
+                await guest.StartWorkloadAsync(image.Name, start with { Mounts = [.. start.Mounts, .. storage.Mounts], Files = [.. start.Files, .. files] }, options.StartTimeout, options.Logger is { } logger ? line => logger.LogWarning("{Image}: {Notice}", image.Name, line) : null, cancellationToken).ConfigureAwait(false);
             }
             return guest;
         }
@@ -154,6 +162,23 @@ public sealed class MicroVm : IAsyncDisposable
             await guest.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>The run-time volumes and host directories of a start: the image's Mounts, then the options' (SM237x for bad ones).</summary>
+    private static GuestStorage PrepareStorage(MicroVmImage image, MicroVmOptions options, VmSnapshotInfo? snapshot)
+    {
+        string owner = $"MicroVm '{image.Name}'";
+        List<StorageSpec> specs =
+        [
+            .. StorageSpec.ParseList(owner, image.Manifest.Workload.Mounts ?? [], StorageKind.HostDirectory, "the image's Mounts"),
+            .. StorageSpec.ParseList(owner, options.Volumes, StorageKind.Volume, "MicroVmOptions.Volumes"),
+            .. StorageSpec.ParseList(owner, options.Mounts, StorageKind.HostDirectory, "MicroVmOptions.Mounts"),
+        ];
+        if (specs.Count > 0 && snapshot is { HotplugSlots: 0 })
+        {
+            throw Errors.SnapshotWithoutHotplug(image.Name);
+        }
+        return GuestStorage.Prepare(owner, specs, options.VolumeDirectory, snapshot?.HotplugSlots ?? VmMachineSpec.DefaultHotplugSlots);
     }
 
     /// <summary>Whether the VM gets a NIC behind the NAT: as asked, else as baked; a snapshot must match (SM3062).</summary>
@@ -348,10 +373,12 @@ public sealed class MicroVm : IAsyncDisposable
         }
         try
         {
-            return await _guest.StopAsync(Image.Manifest.Workload.StopSignal ?? SignalNumbers.Terminate, grace, cancellationToken).ConfigureAwait(false);
+            return await _guest.StopAsync(Image.Manifest.Workload.StopSignal ?? SignalNumbers.Terminate, grace, cancellationToken, flushDisks: _storage.HasWritableVolumes).ConfigureAwait(false);
         }
         finally
         {
+            // Only once the guest is gone may another VM write its volumes.
+            _storage.Dispose();
             if (_network is not null)
             {
                 await _network.DisposeAsync().ConfigureAwait(false);

@@ -53,6 +53,23 @@ public sealed class MicroVmOptions
     /// <summary>Host files to put into the guest: before the workload starts on a cold boot, right after a restore otherwise.</summary>
     public IReadOnlyList<MicroVmFile> Files { get; init; } = [];
 
+    /// <summary>
+    /// Named volumes, "NAME:/guest/path[:ro]" (as -v): ext4 disks under <see cref="VolumeDirectory"/>
+    /// that live across runs, made empty on first use and mounted after the start or restore. A
+    /// volume is attached read-write to one running VM at a time (SM2373 otherwise).
+    /// </summary>
+    public IReadOnlyList<string> Volumes { get; init; } = [];
+
+    /// <summary>
+    /// Host directories, "/abs/host/dir:/guest/path[:ro]" (as -v), shared into the guest after the
+    /// start or restore, on top of the image's Mounts; never part of a snapshot. ":ro" is enforced
+    /// by the host, and nothing outside the directory is reachable through it.
+    /// </summary>
+    public IReadOnlyList<string> Mounts { get; init; } = [];
+
+    /// <summary>Where named volumes live; null: the cache's "volumes" folder (SUPERMACHINE_CACHE).</summary>
+    public string? VolumeDirectory { get; init; }
+
     /// <summary>The engine; null uses the shared QEMU engine.</summary>
     internal IVmBackend? Backend { get; init; }
 

@@ -40,6 +40,16 @@ internal static class BakeFingerprint
         // interchangeable. A private network's name is not: every NAT snapshot has its second NIC.
         Line("network", inputs.Request.Network == MicroVmImageRequest.NoNetwork ? MicroVmImageRequest.NoNetwork : "nat");
         Line("disk", inputs.DiskMiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // Empty slots for run-time volumes and mounts are devices too: a snapshot without them takes none.
+        Line("hotplug-slots", Vmm.VmMachineSpec.DefaultHotplugSlots.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        foreach (Guest.Storage.StorageSpec volume in inputs.Request.Volumes)
+        {
+            Line("volume", volume.ToString());
+        }
+        foreach (Guest.Storage.StorageSpec mount in inputs.Request.Mounts)
+        {
+            Line("mount", mount.ToString());
+        }
         // Order matters for the environment (later wins), so it is kept as given.
         foreach (var (key, value) in inputs.Request.Environment)
         {

@@ -223,6 +223,8 @@ internal static class ImageBaker
                 ShmMiB = workload.ShmMiB,
                 StopSignal = WorkloadResolver.StopSignal(pulled.Config.Config, request),
                 StopTimeout = request.StopTimeout ?? 10,
+                Volumes = request.Volumes.Count == 0 ? null : request.Volumes.Select(v => v.ToString()).ToArray(),
+                Mounts = request.Mounts.Count == 0 ? null : request.Mounts.Select(v => v.ToString()).ToArray(),
             };
             workloadRecord = await BakeWorkloadSettings.RecordAsync(workloadRecord, request, pulled.Config.Config, staging, cancellationToken).ConfigureAwait(false);
             var machineRecord = new SnapshotManifest.MachineRecord
@@ -252,6 +254,7 @@ internal static class ImageBaker
                     Snapshottable = true,
                     Nat = request.Network != MicroVmImageRequest.NoNetwork,
                     KernelArguments = request.KernelArgs ?? "",
+                    BakedVolumes = workloadRecord.BakedVolumes(machineRecord.DiskMiB),
                 };
                 // On a private network while baking (a warm-up that talks to a peer); restores get their own identity.
                 await using NetworkAttachment? network = request.Network is string name && name != MicroVmImageRequest.NoNetwork

@@ -1,3 +1,4 @@
+using Supermachine.Guest.Storage;
 using Supermachine.Diagnostics;
 using Supermachine.Guest.Staging;
 using Supermachine.Images;
@@ -108,6 +109,12 @@ internal sealed partial record MicroVmImageRequest
     /// <summary>Extra kernel command-line arguments (KernelArgs).</summary>
     public string? KernelArgs { get; init; }
 
+    /// <summary>Bake-time volumes (-v NAME:/path on bake and build, Volumes): part of the snapshot, reset on each restore.</summary>
+    public IReadOnlyList<StorageSpec> Volumes { get; init; } = [];
+
+    /// <summary>Host directories (Mounts) mounted at every start of the image, never part of its snapshot.</summary>
+    public IReadOnlyList<StorageSpec> Mounts { get; init; } = [];
+
     /// <summary>The image profile whose defaults filled in what the item left out (ImageProfiles), or null.</summary>
     public string? Profile { get; init; }
 
@@ -153,6 +160,8 @@ internal sealed partial record MicroVmImageRequest
             Aliases = (metadata("Aliases") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             BuildNetwork = NetworkMode(reference, "BuildNetwork", metadata("BuildNetwork"), named: false),
             HostPorts = PortList(reference, "HostPorts", metadata("HostPorts")),
+            Volumes = StorageSpec.ParseList(reference, [metadata("Volumes") ?? ""], StorageKind.Volume, "Volumes"),
+            Mounts = StorageSpec.ParseList(reference, [metadata("Mounts") ?? ""], StorageKind.HostDirectory, "Mounts"),
             Profile = profile?.Name,
             ConnectionFormat = Blank(metadata("ConnectionString")),
         }.WithReadinessMetadata(metadata);

@@ -242,6 +242,30 @@ internal static class Errors
     /// <summary>SM2400: MicroVmImage '{0}' matches the '{1}' image profile, whose server starts only once its licence is accepted. Accept it with Env="{2}=Y" on the item (--env {2}=Y on the command line), or set Profile="none" and configure the image yourself.</summary>
     public static SupermachineException ProfileNeedsOptIn(object? reference, object? profile, object? variable, Exception? cause = null) => Diagnostic.Create("SM2400", cause, reference, profile, variable);
 
+    /// <summary>SM2370: {0}: '{1}' is neither a named volume NAME:/GUEST_PATH[:ro] (NAME of letters, digits, '_', '.' and '-', starting with a letter or digit) nor a host dir...</summary>
+    public static SupermachineException StorageSpecInvalid(object? owner, object? spec, Exception? cause = null) => Diagnostic.Create("SM2370", cause, owner, spec);
+
+    /// <summary>SM2371: {0}: the guest path '{2}' in '{1}' is not absolute. Give it from the guest's root, for example /var/lib/data.</summary>
+    public static SupermachineException GuestPathNotAbsolute(object? owner, object? spec, object? path, Exception? cause = null) => Diagnostic.Create("SM2371", cause, owner, spec, path);
+
+    /// <summary>SM2372: {0}: the host directory '{2}' in '{1}' does not exist or is not a directory. Create it first, or fix the path.</summary>
+    public static SupermachineException HostDirectoryMissing(object? owner, object? spec, object? path, Exception? cause = null) => Diagnostic.Create("SM2372", cause, owner, spec, path);
+
+    /// <summary>SM2373: The volume '{0}' ({1}) is attached read-write to another running VM (its lock {2} is held), and a volume has either one writer or only readers. A volu...</summary>
+    public static SupermachineException VolumeInUse(object? name, object? file, object? lockFile, Exception? cause = null) => Diagnostic.Create("SM2373", cause, name, file, lockFile);
+
+    /// <summary>SM2374: {0}: {1} run-time volumes and host directory mounts were asked for; a VM takes at most {2}.</summary>
+    public static SupermachineException TooManyAttachments(object? owner, object? count, object? maximum, Exception? cause = null) => Diagnostic.Create("SM2374", cause, owner, count, maximum);
+
+    /// <summary>SM2375: The image '{0}' was baked without hot-plug slots, so a restore of it cannot take run-time volumes or host directory mounts. Re-bake it with this versi...</summary>
+    public static SupermachineException SnapshotWithoutHotplug(object? image, Exception? cause = null) => Diagnostic.Create("SM2375", cause, image);
+
+    /// <summary>SM2376: {0}: '{1}' cannot be given in {2}, which takes {3}.</summary>
+    public static SupermachineException StorageSpecWrongKind(object? owner, object? spec, object? where, object? expected, Exception? cause = null) => Diagnostic.Create("SM2376", cause, owner, spec, where, expected);
+
+    /// <summary>SM2377: {0}: two volumes or mounts are mounted at '{1}'. Give each its own guest path.</summary>
+    public static SupermachineException StorageTargetTwice(object? owner, object? path, Exception? cause = null) => Diagnostic.Create("SM2377", cause, owner, path);
+
     /// <summary>SM3001: The guest asset '{0}' was not found (looked in: {1}). In a checkout run eng/setup.sh; otherwise install the Supermachine.Runtime package for linux-x64, or se...</summary>
     public static SupermachineException GuestAssetMissing(object? asset, object? lookedIn, Exception? cause = null) => Diagnostic.Create("SM3001", cause, asset, lookedIn);
 
@@ -355,6 +379,12 @@ internal static class Errors
 
     /// <summary>SM3130: The image '{0}' has no connection string: no image profile matched it and it has no Port. Give its MicroVmImage a Port="..." or a ConnectionString="..." and build again, or call GetConnectionString(guestPort).</summary>
     public static SupermachineException NoConnectionString(object? image, Exception? cause = null) => Diagnostic.Create("SM3130", cause, image);
+
+    /// <summary>SM3122: Could not attach {0} to the VM: {1}.</summary>
+    public static SupermachineException AttachFailed(object? what, object? reason, Exception? cause = null) => Diagnostic.Create("SM3122", cause, what, reason);
+
+    /// <summary>SM3123: The guest could not mount {0} at '{1}': {2}.</summary>
+    public static SupermachineException GuestMountFailed(object? what, object? path, object? reason, Exception? cause = null) => Diagnostic.Create("SM3123", cause, what, path, reason);
 
     /// <summary>SM3201: '{0}' does not hold a complete engine snapshot: {1}. Re-bake the image (or take the snapshot again).</summary>
     public static SupermachineException SnapshotIncomplete(object? directory, object? reason, Exception? cause = null) => Diagnostic.Create("SM3201", cause, directory, reason);
@@ -483,6 +513,14 @@ internal static class Errors
         public const string NetworkAliasTaken = "SM2360";
         public const string InvalidNetworkName = "SM2361";
         public const string ProfileNeedsOptIn = "SM2400";
+        public const string StorageSpecInvalid = "SM2370";
+        public const string GuestPathNotAbsolute = "SM2371";
+        public const string HostDirectoryMissing = "SM2372";
+        public const string VolumeInUse = "SM2373";
+        public const string TooManyAttachments = "SM2374";
+        public const string SnapshotWithoutHotplug = "SM2375";
+        public const string StorageSpecWrongKind = "SM2376";
+        public const string StorageTargetTwice = "SM2377";
         public const string GuestAssetMissing = "SM3001";
         public const string AgentProtocolViolation = "SM3002";
         public const string AgentChannelClosed = "SM3003";
@@ -521,6 +559,8 @@ internal static class Errors
         public const string DiskToolNotFound = "SM3120";
         public const string DiskCreateFailed = "SM3121";
         public const string NoConnectionString = "SM3130";
+        public const string AttachFailed = "SM3122";
+        public const string GuestMountFailed = "SM3123";
         public const string SnapshotIncomplete = "SM3201";
         public const string SnapshotIncompatible = "SM3202";
         public const string SnapshotSaveFailed = "SM3203";

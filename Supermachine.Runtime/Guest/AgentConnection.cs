@@ -280,6 +280,24 @@ internal sealed class AgentConnection : IAsyncDisposable
         call.Complete();
     }
 
+    /// <summary>
+    /// Mounts the device the host just attached at <paramref name="target"/> (made when missing): an
+    /// ext4 volume by its virtio serial, or a 9p share by its tag. The agent waits up to
+    /// <paramref name="timeout"/> for the device to appear.
+    /// </summary>
+    public async Task MountAsync(GuestMount mount, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        uint ms = (uint)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 1, uint.MaxValue);
+        uint flags = (mount.ReadOnly ? 1u : 0) | (mount.Fresh ? 2u : 0);
+        byte[] body = new PayloadWriter().U8((byte)OpenKind.Mount).U32(flags).U32(ms)
+            .String(mount.Source).String(mount.FileSystem).String(mount.Target).String("").ToArray();
+        await using AgentCall call = await OpenAsync(body, $"mount {mount.What}", e => Errors.GuestMountFailed(mount.What, mount.Target, e.Message, cause: e), cancellationToken,
+            Beyond(TimeSpan.FromMilliseconds(ms))).ConfigureAwait(false);
+        await call.OpenedAsync().ConfigureAwait(false);
+        await call.ExitedAsync().ConfigureAwait(false);
+        call.Complete();
+    }
+
     /// <summary>Starts the image's process (once); returns its guest pid, 0 when the spec has no arguments.</summary>
     public async Task<int> StartWorkloadAsync(WorkloadSpec workload, CancellationToken cancellationToken = default)
     {

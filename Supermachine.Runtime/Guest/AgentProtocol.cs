@@ -31,6 +31,7 @@ internal enum OpenKind : byte
     ExportChanges = 9,
     HostAccept = 10,
     Network = 11,
+    Mount = 12,
 }
 
 /// <summary>

@@ -58,3 +58,10 @@ internal sealed record AgentConnectionOptions
     /// </summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
+
+/// <summary>
+/// A MOUNT request: <see cref="Source"/> is the virtio disk's serial for "ext4", the 9p share's tag
+/// for "9p". <see cref="Fresh"/>: a volume formatted for this mount, whose root takes the owner and
+/// mode of the directory it covers. <see cref="What"/> names it in errors ("the volume 'pgdata'").
+/// </summary>
+internal sealed record GuestMount(string Source, string FileSystem, string Target, bool ReadOnly, bool Fresh, string What);

@@ -65,6 +65,7 @@ internal sealed class GuestInstance : IAsyncDisposable
     /// </summary>
     public async Task StartWorkloadAsync(string name, WorkloadStart start, TimeSpan readyTimeout, Action<string>? notice, CancellationToken cancellationToken)
     {
+        await Storage.GuestStorage.MountAsync(Agent, start.Mounts, cancellationToken).ConfigureAwait(false);
         await GuestFiles.WriteAsync(Agent, start.Files, cancellationToken).ConfigureAwait(false);
         await Agent.StartWorkloadAsync(start.Workload, cancellationToken).ConfigureAwait(false);
         await WorkloadReadiness.WaitAsync(Agent, name, start.Workload.Arguments.Count > 0, start.Readiness, readyTimeout,
@@ -99,7 +100,11 @@ internal sealed class GuestInstance : IAsyncDisposable
     /// STOPSIGNAL), up to <paramref name="grace"/> to exit, and then the VM is killed. Returns the
     /// workload's log and state as last seen (null when the agent no longer answered).
     /// </summary>
-    public async Task<WorkloadLog?> StopAsync(int signal, TimeSpan grace, CancellationToken cancellationToken = default)
+    /// <remarks>
+    /// With <paramref name="flushDisks"/> the agent then powers the guest off itself, after a sync,
+    /// so what the guest wrote to disks that outlive the VM (named volumes) reaches them.
+    /// </remarks>
+    public async Task<WorkloadLog?> StopAsync(int signal, TimeSpan grace, CancellationToken cancellationToken = default, bool flushDisks = false)
     {
         WorkloadLog? last = null;
         // A guest that hangs must not hold the stop beyond its grace: the agent gets a little more to answer, then it is killed.
@@ -127,9 +132,29 @@ internal sealed class GuestInstance : IAsyncDisposable
         }
         finally
         {
+            if (flushDisks)
+            {
+                await PowerOffAsync(cancellationToken).ConfigureAwait(false);
+            }
             await DisposeAsync().ConfigureAwait(false);
         }
         return last;
+    }
+
+    /// <summary>The agent's SHUTDOWN with no grace (kill, sync, power off), waited for a bounded time.</summary>
+    private async Task PowerOffAsync(CancellationToken cancellationToken)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            await Agent.ShutdownAsync(TimeSpan.Zero, bounded.Token).ConfigureAwait(false);
+            await Machine.WaitForExitAsync(bounded.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SupermachineException or IOException or TimeoutException or ObjectDisposedException or OperationCanceledException)
+        {
+            // What was not flushed by now is lost with the guest, as on a power cut.
+        }
     }
 
     private static readonly TimeSpan StopAnswerAllowance = TimeSpan.FromSeconds(3);

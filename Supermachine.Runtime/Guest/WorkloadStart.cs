@@ -14,6 +14,9 @@ internal sealed record WorkloadStart
 
     public ReadinessSpec Readiness { get; init; } = new();
 
+    /// <summary>Mounted first, in order: bake-time volumes, then run-time volumes and host directories.</summary>
+    public IReadOnlyList<GuestMount> Mounts { get; init; } = [];
+
     /// <summary>Written before the workload starts.</summary>
     public IReadOnlyList<GuestFile> Files { get; init; } = [];
 

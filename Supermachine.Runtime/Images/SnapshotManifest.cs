@@ -119,6 +119,16 @@ public sealed record SnapshotManifest
         /// <summary>Seconds a graceful stop waits after <see cref="StopSignal"/> before it kills (null: 10).</summary>
         public int? StopTimeout { get; init; }
 
+        /// <summary>Bake-time volumes, NAME:/path: fresh disks at a cold boot, carried by the snapshot (null: none).</summary>
+        public IReadOnlyList<string>? Volumes { get; init; }
+
+        /// <summary>Host directories, /host:/guest[:ro], mounted at every start and never part of the snapshot (null: none).</summary>
+        public IReadOnlyList<string>? Mounts { get; init; }
+
+        /// <summary>The bake-time volumes as the engine attaches them at a cold boot.</summary>
+        internal IReadOnlyList<Vmm.VmBakedVolume> BakedVolumes(int sizeMiB) =>
+            (Volumes ?? []).Select(v => new Vmm.VmBakedVolume(Guest.Storage.StorageSpec.Parse("manifest", v).Source, sizeMiB)).ToArray();
+
         /// <summary>What the agent is asked to start.</summary>
         internal WorkloadSpec ToSpec() => new()
         {
@@ -144,6 +154,11 @@ public sealed record SnapshotManifest
                 Healthcheck = Healthcheck is { } h ? new HealthcheckProbe(h.Test, h.Interval, h.Timeout, h.StartPeriod, h.Retries) : null,
             },
             Files = StagedFiles.Select(f => new GuestFile(System.IO.Path.Combine(directory, f.Path), f.GuestPath, f.Mode, f.Owner)).ToArray(),
+            Mounts = (Volumes ?? []).Select((text, i) =>
+            {
+                Guest.Storage.StorageSpec volume = Guest.Storage.StorageSpec.Parse("manifest", text);
+                return new Guest.GuestMount(Vmm.VmBakedVolume.Serial(i), "ext4", volume.GuestPath, ReadOnly: false, Fresh: true, $"the volume '{volume.Source}'");
+            }).ToArray(),
             Warmup = Warmup,
         };
     }

@@ -31,6 +31,9 @@ internal sealed record CacheLayout(string Root)
     /// <summary>Cross-process lock files (blobs, bake entries, project lock files).</summary>
     public string Locks => Path.Combine(Root, "locks");
 
+    /// <summary>Named volumes (NAME.ext4, sparse ext4 disk files) that live across runs.</summary>
+    public string Volumes => Path.Combine(Root, "volumes");
+
     /// <summary>Baked images keyed by bake fingerprint.</summary>
     public string Bakes => Path.Combine(Root, "bakes");
 

@@ -28,6 +28,7 @@ internal sealed record GuestArchitecture
         HardwareCpu = "Haswell-v2,-pcid,-x2apic,-tsc-deadline,-invpcid",
         Console = "ttyS0",
         ArchitectureKernelArguments = "no_timer_check",
+        HotplugGlobals = ["ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"],
         DebianPackage = "qemu-system-x86",
         Probe = ProbeGuest.X86,
     };
@@ -89,6 +90,12 @@ internal sealed record GuestArchitecture
 
     /// <summary>Kernel arguments only this architecture's kernel understands.</summary>
     public string ArchitectureKernelArguments { get; init; } = "";
+
+    /// <summary>
+    /// -global settings that hand PCIe hot-plug to the guest's native pciehp: q35's ACPI hot-plug
+    /// missed a device plugged right after a restore; virt has no ACPI hot-plug to turn off.
+    /// </summary>
+    public IReadOnlyList<string> HotplugGlobals { get; init; } = [];
 
     /// <summary>The Debian package that has qemu-system-<see cref="QemuName"/>.</summary>
     public required string DebianPackage { get; init; }

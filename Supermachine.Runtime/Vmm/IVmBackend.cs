@@ -122,6 +122,12 @@ internal sealed record VmSnapshotInfo
     /// </summary>
     public int DiskMiB { get; init; }
 
+    /// <summary>Hot-plug slots the machine has (a restore recreates them; 0 for snapshots from before them, which take no attachments).</summary>
+    public int HotplugSlots { get; init; }
+
+    /// <summary>The bake-time volumes the snapshot carries, in device order; each is a compact qcow2 file named by <c>VolumeFile(index)</c> of the engine.</summary>
+    public IReadOnlyList<VmBakedVolume> Volumes { get; init; } = [];
+
     /// <summary>Files of the snapshot, relative names (e.g. "vmstate", "ram"), the engine's description file included.</summary>
     public required IReadOnlyList<string> Files { get; init; }
 }
@@ -155,6 +161,21 @@ internal sealed record VmMachineSpec
 
     /// <summary>The writable disk every VM gets unless told otherwise: 8 GiB, sparse, so it costs nothing until written.</summary>
     public const int DefaultDiskMiB = 8192;
+
+    /// <summary>Bake-time volumes, formatted fresh for a cold boot and carried by its snapshot; a restore has its snapshot's.</summary>
+    public IReadOnlyList<VmBakedVolume> BakedVolumes { get; init; } = [];
+
+    /// <summary>Run-time volumes and host directories; at most <see cref="HotplugSlots"/> (of the snapshot, for a restore).</summary>
+    public IReadOnlyList<VmAttachment> Attachments { get; init; } = [];
+
+    /// <summary>
+    /// PCIe slots left empty at a cold boot for <see cref="Attachments"/> plugged in later: a restore
+    /// cannot add a slot (the device set must be the snapshot's), only fill one.
+    /// </summary>
+    public int HotplugSlots { get; init; } = DefaultHotplugSlots;
+
+    /// <summary>Slots every cold-booted VM gets.</summary>
+    public const int DefaultHotplugSlots = 4;
 
     /// <summary>Accelerator to use; null means measure and pick (SUPERMACHINE_ACCELERATOR overrides).</summary>
     public Accelerator? Accelerator { get; init; }
@@ -239,6 +260,12 @@ internal interface IVirtualMachine : IAsyncDisposable
     /// <see cref="ResumeAsync"/> continues it, disposing discards it.
     /// </summary>
     Task<VmSnapshotInfo> SaveSnapshotAsync(string directory, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Plugs the devices of the machine's <see cref="VmMachineSpec.Attachments"/> into its hot-plug
+    /// slots, once the guest runs; the guest then mounts them (the agent's MOUNT).
+    /// </summary>
+    Task PlugAttachmentsAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Continues a guest paused by <see cref="SaveSnapshotAsync"/>.</summary>
     Task ResumeAsync(CancellationToken cancellationToken = default);

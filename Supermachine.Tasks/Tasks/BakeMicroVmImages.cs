@@ -150,6 +150,8 @@ public sealed partial class BakeMicroVmImages : Microsoft.Build.Utilities.Task, 
         AddEach("--env", "Env");
         AddEach("--build-arg", "BuildArgs");
         AddEach("--host-port", "HostPorts");
+        AddEach("--volume", "Volumes");
+        AddEach("--mount", "Mounts");
         AddReadinessArguments(image, args);
         return args;
 

@@ -52,7 +52,7 @@
 #define EXEC_REPLACE_ENV 1u
 
 enum frame_type { F_HELLO = 1, F_OPEN, F_DATA, F_CLOSE, F_WINDOW, F_EXIT, F_SIGNAL, F_ERROR, F_ABORT };
-enum open_kind { K_EXEC = 1, K_WRITE_FILE, K_READ_FILE, K_PORT_FORWARD, K_WAIT_PORT, K_WORKLOAD_LOG, K_WORKLOAD_START, K_SHUTDOWN, K_EXPORT_CHANGES, K_HOST_ACCEPT, K_NETWORK };
+enum open_kind { K_EXEC = 1, K_WRITE_FILE, K_READ_FILE, K_PORT_FORWARD, K_WAIT_PORT, K_WORKLOAD_LOG, K_WORKLOAD_START, K_SHUTDOWN, K_EXPORT_CHANGES, K_HOST_ACCEPT, K_NETWORK, K_MOUNT };
 enum exit_flags { X_TIMED_OUT = 1, X_WORKLOAD_RUNNING = 2, X_WORKLOAD_EXITED = 4, X_LOG_TRUNCATED = 8 };
 enum hello_flags { H_PID1 = 1, H_WORKLOAD_RUNNING = 2, H_WORKLOAD_EXITED = 4 };
 
@@ -70,6 +70,8 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 int64_t now_ms(void);
 void set_nonblock(int fd);
+/* Finds the entry of dir (a sysfs class or /sys/block) named prefix* whose attribute file reads value; writes /dev/NAME. */
+int find_sysfs_device(const char *dir, const char *prefix, const char *attribute, const char *value, char *dev, size_t size);
 void close_fd(int *fd);
 
 /* A growable byte queue: data lives in p[off..len). */
@@ -129,9 +131,10 @@ struct open_request {
     struct exec_spec exec;                              /* EXEC, WORKLOAD_START */
     uint32_t mode, uid, gid;                            /* WRITE_FILE */
     uint64_t max_bytes;                                 /* READ_FILE */
-    char *path;                                         /* WRITE_FILE, READ_FILE */
-    uint32_t port, timeout_ms;                          /* PORT_FORWARD, WAIT_PORT, HOST_ACCEPT */
-    uint32_t flags;                                     /* EXPORT_CHANGES */
+    char *path;                                         /* WRITE_FILE, READ_FILE, MOUNT */
+    uint32_t port, timeout_ms;                          /* PORT_FORWARD, WAIT_PORT, HOST_ACCEPT; MOUNT's timeout */
+    uint32_t flags;                                     /* EXPORT_CHANGES, MOUNT */
+    char *source, *fstype, *options;                    /* MOUNT (path is its target) */
     uint32_t grace_ms;                                  /* SHUTDOWN, at most 60000 */
     char **lines;                                       /* NETWORK: identity, then hosts lines */
 };
@@ -230,6 +233,18 @@ void drain_workload_output(void);
 uint32_t workload_flags(void);
 void open_exec(uint32_t id, struct exec_spec *e);
 void start_workload(uint32_t id, struct exec_spec *e);
+
+/* ---------- task.c: work done by a forked child (EXPORT_CHANGES, MOUNT) ---------- */
+
+static inline int is_task(const struct stream *s) { return s->kind == K_EXPORT_CHANGES || s->kind == K_MOUNT; }
+/* Opens a task stream whose child runs run(out, err, ctx) with only out, err and keep_fd (or -1) open, then exits 0. */
+void start_task(uint32_t id, int kind, int keep_fd, void (*run)(int out, int err, void *ctx), void *ctx);
+
+/* ---------- mount.c ---------- */
+
+#define MOUNT_READ_ONLY 1u
+#define MOUNT_FRESH 2u
+void open_mount(uint32_t id, struct open_request *req);
 
 /* ---------- export.c ---------- */
 

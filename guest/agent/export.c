@@ -205,7 +205,6 @@ static void ex_entry(const struct tar_entry *e)
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int cmp_ints(const void *a, const void *b) { int x = *(const int *)a, y = *(const int *)b; return (x > y) - (x < y); }
 
 /*
  * The xattrs of name (in the current directory, not followed) as PAX "SCHILY.xattr." records,
@@ -423,27 +422,10 @@ static void ex_dir(int dfd, const char *prefix)
     closedir(d);
 }
 
-/* Closes every fd from 3 up except those in keep (the child must not hold the agent's pipes and sockets). */
-static void close_other_fds(const int *keep, int nkeep)
-{
-    int sorted[8];
-    for (int i = 0; i < nkeep; i++) sorted[i] = keep[i];
-    qsort(sorted, (size_t)nkeep, sizeof *sorted, cmp_ints);
-    unsigned from = 3;
-    for (int i = 0; i <= nkeep; i++) {
-        unsigned to = i < nkeep ? (unsigned)sorted[i] : ~0u;
-        if (i < nkeep && (unsigned)sorted[i] < from) continue;
-        if (to > from) {
-            if (syscall(SYS_close_range, from, to - 1, 0) < 0)
-                for (unsigned fd = from; fd < to && fd < 65536; fd++) close((int)fd);
-        }
-        if (i < nkeep) from = (unsigned)sorted[i] + 1;
-    }
-}
-
 /* The export child: the whole upper directory as one tar on out, errors as text on err. */
-static void export_upper(int root, int out, int err)
+static void export_upper(int out, int err, void *ctx)
 {
+    int root = *(int *)ctx;
     ex.out = out;
     ex.err = err;
     struct rlimit rl;
@@ -465,35 +447,5 @@ void open_export_changes(uint32_t id, uint32_t flags)
 {
     if (flags) { send_error(id, EINVAL, "export-changes: unknown flags %u", flags); return; }
     if (upper_fd < 0) { send_error(id, ENOENT, "export-changes: this agent has no overlay upper directory (host test mode without --upper)"); return; }
-    struct stream *s = new_stream(id, K_EXPORT_CHANGES);
-    if (!s) { send_error(id, EMFILE, "too many streams"); return; }
-    int dp[2], ep[2];
-    if (pipe2(dp, O_CLOEXEC) < 0) { fail_stream(s, errno, "export-changes pipe"); return; }
-    if (pipe2(ep, O_CLOEXEC) < 0) { int err = errno; close(dp[0]); close(dp[1]); fail_stream(s, err, "export-changes pipe"); return; }
-    fcntl(dp[1], F_SETPIPE_SZ, 1 << 20);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int err = errno;
-        close(dp[0]); close(dp[1]); close(ep[0]); close(ep[1]);
-        fail_stream(s, err, "export-changes fork");
-        return;
-    }
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < 32; sig++) signal(sig, SIG_DFL);
-        setsid(); /* its own group: ABORT, a new HELLO and shutdown kill it like an exec */
-        int keep[3] = { dp[1], ep[1], upper_fd };
-        close_other_fds(keep, 3);
-        export_upper(upper_fd, dp[1], ep[1]);
-    }
-    close(dp[1]);
-    close(ep[1]);
-    set_nonblock(dp[0]);
-    set_nonblock(ep[0]);
-    s->out_fd[0] = dp[0];
-    s->out_fd[1] = ep[0];
-    s->pid = pid;
-    send_frame(F_OPEN, 0, id, NULL, 0);
+    start_task(id, K_EXPORT_CHANGES, upper_fd, export_upper, &upper_fd);
 }

@@ -178,6 +178,15 @@ const char *open_request_decode(const uint8_t *p, size_t n, struct open_request 
         req->lines = rd_list(&r);
         if (r.bad || !req->lines || !req->lines[0]) why = "network: malformed request";
         break;
+    case K_MOUNT:
+        req->flags = rd_u32(&r);
+        req->timeout_ms = rd_u32(&r);
+        req->source = rd_str(&r);
+        req->fstype = rd_str(&r);
+        req->path = rd_str(&r);
+        req->options = rd_str(&r);
+        if (r.bad || req->flags > (MOUNT_READ_ONLY | MOUNT_FRESH)) why = "mount: malformed request";
+        break;
     default: why = open_unknown_kind;
     }
     if (why) open_request_free(req);
@@ -193,6 +202,9 @@ void open_request_free(struct open_request *req)
     free_list(req->exec.env);
     free(req->path);
     free_list(req->lines);
+    free(req->source);
+    free(req->fstype);
+    free(req->options);
     uint8_t kind = req->kind;
     memset(req, 0, sizeof *req);
     req->kind = kind;

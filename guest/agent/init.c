@@ -5,7 +5,6 @@
  */
 #include "agent.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -147,30 +146,15 @@ static void loopback_up(void)
 
 static int open_agent_port(void)
 {
+    char path[300];
     for (int waited = 0; waited < 10000; waited += 10) {
-        DIR *d = opendir("/sys/class/virtio-ports");
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (e->d_name[0] == '.') continue;
-            char path[512], name[64] = "";
-            snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
-            int fd = open(path, O_RDONLY | O_CLOEXEC);
-            if (fd < 0) continue;
-            ssize_t r = read(fd, name, sizeof name - 1);
-            close(fd);
-            if (r <= 0) continue;
-            name[r] = 0;
-            name[strcspn(name, "\n")] = 0;
-            if (strcmp(name, "sm.agent") != 0) continue;
-            snprintf(path, sizeof path, "/dev/%s", e->d_name);
-            closedir(d);
+        if (find_sysfs_device("/sys/class/virtio-ports", "", "name", "sm.agent", path, sizeof path)) {
             wait_for(path, 2000);
             int port = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
             if (port < 0) fatal("open %s: %s", path, strerror(errno));
             logmsg("agent channel %s ready at %.3f s", path, uptime());
             return port;
         }
-        if (d) closedir(d);
         usleep(10000);
     }
     fatal("no virtio-serial port named sm.agent appeared in 10 s (is the virtserialport device there?)");

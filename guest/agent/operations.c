@@ -188,6 +188,7 @@ void open_stream(uint32_t id, const uint8_t *p, size_t n)
     case K_EXPORT_CHANGES: open_export_changes(id, req.flags); break;
     case K_SHUTDOWN: open_shutdown(id, req.grace_ms); break;
     case K_NETWORK: open_network(id, req.lines); break;
+    case K_MOUNT: open_mount(id, &req); break;
     }
     open_request_free(&req);
 }

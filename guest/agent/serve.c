@@ -21,8 +21,8 @@ static void pump_stream(struct stream *s, const struct pollfd *pf0, const struct
         const struct pollfd *pf = c ? pf1 : pf0;
         if (s->out_fd[c] < 0 || !pf || !(pf->revents & (POLLIN | POLLHUP | POLLERR))) continue;
         if (s->connecting) continue;
-        /* The export child's error text is kept for its ERROR, not sent: no window needed. */
-        int kept = s->kind == K_EXPORT_CHANGES && c == 1;
+        /* A task child's error text is kept for its ERROR, not sent: no window needed. */
+        int kept = is_task(s) && c == 1;
         size_t want = kept ? CHUNK : s->send_window < CHUNK ? (size_t)s->send_window : CHUNK;
         if (want == 0) continue;
         ssize_t r = read(s->out_fd[c], chunk, want);
@@ -78,12 +78,12 @@ static void settle(struct stream *s)
                   s->timed_out ? X_TIMED_OUT : 0);
         s->pid = 0;
         free_stream(s);
-    } else if (s->kind == K_EXPORT_CHANGES && s->reaped && s->out_fd[0] < 0 && s->out_fd[1] < 0) {
+    } else if (is_task(s) && s->reaped && s->out_fd[0] < 0 && s->out_fd[1] < 0) {
         int st = s->status;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0) send_exit(s->id, 0, 0, 0);
         else if (WIFEXITED(st))
             send_error(s->id, WEXITSTATUS(st), "%.*s", (int)buf_size(&s->source), (const char *)s->source.p + s->source.off);
-        else send_error(s->id, EINTR, "the exporting process was killed by signal %d", WTERMSIG(st));
+        else send_error(s->id, EINTR, "the agent's worker process was killed by signal %d", WTERMSIG(st));
         s->pid = 0;
         free_stream(s);
     } else if (s->kind == K_PORT_FORWARD && !s->connecting && s->in_shut && s->out_fd[0] < 0) {
@@ -206,7 +206,7 @@ void serve(void)
                 continue;
             }
             for (int c = 0; c < 2; c++)
-                if (s->out_fd[c] >= 0 && ((s->send_window > 0 && producers_ok) || (s->kind == K_EXPORT_CHANGES && c == 1))) {
+                if (s->out_fd[c] >= 0 && ((s->send_window > 0 && producers_ok) || (is_task(s) && c == 1))) {
                     pfs[n] = (struct pollfd){ s->out_fd[c], POLLIN, 0 };
                     who[n].stream = i; who[n].gen = s->gen; who[n++].ch = c;
                 }

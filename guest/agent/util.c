@@ -1,6 +1,7 @@
 /* Small helpers every part of the agent uses: logging, allocation that cannot fail, byte queues, lists. */
 #include "agent.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,3 +92,29 @@ char **list_copy(char **l)
 }
 
 void close_fd(int *fd) { if (*fd >= 0) { close(*fd); *fd = -1; } }
+
+int find_sysfs_device(const char *dir, const char *prefix, const char *attribute, const char *value, char *dev, size_t size)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
+        char path[512], text[128] = "";
+        snprintf(path, sizeof path, "%s/%s/%s", dir, e->d_name, attribute);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, text, sizeof text - 1);
+        close(fd);
+        if (n <= 0) continue;
+        text[n] = 0;
+        text[strcspn(text, "\n")] = 0;
+        if (strcmp(text, value) == 0) {
+            snprintf(dev, size, "/dev/%s", e->d_name);
+            found = 1;
+        }
+    }
+    closedir(d);
+    return found;
+}

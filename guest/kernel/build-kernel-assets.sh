@@ -2,7 +2,8 @@
 # Fetches the Debian cloud kernel for a Debian architecture (default: this host's) and extracts
 # what the guest needs:
 #   OUT/vmlinuz            the kernel image (bzImage on amd64, a plain Image QEMU loads on arm64)
-#   OUT/modules/NAME.ko    the modules of modules.txt and their dependencies
+#   OUT/modules/NAME.ko    the modules of modules.txt and their dependencies (9p built by
+#                          build-9p-modules.sh, amd64 only)
 #   OUT/modules.order      those modules in load order (dependencies first)
 #   OUT/kernel.version     the package and version it came from
 #   OUT/LICENSE.kernel.txt the package's copyright file (GPL-2.0)
@@ -24,7 +25,7 @@ if [ -z "$package" ]; then
   exit 1
 fi
 version="$(apt-cache policy "$package$qual" | awk '/Candidate:/ {print $2}')"
-wanted="$package $version $(sha256sum "$here/modules.txt" "$0" | sha256sum | cut -c1-12)"
+wanted="$package $version $(sha256sum "$here/modules.txt" "$0" "$here/build-9p-modules.sh" | sha256sum | cut -c1-12)"
 if [ -f "$out/kernel.version" ] && [ "$(cat "$out/kernel.version")" = "$wanted" ]; then
   exit 0
 fi
@@ -34,6 +35,8 @@ trap 'rm -rf "$work"' EXIT
 (cd "$work" && apt-get -o APT::Sandbox::User="$(id -un)" download -qq "$package$qual" >/dev/null)
 dpkg-deb -x "$work"/*.deb "$work/x"
 moddir="$(echo "$work"/x/lib/modules/*)"
+# The 9p modules are built natively only: an arm64 guest has no host directory mounts yet.
+if [ "$arch" = amd64 ]; then "$here/build-9p-modules.sh" "$package" "$version" "$moddir/extra"; fi
 
 declare -A path_of=()
 while IFS= read -r ko; do
@@ -49,6 +52,7 @@ visit() {
   [ -n "${seen[$name]:-}" ] && return 0
   seen["$name"]=1
   local ko="${path_of[$name]:-}"
+  if [ -z "$ko" ] && [ "$arch" != amd64 ] && [[ "$name" == 9p* ]]; then return 0; fi
   if [ -z "$ko" ]; then echo "build-kernel-assets: module $name not in $package" >&2; exit 1; fi
   local deps
   deps="$(modinfo -F depends "$ko" | tr ',' ' ')"

@@ -26,6 +26,20 @@ internal static class FileLock
         }
     }
 
+    /// <summary>Locks <paramref name="path"/> if nobody holds it; null when another holder (this process included) does.</summary>
+    public static FileStream? TryAcquire(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+        }
+        catch (IOException e) when (IsHeldByAnother(e))
+        {
+            return null;
+        }
+    }
+
     // Only "another process holds it" is worth waiting for; a full disk, a read-only file system or a
     // broken path fails at once instead of spinning. The platform's code for a held lock: EWOULDBLOCK
     // (Linux 11, macOS and the BSDs 35), or ERROR_SHARING_VIOLATION / ERROR_LOCK_VIOLATION on Windows.

@@ -99,19 +99,29 @@ internal sealed class QemuBackend : IVmBackend
             RamFile = mapped ? Path.Combine(runtimeDirectory, "ram") : null,
             DiskFile = machine.DiskMiB > 0 ? Path.Combine(runtimeDirectory, QemuDisk.RawFile) : null,
             DiskMiB = machine.DiskMiB,
+            HotplugSlots = machine.HotplugSlots,
+            Volumes = machine.BakedVolumes,
+            VolumeFiles = [.. machine.BakedVolumes.Select((_, i) => Path.Combine(runtimeDirectory, QemuDisk.VolumeRawFile(i)))],
+            Attachments = machine.Attachments,
         };
-        if (launch.DiskFile is string disk)
+        try
         {
-            try
+            // A caller's runtime directory may hold an earlier VM's disks.
+            if (launch.DiskFile is string disk)
             {
-                File.Delete(disk); // a caller's runtime directory may hold an earlier VM's
+                File.Delete(disk);
                 QemuDisk.Format(disk, machine.DiskMiB);
             }
-            catch
+            for (int i = 0; i < launch.Volumes.Count; i++)
             {
-                Cleanup(runtimeDirectory, owned);
-                throw;
+                File.Delete(launch.VolumeFiles[i]);
+                QemuDisk.Format(launch.VolumeFiles[i], launch.Volumes[i].SizeMiB);
             }
+        }
+        catch
+        {
+            Cleanup(runtimeDirectory, owned);
+            throw;
         }
         return await LaunchAsync(launch, accelerator, owned, cancellationToken).ConfigureAwait(false);
     }

@@ -45,6 +45,18 @@ internal sealed record QemuLaunch
     /// <summary>The guest-visible size of <see cref="DiskFile"/>.</summary>
     public int DiskMiB { get; init; }
 
+    /// <summary>Empty PCIe root ports for hot-plugged devices (recorded in snapshots).</summary>
+    public int HotplugSlots { get; init; }
+
+    /// <summary>Bake-time volumes, in device order.</summary>
+    public IReadOnlyList<VmBakedVolume> Volumes { get; init; } = [];
+
+    /// <summary>Their disks (raw for a cold boot, qcow2 overlays for a restore), in the same order.</summary>
+    public IReadOnlyList<string> VolumeFiles { get; init; } = [];
+
+    /// <summary>The host sides of run-time attachments, opened with QEMU; their devices are plugged later.</summary>
+    public IReadOnlyList<VmAttachment> Attachments { get; init; } = [];
+
     /// <summary>Start paused, waiting for migrate-incoming (a restore).</summary>
     public bool Incoming { get; init; }
 
@@ -109,6 +121,7 @@ internal static class QemuCommandLine
             ]);
             AddPrivateNic(args, launch);
         }
+        AddVolumes(args, launch);
         if (launch.Incoming)
         {
             args.Add("-incoming");
@@ -147,6 +160,51 @@ internal static class QemuCommandLine
         string format = disk.EndsWith(".qcow2", StringComparison.Ordinal) ? "qcow2" : "raw";
         args.AddRange(["-drive", $"file={Escape(disk)},if=none,id=disk,format={format},discard=unmap", "-device", "virtio-blk-pci,drive=disk"]);
     }
+
+    /// <summary>
+    /// Hot-plug slots, bake-time volumes and the host sides of attachments, after every other
+    /// device so machines without them keep their slots. The root ports sit at fixed addresses and
+    /// use native PCIe hot-plug (<see cref="GuestArchitecture.HotplugGlobals"/>). Attachment backends (-blockdev, -fsdev) are no
+    /// devices, so a restore may open them without changing the snapshot's device set.
+    /// </summary>
+    private static void AddVolumes(List<string> args, QemuLaunch launch)
+    {
+        if (launch.HotplugSlots > 0)
+        {
+            foreach (string global in launch.Spec.Architecture.HotplugGlobals)
+            {
+                args.AddRange(["-global", global]);
+            }
+            for (int i = 0; i < launch.HotplugSlots; i++)
+            {
+                args.AddRange(["-device", FormattableString.Invariant($"pcie-root-port,id={SlotId(i)},chassis={i + 1},slot={i + 1},bus=pcie.0,addr=0x{0x10 + i:x}")]);
+            }
+        }
+        for (int i = 0; i < launch.VolumeFiles.Count; i++)
+        {
+            string file = launch.VolumeFiles[i];
+            string format = file.EndsWith(".qcow2", StringComparison.Ordinal) ? "qcow2" : "raw";
+            args.AddRange(["-drive", FormattableString.Invariant($"file={Escape(file)},if=none,id=bvol{i},format={format},discard=unmap"),
+                "-device", FormattableString.Invariant($"virtio-blk-pci,drive=bvol{i},serial={VmBakedVolume.Serial(i)}")]);
+        }
+        for (int i = 0; i < launch.Attachments.Count; i++)
+        {
+            VmAttachment a = launch.Attachments[i];
+            string readOnly = a.ReadOnly ? "on" : "off";
+            args.AddRange(a.Kind == VmAttachmentKind.Disk
+                ? ["-blockdev", $"driver=raw,node-name={AttachmentId(i)},read-only={readOnly},discard=unmap,file.driver=file,file.filename={Escape(a.HostPath)}"]
+                // security_model=none: files keep the host's owners and the guest's chowns are
+                // ignored, as with a bind mount; QEMU opens every path component with O_NOFOLLOW
+                // below the export root, so neither a symlink nor '..' leads out of it.
+                : ["-fsdev", $"local,id={AttachmentId(i)},path={Escape(a.HostPath)},security_model=none,multidevs=remap,readonly={readOnly}"]);
+        }
+    }
+
+    /// <summary>The id of hot-plug slot <paramref name="index"/>.</summary>
+    public static string SlotId(int index) => "hp" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The backend id of attachment <paramref name="index"/> (its device is "dev-" and this).</summary>
+    public static string AttachmentId(int index) => "att" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The full kernel command line of an <paramref name="architecture"/> guest for <paramref name="extra"/> caller arguments.</summary>
     public static string KernelArguments(GuestArchitecture architecture, string extra) =>

@@ -26,6 +26,12 @@ internal static class QemuDisk
     /// <summary>The copy-on-write overlay of a restored VM, in its runtime directory.</summary>
     public const string OverlayFile = "disk.qcow2";
 
+    /// <summary>The disk of bake-time volume <paramref name="index"/> of a cold-booted VM, in its runtime directory.</summary>
+    public static string VolumeRawFile(int index) => FormattableString.Invariant($"volume-{index}.raw");
+
+    /// <summary>The copy-on-write overlay of bake-time volume <paramref name="index"/> of a restored VM.</summary>
+    public static string VolumeOverlayFile(int index) => FormattableString.Invariant($"volume-{index}.qcow2");
+
     private static readonly string[] SbinFolders = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/opt/homebrew/opt/e2fsprogs/sbin", "/usr/local/opt/e2fsprogs/sbin", "/opt/local/sbin"];
 
     /// <summary>Creates <paramref name="path"/> as a sparse <paramref name="sizeMiB"/> MiB ext4 file system.</summary>

@@ -168,6 +168,44 @@ internal sealed class QemuMachine : IVirtualMachine
     public Task<VmSnapshotInfo> SaveSnapshotAsync(string directory, CancellationToken cancellationToken = default) =>
         QemuSnapshot.SaveAsync(this, directory, cancellationToken);
 
+    public async Task PlugAttachmentsAsync(CancellationToken cancellationToken = default)
+    {
+        IReadOnlyList<VmAttachment> attachments = _launch.Attachments;
+        if (attachments.Count > _launch.HotplugSlots)
+        {
+            throw new InvalidOperationException($"{attachments.Count} attachments for {_launch.HotplugSlots} hot-plug slots.");
+        }
+        for (int i = 0; i < attachments.Count; i++)
+        {
+            VmAttachment a = attachments[i];
+            string what = $"{(a.Kind == VmAttachmentKind.Disk ? "the volume" : "the host directory")} '{a.HostPath}'";
+            var device = new JsonObject
+            {
+                ["driver"] = a.Kind == VmAttachmentKind.Disk ? "virtio-blk-pci" : "virtio-9p-pci",
+                ["id"] = "dev-" + QemuCommandLine.AttachmentId(i),
+                ["bus"] = QemuCommandLine.SlotId(i),
+            };
+            if (a.Kind == VmAttachmentKind.Disk)
+            {
+                device["drive"] = QemuCommandLine.AttachmentId(i);
+                device["serial"] = a.Id;
+            }
+            else
+            {
+                device["fsdev"] = QemuCommandLine.AttachmentId(i);
+                device["mount_tag"] = a.Id;
+            }
+            try
+            {
+                await Qmp.ExecuteAsync("device_add", device, cancellationToken).ConfigureAwait(false);
+            }
+            catch (QmpException e)
+            {
+                throw Errors.AttachFailed(what, e.Description, cause: e);
+            }
+        }
+    }
+
     public async Task ResumeAsync(CancellationToken cancellationToken = default) =>
         await ExecuteAsync("cont", null, "continue the guest", cancellationToken).ConfigureAwait(false);
 
@@ -286,9 +324,16 @@ internal sealed class QemuMachine : IVirtualMachine
             {
                 Directory.Delete(_launch.RuntimeDirectory, recursive: true);
             }
-            else if (_launch.DiskFile is string disk)
+            else
             {
-                File.Delete(disk); // up to its size in the caller's directory; nobody reads it after the VM
+                // Up to their size in the caller's directory; nobody reads them after the VM.
+                foreach (string disk in _launch.VolumeFiles.Append(_launch.DiskFile ?? ""))
+                {
+                    if (disk.Length > 0)
+                    {
+                        File.Delete(disk);
+                    }
+                }
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

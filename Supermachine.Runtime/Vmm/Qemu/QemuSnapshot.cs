@@ -29,6 +29,9 @@ internal static class QemuSnapshot
     public const string RamFile = "ram";
     public const string DiskFile = "disk.qcow2";
 
+    /// <summary>The snapshot's copy of bake-time volume <paramref name="index"/> (compact qcow2, like <see cref="DiskFile"/>).</summary>
+    public static string VolumeFile(int index) => FormattableString.Invariant($"volume-{index}.qcow2");
+
     private const int PageSize = 4096;
 
     private static readonly JsonSerializerOptions Json = new()
@@ -49,6 +52,11 @@ internal static class QemuSnapshot
             }
         }
         QemuLaunch launch = vm.Launch;
+        if (launch.Attachments.Count > 0)
+        {
+            // A restore could not recreate the plugged devices, and a host directory is never snapshot state.
+            throw Errors.SnapshotSaveFailed(dir, "the VM has run-time volumes or host directory mounts, which are never part of a snapshot");
+        }
         // Only a RAM file this VM maps shared holds the guest's memory; a restored VM's private
         // mapping does not, so its snapshot carries RAM in the stream.
         VmSnapshotMode mode = launch.Ram == RamBacking.SharedFile ? VmSnapshotMode.MappedRam : VmSnapshotMode.Migration;
@@ -71,6 +79,10 @@ internal static class QemuSnapshot
                 // The stop above drained and flushed the disk; the paused guest writes nothing more.
                 QemuDisk.Flatten(vm.QemuPath, disk, Path.Combine(dir, DiskFile));
             }
+            for (int i = 0; i < launch.VolumeFiles.Count; i++)
+            {
+                QemuDisk.Flatten(vm.QemuPath, launch.VolumeFiles[i], Path.Combine(dir, VolumeFile(i)));
+            }
         }
         catch (Exception e)
         {
@@ -80,6 +92,11 @@ internal static class QemuSnapshot
             File.Delete(Path.Combine(dir, RamFile) + ".tmp");
             File.Delete(Path.Combine(dir, DiskFile));
             File.Delete(Path.Combine(dir, DiskFile) + ".tmp");
+            for (int i = 0; i < launch.VolumeFiles.Count; i++)
+            {
+                File.Delete(Path.Combine(dir, VolumeFile(i)));
+                File.Delete(Path.Combine(dir, VolumeFile(i)) + ".tmp");
+            }
             if (e is IOException or InvalidOperationException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
             {
                 throw Errors.SnapshotSaveFailed(dir, e.Message, cause: e);
@@ -101,7 +118,10 @@ internal static class QemuSnapshot
             Mode = mode,
             Nat = launch.Nat,
             DiskMiB = launch.DiskFile is null ? 0 : launch.DiskMiB,
-            Files = [InfoFile, StateFile, .. mode == VmSnapshotMode.MappedRam ? [RamFile] : Array.Empty<string>(), .. launch.DiskFile is null ? Array.Empty<string>() : [DiskFile]],
+            HotplugSlots = launch.HotplugSlots,
+            Volumes = launch.Volumes,
+            Files = [InfoFile, StateFile, .. mode == VmSnapshotMode.MappedRam ? [RamFile] : Array.Empty<string>(), .. launch.DiskFile is null ? Array.Empty<string>() : [DiskFile],
+                .. launch.Volumes.Select((_, i) => VolumeFile(i))],
         };
         // Written last: its presence says the snapshot is complete.
         WriteInfo(dir, info);
@@ -151,6 +171,13 @@ internal static class QemuSnapshot
         if (info.DiskMiB > 0 && (!info.Files.Contains(DiskFile) || QemuDisk.VirtualSize(Path.Combine(dir, DiskFile)) != (long)info.DiskMiB << 20))
         {
             throw Errors.SnapshotIncomplete(dir, $"'{DiskFile}' is not a qcow2 disk of {info.DiskMiB} MiB");
+        }
+        for (int i = 0; i < info.Volumes.Count; i++)
+        {
+            if (!info.Files.Contains(VolumeFile(i)) || QemuDisk.VirtualSize(Path.Combine(dir, VolumeFile(i))) != (long)info.Volumes[i].SizeMiB << 20)
+            {
+                throw Errors.SnapshotIncomplete(dir, $"'{VolumeFile(i)}' is not a qcow2 disk of {info.Volumes[i].SizeMiB} MiB");
+            }
         }
         return info;
     }
@@ -221,19 +248,27 @@ internal static class QemuSnapshot
             RamFile = mapped ? Path.Combine(dir, RamFile) : null,
             DiskFile = info.DiskMiB > 0 ? Path.Combine(runtimeDirectory, QemuDisk.OverlayFile) : null,
             DiskMiB = info.DiskMiB,
+            HotplugSlots = info.HotplugSlots,
+            Volumes = info.Volumes,
+            VolumeFiles = [.. info.Volumes.Select((_, i) => Path.Combine(runtimeDirectory, QemuDisk.VolumeOverlayFile(i)))],
+            Attachments = machine.Attachments,
             Incoming = true,
         };
-        if (launch.DiskFile is string overlay)
+        try
         {
-            try
+            if (launch.DiskFile is string overlay)
             {
                 QemuDisk.CreateOverlay(backend.QemuPathFor(machine.Architecture), Path.Combine(dir, DiskFile), overlay);
             }
-            catch
+            for (int i = 0; i < launch.VolumeFiles.Count; i++)
             {
-                QemuBackend.Cleanup(runtimeDirectory, owned);
-                throw;
+                QemuDisk.CreateOverlay(backend.QemuPath, Path.Combine(dir, VolumeFile(i)), launch.VolumeFiles[i]);
             }
+        }
+        catch
+        {
+            QemuBackend.Cleanup(runtimeDirectory, owned);
+            throw;
         }
         QemuMachine vm = await backend.LaunchAsync(launch, accelerator, owned, cancellationToken, clock).ConfigureAwait(false);
         try

@@ -28,6 +28,14 @@ internal static class BakeCommand
     public static readonly OptionSpec AliasOption =
         new("alias", null, "NAME", "A name the other VMs on --network NAME reach this one by.", Repeatable: true);
 
+    /// <summary>-v on exec and run: a named volume or host directory for this start.</summary>
+    public static readonly OptionSpec RunVolumeOption =
+        new("volume", "v", "NAME:/PATH|/HOST/DIR:/PATH[:ro]", "A named volume (kept across runs) or a host directory, mounted in the guest after the start or restore.", Repeatable: true);
+
+    /// <summary>--volume-dir on exec and run: where named volumes live.</summary>
+    public static readonly OptionSpec VolumeDirectoryOption =
+        new("volume-dir", null, "DIR", "Directory of the named volumes (default: the cache's volumes folder).");
+
     /// <summary>--host-port P: host 127.0.0.1:P reachable in the guest as host.supermachine.internal:P.</summary>
     public static readonly OptionSpec HostPortOption =
         new("host-port", null, "PORT", "Let the guest reach host 127.0.0.1:PORT as host.supermachine.internal:PORT (no other host port).", Repeatable: true);
@@ -62,6 +70,8 @@ internal static class BakeCommand
         NetworkOption,
         AliasOption,
         HostPortOption,
+        new OptionSpec("volume", "v", "NAME:/PATH", "A bake-time named volume: part of the snapshot, reset on each restore (Volumes).", Repeatable: true),
+        new OptionSpec("mount", null, "/HOST/DIR:/PATH[:ro]", "A host directory mounted at every start of the image, never part of its snapshot (Mounts).", Repeatable: true),
     ];
 
     /// <summary>Bakes <paramref name="request"/> into the directory given as the command's last argument.</summary>

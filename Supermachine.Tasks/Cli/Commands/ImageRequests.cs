@@ -38,6 +38,12 @@ internal static class ImageRequests
             ["Profile"] = command.Value("profile"),
             ["ConnectionString"] = command.Value("connection-string"),
         };
+        // bake and build record volumes and mounts in the image; exec and run take -v for their own start.
+        if (command.Spec.Name is "bake" or "build")
+        {
+            metadata["Volumes"] = string.Join(';', command.Values("volume"));
+            metadata["Mounts"] = string.Join(';', command.Values("mount"));
+        }
         // exec's --user and --workdir are the command's, not the workload's.
         if (command.Spec.Name != "exec")
         {

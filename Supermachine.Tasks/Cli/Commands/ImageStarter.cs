@@ -39,6 +39,10 @@ internal static class ImageStarter
                 Network = MicroVmImageRequest.NetworkMode(target, "--network", command.Value("network")),
                 Aliases = [.. command.Values("alias")],
                 HostPorts = MicroVmImageRequest.PortList(target, "--host-port", string.Join(';', command.Values("host-port"))),
+                // -v is either kind, as in docker run; MicroVm checks each (SM237x).
+                Volumes = [.. command.Values("volume").Where(v => !v.StartsWith('/'))],
+                Mounts = [.. command.Values("volume").Where(v => v.StartsWith('/'))],
+                VolumeDirectory = command.Value("volume-dir"),
                 Logger = new HostLogger(HostOutput.VerboseDetail),
                 Warning = HostOutput.Warning,
             };

@@ -19,6 +19,8 @@ internal static class RunCommand
             BakeCommand.PlatformOption,
             BakeCommand.AliasOption,
             BakeCommand.HostPortOption,
+            BakeCommand.RunVolumeOption,
+            BakeCommand.VolumeDirectoryOption,
             new OptionSpec("disk", null, "MIB", "For IMAGE: size of the guest's writable disk in MiB, sparse (default 8192)."),
             .. ReadinessOptions.Options(build: false),
             .. BakeCommand.WorkloadOptions],

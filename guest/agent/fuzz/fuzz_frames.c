@@ -63,6 +63,10 @@ static void check_request(const struct open_request *q)
         break;
     case K_WRITE_FILE:
     case K_READ_FILE: check_string(q->path); break;
+    case K_MOUNT:
+        check_string(q->path); check_string(q->source); check_string(q->fstype); check_string(q->options);
+        CHECK(q->flags <= (MOUNT_READ_ONLY | MOUNT_FRESH));
+        break;
     case K_WAIT_PORT:
     case K_HOST_ACCEPT: CHECK(q->port >= 1 && q->port <= 65535); break;
     case K_SHUTDOWN: CHECK(q->grace_ms <= 60000); break;

@@ -26,6 +26,8 @@ public class BakeMicroVmImagesTests
         item.SetMetadata("Hostname", "cache.local");
         item.SetMetadata("ShmMiB", "128");
         item.SetMetadata("StopTimeout", "30");
+        item.SetMetadata("Volumes", "pgdata:/var/lib/postgresql/data; cache:/var/cache");
+        item.SetMetadata("Mounts", "/srv/seed:/seed:ro");
 
         IReadOnlyList<string> args = BakeMicroVmImages.BakeArgumentsFor(item);
         ParsedCommand parsed = Assert.IsType<Invocation.Run>(CommandLineParser.Parse(args, CommandTable.All)).Command;
@@ -44,6 +46,8 @@ public class BakeMicroVmImagesTests
         Assert.Equal([8080, 9000], request.HostPorts);
         Assert.Equal(("/entry.sh --flag", "redis:redis", "/data"), (request.Entrypoint, request.User, request.WorkingDir));
         Assert.Equal(("cache.local", 128, 30), (request.Hostname, request.ShmMiB, request.StopTimeout));
+        Assert.Equal(["pgdata:/var/lib/postgresql/data", "cache:/var/cache"], request.Volumes.Select(v => v.ToString()));
+        Assert.Equal(["/srv/seed:/seed:ro"], request.Mounts.Select(v => v.ToString()));
     }
 
     [Fact]
