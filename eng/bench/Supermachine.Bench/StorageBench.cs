@@ -24,7 +24,7 @@ public sealed class StorageBench : IBenchmark
     public async Task RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         TextWriter report = context.Report;
-        string reference = FixtureReference("redis");
+        string reference = FixtureImage("redis");
         // Random bytes: zeros would be left out of the snapshot's compact disk.
         string writeThenServe = $"sh -c 'busybox dd if=/dev/urandom of=/var/tmp/baked bs=1M count={SizeMiB} 2>/dev/null && exec redis-server --protected-mode no'";
         MicroVmImage empty = await BakeAsync(context, reference, "empty", null, cancellationToken);
