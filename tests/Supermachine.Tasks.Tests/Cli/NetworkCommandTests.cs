@@ -17,14 +17,15 @@ public class NetworkCommandTests(BakedRedis baked) : IClassFixture<BakedRedis>
     private static async Task<Process> RunAsync(params string[] arguments)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (string a in (string[])[Cli, "run", .. arguments])
+        foreach (string a in (string[])[Cli, "run", "--verbose", .. arguments])
         {
             psi.ArgumentList.Add(a);
         }
         Process process = Process.Start(psi)!;
         var ready = new TaskCompletionSource();
         var log = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) =>
+        // run is silent but for the workload unless --verbose, which prints the line on stderr.
+        void Received(object sender, DataReceivedEventArgs e)
         {
             lock (log)
             {
@@ -34,14 +35,9 @@ public class NetworkCommandTests(BakedRedis baked) : IClassFixture<BakedRedis>
             {
                 ready.TrySetResult();
             }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            lock (log)
-            {
-                log.AppendLine(e.Data);
-            }
-        };
+        }
+        process.OutputDataReceived += Received;
+        process.ErrorDataReceived += Received;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         Task exited = process.WaitForExitAsync();

@@ -5,7 +5,8 @@ namespace Supermachine.Tasks.Tests.Cli;
 
 /// <summary>
 /// `-v NAME:/path` on `supermachine exec`: what one process writes to a named volume, the next
-/// process reads, while the snapshot's own writable layer starts clean each time.
+/// process reads, while the snapshot's own writable layer starts clean each time. The fresh volume's
+/// root takes the owner of the /data it covers (root in this fixture), so the execs run as root.
 /// </summary>
 public class VolumeCommandTests(BakedRedis baked) : IClassFixture<BakedRedis>
 {
@@ -13,7 +14,7 @@ public class VolumeCommandTests(BakedRedis baked) : IClassFixture<BakedRedis>
 
     private async Task<ProcessResult> ExecAsync(string volumeDir, string script) =>
         await ProcessRunner.RunAsync("dotnet",
-            [Cli, "exec", baked.Image.Directory, "-v", "notes:/var/lib/notes", "--volume-dir", volumeDir, "--", "sh", "-c", script],
+            [Cli, "exec", baked.Image.Directory, "-v", "notes:/data", "--volume-dir", volumeDir, "--user", "root", "--", "sh", "-c", script],
             timeout: TimeSpan.FromMinutes(4));
 
     [RequiresToolFact("qemu-system-x86_64")]
@@ -22,12 +23,12 @@ public class VolumeCommandTests(BakedRedis baked) : IClassFixture<BakedRedis>
         string volumeDir = Directory.CreateTempSubdirectory("sm-cli-volumes-").FullName;
         try
         {
-            ProcessResult write = await ExecAsync(volumeDir, "echo kept > /var/lib/notes/n && echo lost > /tmp/n && cat /var/lib/notes/n");
+            ProcessResult write = await ExecAsync(volumeDir, "echo kept > /data/n && echo lost > /tmp/n && cat /data/n");
             Assert.True(write.ExitCode == 0, write.StandardError);
             Assert.Equal("kept\n", write.StandardOutput);
             Assert.True(File.Exists(Path.Combine(volumeDir, "notes.ext4")), "the volume lives in the directory given");
 
-            ProcessResult read = await ExecAsync(volumeDir, "cat /var/lib/notes/n; test -e /tmp/n && echo tmp-survived || echo tmp-clean");
+            ProcessResult read = await ExecAsync(volumeDir, "cat /data/n; test -e /tmp/n && echo tmp-survived || echo tmp-clean");
             Assert.True(read.ExitCode == 0, read.StandardError);
             Assert.Equal("kept\ntmp-clean\n", read.StandardOutput);
         }

@@ -14,7 +14,7 @@ public abstract class SdkRegistryTestBase : IAsyncLifetime
 
     protected string Packages { get; } = Directory.CreateTempSubdirectory("sm-sdk-packages-").FullName;
 
-    /// <summary>(skopeo source, repository:tag) pairs pushed before the first test.</summary>
+    /// <summary>(skopeo source, repository:tag) pairs pushed before the first test, every platform of an index.</summary>
     protected virtual IEnumerable<(string Source, string Target)> Images => [($"oci:{OciTestFixtures.Layout}:redis", "library/redis:7")];
 
     public async Task InitializeAsync()
@@ -22,7 +22,7 @@ public abstract class SdkRegistryTestBase : IAsyncLifetime
         Registry = await RegistryServer.StartAsync(new RegistryAuth.None());
         foreach (var (source, target) in Images)
         {
-            Registry.Push(source, target);
+            Registry.Push(source, target, all: true);
         }
     }
 
